@@ -1,0 +1,61 @@
+/* The configuration: a libconfig file parsed and validated into one immutable snapshot.
+ * The supervisor loads it (at start and on reload); workers inherit the snapshot across fork
+ * and only read it. Every error names FILE:LINE and the key. */
+#ifndef EVC_CONF_H
+#define EVC_CONF_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+typedef struct conf_listen {
+  char *text;                   /* as written, normalised: "127.0.0.1:8080", "[::1]:8080" */
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+} conf_listen_t;
+
+typedef struct conf_mime {
+  char *ext;  /* lower case, without the dot */
+  char *type; /* full Content-Type value */
+} conf_mime_t;
+
+/* Read-only after conf_load(); every string is owned by the conf and freed by conf_free(). */
+typedef struct conf {
+  char *path;       /* absolute path of the config file */
+  char *dir;        /* its folder: relative paths resolve against it */
+  int workers;      /* >= 1; "auto" resolved to the online CPUs */
+  int workers_auto; /* 1 if the file said "auto" */
+  conf_listen_t *listen;
+  size_t n_listen;
+  char *root;  /* absolute, resolved (realpath) */
+  char *index; /* file name served for a directory, "index.html" */
+  int pool_threads;
+  char *pid_file;       /* absolute */
+  char *control_socket; /* absolute */
+  char *access_log;     /* absolute, or NULL for "off" */
+  char *error_log;      /* absolute, or NULL for "stderr" */
+  char *user;           /* NULL: keep the current user */
+  char *group;          /* NULL: the user's primary group */
+  int allow_symlinks_outside_root; /* default 0 */
+  struct {
+    double graceful, keepalive, header, send; /* seconds, > 0 */
+  } timeouts;
+  struct {
+    double interval; /* seconds, > 0 */
+    int misses;      /* >= 1 */
+  } health;
+  struct {
+    int max_connections;    /* per worker */
+    int max_header_bytes;
+    int keepalive_requests;
+  } limits;
+  conf_mime_t *mime; /* overrides of the built-in table: mime_types = { md = "text/markdown"; } */
+  size_t n_mime;
+} conf_t;
+
+/* Loads and validates `path`. On success *out is set (caller frees with conf_free()) and 0 is
+ * returned. On failure returns -EINVAL (or -ENOMEM, -ENOENT...) and writes every error into
+ * err, one per line, each "FILE:LINE: key: what was expected". err may be NULL. */
+int conf_load(const char *path, conf_t **out, char *err, size_t errlen);
+void conf_free(conf_t *conf);
+
+#endif

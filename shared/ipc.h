@@ -1,0 +1,88 @@
+/* The supervisor <-> worker channel: one socketpair(AF_UNIX, SOCK_SEQPACKET) per worker, one
+ * message per packet: a fixed header (version, type, length) and a payload whose size each
+ * type fixes. Both sides check every length and type; what fails the checks is dropped by
+ * the caller (and logged there: this module does not log). Used by both processes. */
+#ifndef EVC_IPC_H
+#define EVC_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define IPC_VERSION 1
+#define IPC_MAX_MSG 512 /* header + the largest payload, with room to detect oversize */
+
+enum ipc_type {
+  /* worker -> supervisor */
+  IPC_READY = 1,    /* payload: struct ipc_ready */
+  IPC_PONG = 2,     /* payload: struct ipc_stats */
+  IPC_DRAINING = 3, /* payload: none */
+  IPC_EXITING = 4,  /* payload: none */
+  /* supervisor -> worker */
+  IPC_PING = 16,   /* payload: struct ipc_ping */
+  IPC_DRAIN = 17,  /* payload: struct ipc_drain */
+  IPC_STOP = 18,   /* payload: none */
+  IPC_REOPEN = 19, /* payload: none */
+};
+
+struct ipc_header {
+  uint8_t version;
+  uint8_t type;
+  uint16_t length; /* payload bytes after the header */
+};
+
+struct ipc_ready {
+  uint32_t pid;
+  uint32_t generation;
+};
+
+struct ipc_ping {
+  uint64_t seq;
+};
+
+struct ipc_drain {
+  uint32_t deadline_ms; /* from receipt; after it the worker closes whatever is left */
+};
+
+/* A worker's answer to a ping. refs[] is indexed by enum loop_ref_kind. */
+struct ipc_stats {
+  uint64_t seq; /* the ping's */
+  uint64_t connections;
+  uint64_t requests;
+  uint32_t refs_total;
+  uint32_t refs[8];
+  uint32_t pool_threads;
+  uint32_t pool_queued;
+  uint32_t pool_running;
+  uint32_t state; /* 0 starting, 1 running, 2 draining */
+  double lag_p50_ms;
+  double lag_p99_ms;
+  double lag_max_ms;
+};
+
+struct ipc_msg {
+  uint8_t type;
+  uint16_t length;
+  union {
+    struct ipc_ready ready;
+    struct ipc_ping ping;
+    struct ipc_drain drain;
+    struct ipc_stats stats;
+    uint8_t raw[IPC_MAX_MSG];
+  } u;
+};
+
+/* Encodes one message into buf; returns its size or -EINVAL (unknown type, or a payload size
+ * that type does not take) or -ENOBUFS. */
+int ipc_encode(uint8_t type, const void *payload, size_t len, uint8_t *buf, size_t cap);
+/* Decodes one received packet; 0, or -EPROTO (version), -EBADMSG (size, truncation, a length
+ * field that disagrees with the packet) or -ENOTSUP (unknown type). */
+int ipc_decode(const uint8_t *buf, size_t n, struct ipc_msg *out);
+/* Sends one message on a SOCK_SEQPACKET fd (MSG_NOSIGNAL, EINTR retried): 0 or -errno
+ * (-EAGAIN when the socket buffer is full). */
+int ipc_send(int fd, uint8_t type, const void *payload, size_t len);
+/* Receives and decodes one packet: 0, -EAGAIN (nothing waiting), -EPIPE (peer closed), a
+ * decode error (the packet was consumed and must be dropped), or another -errno. */
+int ipc_recv(int fd, struct ipc_msg *out);
+const char *ipc_type_name(uint8_t type);
+
+#endif

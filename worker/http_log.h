@@ -1,0 +1,32 @@
+/* Access log lines in the combined format. Pure formatting; the buffering and the writes
+ * (on the pool) live in access_log.c. Bytes from clients are escaped: control characters,
+ * '"', '\\' and bytes >= 0x7f are written as \xHH, never raw. */
+#ifndef EVC_HTTP_LOG_H
+#define EVC_HTTP_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct http_log_entry {
+  const char *remote_addr; /* NUL-terminated, e.g. "127.0.0.1" */
+  time_t time;
+  const char *request_line; /* "GET /x HTTP/1.1" as received (escaped on output) */
+  size_t request_line_len;
+  int status;
+  uint64_t body_bytes;
+  const char *referer; /* NULL: "-" */
+  size_t referer_len;
+  const char *user_agent; /* NULL: "-" */
+  size_t user_agent_len;
+};
+
+/* Escapes len bytes of in into out; returns the bytes written (never more than cap; a
+ * truncated escape is never written half). */
+size_t http_log_escape(const char *in, size_t len, char *out, size_t cap);
+/* Formats one line, '\n' included:
+ *   127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 2326 "-" "curl/7.88"
+ * Returns the length, or -ENOBUFS when it does not fit in cap (nothing useful written). */
+int http_log_format(char *out, size_t cap, const struct http_log_entry *e);
+
+#endif

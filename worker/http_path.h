@@ -1,0 +1,17 @@
+/* Request-target to file path: the one place that decides which file a URL names. Pure:
+ * no I/O, used by the worker's loop thread and by the fuzz harness. */
+#ifndef EVC_HTTP_PATH_H
+#define EVC_HTTP_PATH_H
+
+#include <stddef.h>
+
+/* Normalises a request target (origin-form "/a/b?q", or absolute-form "http://h/a/b") into
+ * a path that starts with '/': query and fragment dropped, percent-escapes decoded, repeated
+ * slashes merged, "." and ".." segments removed (RFC 3986 5.2.4). A trailing slash is kept
+ * ("/dir/" stays "/dir/", "/dir/." becomes "/dir/").
+ * Returns 0 and writes a NUL-terminated path (length in *outlen); -EINVAL for a target that
+ * is not a path, a bad escape, a NUL or a '\' after decoding, or ".." above the root;
+ * -ENAMETOOLONG when it does not fit in cap. */
+int http_path_normalize(const char *target, size_t len, char *out, size_t cap, size_t *outlen);
+
+#endif

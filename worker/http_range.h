@@ -1,0 +1,26 @@
+/* The Range header (RFC 9110 14.2): one satisfiable byte range, or none. Pure. */
+#ifndef EVC_HTTP_RANGE_H
+#define EVC_HTTP_RANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_range {
+  uint64_t start; /* first byte */
+  uint64_t end;   /* last byte, inclusive; end < size */
+};
+
+enum http_range_result {
+  HTTP_RANGE_NONE = 0,          /* absent, malformed, not "bytes", or several disjoint ranges: 200 full */
+  HTTP_RANGE_OK = 1,            /* *out is the (clamped, coalesced) range: 206 */
+  HTTP_RANGE_UNSATISFIABLE = 2, /* no range overlaps the file: 416, Content-Range: bytes * /size */
+};
+
+/* Parses `value` for a representation of `size` bytes: "bytes=0-99", "bytes=-500" (suffix),
+ * "bytes=9500-" (open), ends clamped to size-1. Several ranges that overlap or touch are
+ * coalesced into one; disjoint ones give HTTP_RANGE_NONE. Numbers that overflow uint64 make
+ * the header malformed. */
+enum http_range_result http_range_parse(const char *value, size_t len, uint64_t size,
+                                        struct http_range *out);
+
+#endif
