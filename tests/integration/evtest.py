@@ -1,0 +1,230 @@
+"""Helpers for evcluster's integration tests: start the real server from a config on port 0,
+wait for the events it logs (never sleep as synchronisation), talk HTTP over real sockets,
+and kill the whole process group at the end.
+
+The server's contract used here: once every worker of a generation has reported ready, the
+supervisor logs a line "ready: generation G, N workers, listening on ADDR[, ADDR...]"."""
+import os, re, select, signal, socket, subprocess, sys, tempfile, threading, time, queue
+
+EVCLUSTER = os.environ.get("EVCLUSTER") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "evcluster")
+READY_RE = re.compile(r"ready: generation (\d+), (\d+) workers?, listening on (\S+)")
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+class Server:
+    """One evcluster under test. `settings` are config lines (libconfig syntax) that replace
+    the defaults below key by key; the docroot is a fresh folder you can fill via .root."""
+
+    def __init__(self, settings=None, files=None, workers=1):
+        self.dir = tempfile.mkdtemp(prefix="evc-it-")
+        self.root = os.path.join(self.dir, "www")
+        os.mkdir(self.root)
+        for name, data in (files or {}).items():
+            self.write_file(name, data)
+        self.settings = {
+            "workers": str(workers),
+            "listen": '"127.0.0.1:0"',
+            "root": '"www"',
+            "pid_file": '"evcluster.pid"',
+            "control_socket": '"evcluster.sock"',
+            "access_log": '"off"',
+            "error_log": '"stderr"',
+            "health": "{ interval = 0.5; misses = 3; }",
+            "timeouts": "{ graceful = 10.0; keepalive = 5.0; header = 5.0; send = 10.0; }",
+        }
+        self.settings.update(settings or {})
+        self.conf = os.path.join(self.dir, "evcluster.conf")
+        self.write_conf()
+        self.proc = None
+        self.lines = queue.Queue()
+        self.log = []
+        self.port = None
+        self.generation = None
+
+    def write_file(self, name, data):
+        path = os.path.join(self.root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+        return path
+
+    def write_conf(self, settings=None, raw=None):
+        if settings:
+            self.settings.update(settings)
+        text = raw if raw is not None else "".join(
+            "%s = %s;\n" % (k, v) for k, v in self.settings.items())
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def start(self, timeout=10):
+        self.proc = subprocess.Popen([EVCLUSTER, "-c", self.conf], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=self.dir)
+        threading.Thread(target=self._reader, daemon=True).start()
+        m = self.wait_log(READY_RE, timeout)
+        self.generation = int(m.group(1))
+        self.port = int(m.group(3).split(",")[0].rsplit(":", 1)[1])
+        return self
+
+    def _reader(self):
+        for line in iter(self.proc.stdout.readline, b""):
+            text = line.decode(errors="replace").rstrip("\n")
+            if os.environ.get("EVC_VERBOSE"):
+                print("  server| " + text, flush=True)
+            self.lines.put(text)
+        self.lines.put(None)
+
+    def wait_log(self, pattern, timeout=10):
+        """Waits for a log line matching pattern (a regex); returns the match."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                fail("no log line matching %r within %ss; log:\n%s"
+                     % (rx.pattern, timeout, "\n".join(self.log[-40:])))
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.lines.put(None)
+                fail("server exited (%s) before logging %r; log:\n%s"
+                     % (self.proc.poll(), rx.pattern, "\n".join(self.log[-40:])))
+            self.log.append(line)
+            m = rx.search(line)
+            if m:
+                return m
+
+    def cli(self, *args, timeout=30):
+        return subprocess.run([EVCLUSTER, "-c", self.conf] + list(args), capture_output=True,
+                              text=True, timeout=timeout)
+
+    def signal(self, sig):
+        os.kill(self.proc.pid, sig)
+
+    def wait_exit(self, timeout=15):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            fail("server did not exit within %ss" % timeout)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        elif self.proc:
+            try:  # workers are in the group too
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def connect(port, timeout=5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+class Response:
+    def __init__(self, status, reason, headers, body, version):
+        self.status, self.reason, self.headers, self.body, self.version = (
+            status, reason, headers, body, version)
+
+    def header(self, name, default=None):
+        return self.headers.get(name.lower(), default)
+
+    def __repr__(self):
+        return "<%d %s %r %d bytes>" % (self.status, self.reason, self.headers, len(self.body))
+
+
+class Conn:
+    """A raw HTTP/1.1 client connection: send bytes, read whole responses in order."""
+
+    def __init__(self, port, timeout=5):
+        self.sock = connect(port, timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("connection closed")
+        self.buf += chunk
+
+    def read_response(self, head=False):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        hdr, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = hdr.decode("latin-1").split("\r\n")
+        version, status, reason = (lines[0].split(" ", 2) + [""])[:3]
+        headers = {}
+        for line in lines[1:]:
+            k, v = line.split(":", 1)
+            k = k.strip().lower()
+            headers[k] = headers[k] + ", " + v.strip() if k in headers else v.strip()
+        status = int(status)
+        n = 0 if head or status in (204, 304) or 100 <= status < 200 else None
+        if n is None and "content-length" in headers:
+            n = int(headers["content-length"])
+        if n is None:  # until close
+            try:
+                while True:
+                    self._fill()
+            except EOFError:
+                pass
+            n = len(self.buf)
+        while len(self.buf) < n:
+            self._fill()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return Response(status, reason, headers, body, version)
+
+    def closed_by_peer(self, timeout=5):
+        """True if the server closes the connection (EOF or reset) within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                if not self.sock.recv(65536):
+                    return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+def request(port, path="/", method="GET", headers=None, version="HTTP/1.1", body=b""):
+    """One request on a fresh connection, closed afterwards."""
+    c = Conn(port)
+    try:
+        h = {"Host": "127.0.0.1", "Connection": "close"}
+        h.update(headers or {})
+        req = "%s %s %s\r\n" % (method, path, version) + "".join(
+            "%s: %s\r\n" % kv for kv in h.items() if kv[1] is not None) + "\r\n"
+        c.send(req.encode() + body)
+        return c.read_response(head=(method == "HEAD"))
+    finally:
+        c.close()
