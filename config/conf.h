@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 typedef struct conf_listen {
   char *text;                   /* as written, normalised: "127.0.0.1:8080", "[::1]:8080" */
@@ -35,6 +36,8 @@ typedef struct conf {
   char *error_log;      /* absolute, or NULL for "stderr" */
   char *user;           /* NULL: keep the current user */
   char *group;          /* NULL: the user's primary group */
+  uid_t uid;            /* user resolved at load; (uid_t)-1 when user is NULL */
+  gid_t gid;            /* group, else the user's primary group; (gid_t)-1 when both NULL */
   int allow_symlinks_outside_root; /* default 0 */
   struct {
     double graceful, keepalive, header, send; /* seconds, > 0 */

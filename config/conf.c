@@ -1,0 +1,894 @@
+/* The config module: reads a libconfig file and validates it into one immutable conf_t.
+ * Runs in the supervisor (at start, on reload, for `-t`); workers only read the snapshot they
+ * inherit across fork. Every problem is collected, not just the first, so one `evcluster -t`
+ * shows the operator everything to fix. Nothing here logs: errors go into the caller's buffer.
+ * Table-driven: each key has a spec (name, handler, field, range); adding a key is one row. */
+#include "conf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define WORKERS_MAX 1024
+#define THREADS_MAX 1024
+/* Timeouts become millisecond timers; a day is beyond any sane timeout and keeps every
+ * conversion far from overflow. */
+#define SECONDS_MAX 86400.0
+
+/* The caller's error buffer. Lines are appended whole; once one does not fit, a last "...\n"
+ * marks the cut, so a truncated report is never mistaken for a complete one. */
+typedef struct errs {
+  char *buf;
+  size_t cap, len;
+  int n;    /* errors seen, including those that did not fit */
+  int full; /* a line did not fit: nothing more is appended */
+  const char *file; /* FILE of lines whose setting names no file of its own */
+  const char *dir;  /* the config's folder: libconfig names an @include file as written */
+} errs_t;
+
+typedef struct ctx {
+  conf_t *c;
+  errs_t *e;
+  gid_t user_gid; /* the user's primary group, the default for gid */
+} ctx_t;
+
+typedef struct key_spec key_spec_t;
+typedef void (*key_fn)(ctx_t *x, const config_setting_t *s, const key_spec_t *k);
+
+struct key_spec {
+  const char *name;
+  key_fn fn;
+  size_t off;               /* the field in conf_t the handler fills */
+  long long min, max;       /* integer and seconds keys */
+  const char *word;         /* path keys: the value that means NULL ("off", "stderr") */
+  const key_spec_t *sub;    /* group keys: the keys inside, ended by a NULL name */
+  const char *group;        /* keys inside a group: the group's name, for suggestions */
+};
+
+/* Allocation failure aborts (style.md): callers need no NULL checks. */
+static void *xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) {
+    fputs("evcluster: out of memory\n", stderr);
+    abort();
+  }
+  return p;
+}
+
+static void *xrealloc(void *p, size_t n) {
+  p = realloc(p, n ? n : 1);
+  if (!p) {
+    fputs("evcluster: out of memory\n", stderr);
+    abort();
+  }
+  return p;
+}
+
+static char *xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(xmalloc(n), s, n);
+}
+
+/* dir + "/" + name; name as is when absolute. dir has no trailing slash unless it is "/". */
+static char *path_join(const char *dir, const char *name) {
+  if (name[0] == '/')
+    return xstrdup(name);
+  size_t dl = strlen(dir), nl = strlen(name);
+  int slash = dl > 0 && dir[dl - 1] != '/';
+  char *p = xmalloc(dl + slash + nl + 1);
+  memcpy(p, dir, dl);
+  if (slash)
+    p[dl] = '/';
+  memcpy(p + dl + slash, name, nl + 1);
+  return p;
+}
+
+/* "timeouts.keepalive", "listen[1]": the key as an operator would name it. */
+static void key_path(const config_setting_t *s, char *out, size_t n) {
+  out[0] = '\0';
+  if (!s || config_setting_is_root(s))
+    return;
+  key_path(config_setting_parent(s), out, n);
+  size_t len = strlen(out);
+  const char *name = config_setting_name(s);
+  if (name)
+    snprintf(out + len, n - len, "%s%s", len ? "." : "", name);
+  else
+    snprintf(out + len, n - len, "[%d]", config_setting_index(s));
+}
+
+/* The value as found in the file, for "got ...": strings quoted, control bytes escaped. */
+static const char *describe(const config_setting_t *s, char *buf, size_t n) {
+  switch (config_setting_type(s)) {
+  case CONFIG_TYPE_INT:
+    snprintf(buf, n, "%d", config_setting_get_int(s));
+    break;
+  case CONFIG_TYPE_INT64:
+    snprintf(buf, n, "%lld", config_setting_get_int64(s));
+    break;
+  case CONFIG_TYPE_FLOAT:
+    snprintf(buf, n, "%g", config_setting_get_float(s));
+    break;
+  case CONFIG_TYPE_BOOL:
+    snprintf(buf, n, "%s", config_setting_get_bool(s) ? "true" : "false");
+    break;
+  case CONFIG_TYPE_STRING: {
+    const unsigned char *v = (const unsigned char *)config_setting_get_string(s);
+    size_t o = 0;
+    buf[o++] = '"';
+    for (; *v && o + 8 < n; v++) {
+      if (*v < 0x20 || *v == 0x7f || *v == '"' || *v == '\\')
+        o += snprintf(buf + o, n - o, *v == '"' || *v == '\\' ? "\\%c" : "\\x%02x", *v);
+      else
+        buf[o++] = (char)*v;
+    }
+    if (*v)
+      o += snprintf(buf + o, n - o, "...");
+    snprintf(buf + o, n - o, "\"");
+    break;
+  }
+  case CONFIG_TYPE_GROUP:
+    snprintf(buf, n, "a group");
+    break;
+  case CONFIG_TYPE_ARRAY:
+    snprintf(buf, n, "an array");
+    break;
+  case CONFIG_TYPE_LIST:
+    snprintf(buf, n, "a list");
+    break;
+  default:
+    snprintf(buf, n, "nothing");
+    break;
+  }
+  return buf;
+}
+
+/* An @include path as libconfig reports it (relative to the include dir) made absolute, so
+ * every FILE in the report can be opened from anywhere. */
+static const char *errs_file(const errs_t *e, const char *file, char *buf, size_t n) {
+  if (!file)
+    return e->file;
+  if (file[0] == '/' || !e->dir)
+    return file;
+  snprintf(buf, n, "%s/%s", e->dir, file);
+  return buf;
+}
+
+/* One line "FILE:LINE: KEY: message\n"; line 0: no ":LINE" (a missing key); key "": none
+ * (a syntax error or an unopenable file). */
+static void errs_vput(errs_t *e, const char *file, unsigned lineno, const char *key,
+                      const char *fmt, va_list ap) {
+  char msg[768], line[1280], where[32] = "";
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  if (lineno > 0)
+    snprintf(where, sizeof(where), ":%u", lineno);
+  int n = snprintf(line, sizeof(line), "%s%s: %s%s%s\n", file, where, key, *key ? ": " : "", msg);
+  e->n++;
+  if (!e->buf || e->cap == 0 || e->full)
+    return;
+  size_t len = n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n;
+  if (e->len + len < e->cap) {
+    memcpy(e->buf + e->len, line, len + 1);
+    e->len += len;
+    return;
+  }
+  e->full = 1;
+  if (e->len + 4 < e->cap) {
+    memcpy(e->buf + e->len, "...\n", 5);
+    e->len += 4;
+  }
+}
+
+__attribute__((format(printf, 5, 6))) static void
+errs_at(errs_t *e, const char *file, unsigned lineno, const char *key, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  errs_vput(e, file, lineno, key, fmt, ap);
+  va_end(ap);
+}
+
+/* An error about setting s: its file (an @include names its own), its line, its key path.
+ * s NULL: a key that is missing, named by key. */
+__attribute__((format(printf, 4, 5))) static void
+errs_add(errs_t *e, const config_setting_t *s, const char *key, const char *fmt, ...) {
+  char kp[256], fbuf[PATH_MAX + 256];
+  va_list ap;
+  if (!key) {
+    key_path(s, kp, sizeof(kp));
+    key = kp;
+  }
+  const char *file = errs_file(e, s ? config_setting_source_file(s) : NULL, fbuf, sizeof(fbuf));
+  va_start(ap, fmt);
+  errs_vput(e, file, s ? config_setting_source_line(s) : 0, key, fmt, ap);
+  va_end(ap);
+}
+
+/* ---- scalar checks: each reports its own error and returns 0 or -1 ---- */
+
+/* Below the range says ">= min", above says "<= max", a wrong type gives the whole range:
+ * the message names the bound the operator crossed. */
+static int get_int(ctx_t *x, const config_setting_t *s, long long min, long long max,
+                   const char *alt, int *out) {
+  char got[96], want[96];
+  int t = config_setting_type(s);
+  if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+    long long v = config_setting_get_int64(s);
+    if (v >= min && v <= max) {
+      *out = (int)v;
+      return 0;
+    }
+    if (v < min)
+      snprintf(want, sizeof(want), "an integer >= %lld", min);
+    else
+      snprintf(want, sizeof(want), "an integer <= %lld", max);
+  } else if (max >= INT_MAX) {
+    snprintf(want, sizeof(want), "an integer >= %lld", min);
+  } else {
+    snprintf(want, sizeof(want), "an integer from %lld to %lld", min, max);
+  }
+  errs_add(x->e, s, NULL, "expected %s%s, got %s", want, alt ? alt : "",
+           describe(s, got, sizeof(got)));
+  return -1;
+}
+
+static int get_string(ctx_t *x, const config_setting_t *s, const char **out) {
+  char got[96];
+  const char *v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s)
+                                                               : NULL;
+  if (v && *v) {
+    *out = v;
+    return 0;
+  }
+  errs_add(x->e, s, NULL, "expected a non-empty string, got %s", describe(s, got, sizeof(got)));
+  return -1;
+}
+
+/* ---- key handlers ---- */
+
+#define OFF(f) offsetof(conf_t, f)
+#define FIELD(x, k, type) ((type *)(void *)((char *)(x)->c + (k)->off))
+
+static void key_int(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  get_int(x, s, k->min, k->max, NULL, FIELD(x, k, int));
+}
+
+/* Seconds: an integer or a float, > 0 (AUTOCONVERT is on, but the type is checked here so
+ * that a string or a bool is an error rather than 0). */
+static void key_seconds(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  char got[96];
+  int t = config_setting_type(s);
+  if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 || t == CONFIG_TYPE_FLOAT) {
+    double v = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
+                                      : (double)config_setting_get_int64(s);
+    if (isfinite(v) && v > 0 && v <= SECONDS_MAX) {
+      *FIELD(x, k, double) = v;
+      return;
+    }
+    errs_add(x->e, s, NULL, "expected a number of seconds %s, got %s",
+             v > 0 ? "<= 86400" : "> 0", describe(s, got, sizeof(got)));
+    return;
+  }
+  errs_add(x->e, s, NULL, "expected a number of seconds > 0, got %s",
+           describe(s, got, sizeof(got)));
+}
+
+static void key_bool(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  char got[96];
+  if (config_setting_type(s) == CONFIG_TYPE_BOOL)
+    *FIELD(x, k, int) = config_setting_get_bool(s) != 0;
+  else
+    errs_add(x->e, s, NULL, "expected true or false, got %s", describe(s, got, sizeof(got)));
+}
+
+static void key_workers(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  char got[96];
+  (void)k;
+  if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+    if (get_int(x, s, 1, WORKERS_MAX, " or \"auto\"", &x->c->workers) == 0)
+      x->c->workers_auto = 0;
+    return;
+  }
+  if (strcmp(config_setting_get_string(s), "auto") != 0) {
+    errs_add(x->e, s, NULL, "expected an integer >= 1 or \"auto\", got %s",
+             describe(s, got, sizeof(got)));
+    return;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  x->c->workers = n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : (int)n;
+  x->c->workers_auto = 1;
+}
+
+/* A file path: resolved against the config's folder, and its folder must exist now, so that
+ * `-t` catches a typo instead of the server failing at start. */
+static void key_path_value(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  const char *v;
+  char **field = FIELD(x, k, char *);
+  struct stat st;
+  if (get_string(x, s, &v) < 0)
+    return;
+  if (k->word && strcmp(v, k->word) == 0) {
+    free(*field);
+    *field = NULL;
+    return;
+  }
+  char *abs = path_join(x->c->dir, v);
+  char *slash = strrchr(abs, '/');
+  char *parent = slash == abs ? xstrdup("/") : strndup(abs, (size_t)(slash - abs));
+  if (!parent) {
+    fputs("evcluster: out of memory\n", stderr);
+    abort();
+  }
+  if (stat(parent, &st) < 0) {
+    errs_add(x->e, s, NULL, "expected a path in an existing folder, got \"%s\" (%s: %s)", v,
+             parent, strerror(errno));
+  } else if (!S_ISDIR(st.st_mode)) {
+    errs_add(x->e, s, NULL, "expected a path in an existing folder, got \"%s\" (%s: %s)", v,
+             parent, strerror(ENOTDIR));
+  } else if (stat(abs, &st) == 0 && S_ISDIR(st.st_mode)) {
+    errs_add(x->e, s, NULL, "expected a file path, got \"%s\" (%s is a folder)", v, abs);
+  } else if (k->off == offsetof(conf_t, control_socket) &&
+             strlen(abs) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+    errs_add(x->e, s, NULL, "expected a path of at most %zu bytes (a Unix socket), got %zu (%s)",
+             sizeof(((struct sockaddr_un *)0)->sun_path) - 1, strlen(abs), abs);
+  } else {
+    free(*field);
+    *field = abs;
+    abs = NULL;
+  }
+  free(parent);
+  free(abs);
+}
+
+static void key_root(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  const char *v;
+  struct stat st;
+  (void)k;
+  if (get_string(x, s, &v) < 0)
+    return;
+  char *abs = path_join(x->c->dir, v);
+  char *real = realpath(abs, NULL);
+  if (!real)
+    errs_add(x->e, s, NULL, "expected an existing folder, got \"%s\" (%s: %s)", v, abs,
+             strerror(errno));
+  else if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
+    errs_add(x->e, s, NULL, "expected a folder, got \"%s\" (%s is not a folder)", v, real);
+  else if (access(real, R_OK | X_OK) < 0)
+    errs_add(x->e, s, NULL, "expected a readable folder, got \"%s\" (%s: %s)", v, real,
+             strerror(errno));
+  else {
+    free(x->c->root);
+    x->c->root = real;
+    real = NULL;
+  }
+  free(real);
+  free(abs);
+}
+
+static void key_index(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  const char *v;
+  char got[96];
+  (void)k;
+  if (get_string(x, s, &v) < 0)
+    return;
+  if (strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0) {
+    errs_add(x->e, s, NULL, "expected a file name without '/', got %s",
+             describe(s, got, sizeof(got)));
+    return;
+  }
+  free(x->c->index);
+  x->c->index = xstrdup(v);
+}
+
+/* getpwnam_r/getgrnam_r take a buffer whose size is only a hint: grow it on ERANGE.
+ * 0 found, -ENOENT not found, else -errno. */
+static int lookup_id(const char *name, int is_user, uid_t *uid, gid_t *gid) {
+  size_t n = 4096;
+  char *buf = NULL;
+  int rc;
+  for (;;) {
+    buf = xrealloc(buf, n);
+    if (is_user) {
+      struct passwd pw, *res = NULL;
+      rc = getpwnam_r(name, &pw, buf, n, &res);
+      if (rc == 0 && res) {
+        *uid = pw.pw_uid;
+        *gid = pw.pw_gid;
+      }
+      rc = rc == 0 && !res ? ENOENT : rc;
+    } else {
+      struct group gr, *res = NULL;
+      rc = getgrnam_r(name, &gr, buf, n, &res);
+      if (rc == 0 && res)
+        *gid = gr.gr_gid;
+      rc = rc == 0 && !res ? ENOENT : rc;
+    }
+    if (rc != ERANGE || n >= (1u << 20))
+      break;
+    n *= 4;
+  }
+  free(buf);
+  return rc == ESRCH ? -ENOENT : -rc;
+}
+
+/* user and group are resolved now, so `-t` catches a typo; the supervisor only applies the
+ * ids. The user's primary group becomes gid when no group is given (conf_load). */
+static void key_user(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  const char *v;
+  char got[96];
+  int is_user = k->off == OFF(user);
+  uid_t uid = (uid_t)-1;
+  gid_t gid = (gid_t)-1;
+  if (get_string(x, s, &v) < 0)
+    return;
+  int rc = lookup_id(v, is_user, &uid, &gid);
+  if (rc == -ENOENT) {
+    errs_add(x->e, s, NULL, "expected an existing %s name, got %s", k->name,
+             describe(s, got, sizeof(got)));
+    return;
+  }
+  if (rc < 0) {
+    errs_add(x->e, s, NULL, "cannot look up %s %s: %s", k->name, describe(s, got, sizeof(got)),
+             strerror(-rc));
+    return;
+  }
+  if (is_user) {
+    x->c->uid = uid;
+    x->user_gid = gid;
+  } else {
+    x->c->gid = gid;
+  }
+  char **field = FIELD(x, k, char *);
+  free(*field);
+  *field = xstrdup(v);
+}
+
+/* "127.0.0.1:8080", "[::1]:8080", "*:8080" and ":8080" (IPv4 any), "[::]:8080". Host names
+ * are not resolved: a listener must not depend on DNS at start, and "localhost" may mean
+ * either family. Returns 0, or -1 with the reason in why. */
+static int listen_parse(const char *text, conf_listen_t *l, char *why, size_t whyn) {
+  const char *host, *hend, *port;
+  int v6 = 0;
+  char h[INET6_ADDRSTRLEN + 1], norm[INET6_ADDRSTRLEN + 16];
+
+  if (text[0] == '[') {
+    host = text + 1;
+    hend = strchr(host, ']');
+    if (!hend)
+      return snprintf(why, whyn, "missing ']'"), -1;
+    if (hend[1] != ':')
+      return snprintf(why, whyn, "missing ':' and a port after ']'"), -1;
+    port = hend + 2;
+    v6 = 1;
+  } else {
+    hend = strrchr(text, ':');
+    if (!hend)
+      return snprintf(why, whyn, "missing ':' and a port"), -1;
+    host = text;
+    port = hend + 1;
+    if (memchr(host, ':', (size_t)(hend - host)))
+      return snprintf(why, whyn, "IPv6 addresses go in brackets: \"[::1]:8080\""), -1;
+  }
+  size_t hl = (size_t)(hend - host), pl = strlen(port);
+  if (pl == 0 || pl > 5 || strspn(port, "0123456789") != pl || atoi(port) > 65535)
+    return snprintf(why, whyn, "the port must be a number from 0 to 65535"), -1;
+  if (hl >= sizeof(h))
+    return snprintf(why, whyn, "the host is not a numeric address"), -1;
+  memcpy(h, host, hl);
+  h[hl] = '\0';
+  unsigned short pn = (unsigned short)atoi(port);
+
+  memset(&l->addr, 0, sizeof(l->addr));
+  if (v6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&l->addr;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(pn);
+    if (inet_pton(AF_INET6, h, &a->sin6_addr) != 1)
+      return snprintf(why, whyn, "\"%s\" is not an IPv6 address", h), -1;
+    l->addrlen = sizeof(*a);
+    inet_ntop(AF_INET6, &a->sin6_addr, h, sizeof(h));
+    snprintf(norm, sizeof(norm), "[%s]:%u", h, pn);
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&l->addr;
+    a->sin_family = AF_INET;
+    a->sin_port = htons(pn);
+    if (strcmp(h, "") == 0 || strcmp(h, "*") == 0)
+      a->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (inet_pton(AF_INET, h, &a->sin_addr) != 1) {
+      int name = strspn(h, "0123456789.") != hl;
+      return snprintf(why, whyn, name ? "host names are not resolved" : "\"%s\" is not an IPv4 "
+                                                                          "address", h),
+             -1;
+    }
+    l->addrlen = sizeof(*a);
+    inet_ntop(AF_INET, &a->sin_addr, h, sizeof(h));
+    snprintf(norm, sizeof(norm), "%s:%u", h, pn);
+  }
+  l->text = xstrdup(norm);
+  return 0;
+}
+
+static void listen_one(ctx_t *x, const config_setting_t *s) {
+  const char *v;
+  char why[128];
+  conf_t *c = x->c;
+  if (get_string(x, s, &v) < 0)
+    return;
+  conf_listen_t l = {0};
+  if (listen_parse(v, &l, why, sizeof(why)) < 0) {
+    errs_add(x->e, s, NULL,
+             "expected \"IPV4:PORT\", \"[IPV6]:PORT\" or \"*:PORT\" with a numeric address, got "
+             "\"%s\" (%s)",
+             v, why);
+    return;
+  }
+  /* Port 0 twice is two kernel-chosen ports, not a conflict. */
+  for (size_t i = 0; i < c->n_listen; i++) {
+    if (strcmp(c->listen[i].text, l.text) == 0 && strcmp(strrchr(l.text, ':'), ":0") != 0) {
+      errs_add(x->e, s, NULL, "expected each address once, got \"%s\" again", l.text);
+      free(l.text);
+      return;
+    }
+  }
+  c->listen = xrealloc(c->listen, (c->n_listen + 1) * sizeof(*c->listen));
+  c->listen[c->n_listen++] = l;
+}
+
+static void key_listen(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  char got[96];
+  (void)k;
+  if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+    listen_one(x, s);
+    return;
+  }
+  if (config_setting_type(s) != CONFIG_TYPE_LIST && config_setting_type(s) != CONFIG_TYPE_ARRAY) {
+    errs_add(x->e, s, NULL, "expected an address string or a list of them, got %s",
+             describe(s, got, sizeof(got)));
+    return;
+  }
+  int n = config_setting_length(s);
+  if (n == 0)
+    errs_add(x->e, s, NULL, "expected at least one address, got an empty list");
+  for (int i = 0; i < n; i++)
+    listen_one(x, config_setting_get_elem(s, (unsigned)i));
+}
+
+/* mime_types = { md = "text/markdown"; }: the value goes into a response header as is, so
+ * it must be printable ASCII (a CR or LF would let the config inject headers). */
+static void key_mime(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  char got[96];
+  conf_t *c = x->c;
+  (void)k;
+  if (!config_setting_is_group(s)) {
+    errs_add(x->e, s, NULL, "expected a group { ext = \"type\"; ... }, got %s",
+             describe(s, got, sizeof(got)));
+    return;
+  }
+  int n = config_setting_length(s);
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *m = config_setting_get_elem(s, (unsigned)i);
+    const char *type;
+    char ext[64];
+    const char *name = config_setting_name(m);
+    size_t nl = strlen(name);
+    if (nl >= sizeof(ext) || strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != nl) {
+      errs_add(x->e, m, NULL, "expected an extension of letters, digits, '-' or '_'");
+      continue;
+    }
+    for (size_t j = 0; j <= nl; j++)
+      ext[j] = (char)tolower((unsigned char)name[j]);
+    if (get_string(x, m, &type) < 0)
+      continue;
+    size_t tl = strlen(type), bad = 0;
+    for (size_t j = 0; j < tl; j++)
+      bad += (unsigned char)type[j] < 0x20 || (unsigned char)type[j] > 0x7e;
+    if (bad || !strchr(type, '/')) {
+      errs_add(x->e, m, NULL, "expected a media type such as \"text/markdown\", got %s",
+               describe(m, got, sizeof(got)));
+      continue;
+    }
+    size_t j;
+    for (j = 0; j < c->n_mime && strcmp(c->mime[j].ext, ext) != 0; j++)
+      ;
+    if (j < c->n_mime) {
+      errs_add(x->e, m, NULL, "expected each extension once, got \"%s\" again", ext);
+      continue;
+    }
+    c->mime = xrealloc(c->mime, (c->n_mime + 1) * sizeof(*c->mime));
+    c->mime[c->n_mime].ext = xstrdup(ext);
+    c->mime[c->n_mime].type = xstrdup(type);
+    c->n_mime++;
+  }
+}
+
+static void walk(ctx_t *x, const config_setting_t *g, const key_spec_t *keys);
+
+static void key_group(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  char got[96];
+  if (!config_setting_is_group(s)) {
+    errs_add(x->e, s, NULL, "expected a group { ... }, got %s", describe(s, got, sizeof(got)));
+    return;
+  }
+  walk(x, s, k->sub);
+}
+
+/* ---- the schema ---- */
+
+static const key_spec_t timeout_keys[] = {
+    {"graceful", key_seconds, OFF(timeouts.graceful), 0, 0, NULL, NULL, "timeouts"},
+    {"keepalive", key_seconds, OFF(timeouts.keepalive), 0, 0, NULL, NULL, "timeouts"},
+    {"header", key_seconds, OFF(timeouts.header), 0, 0, NULL, NULL, "timeouts"},
+    {"send", key_seconds, OFF(timeouts.send), 0, 0, NULL, NULL, "timeouts"},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const key_spec_t health_keys[] = {
+    {"interval", key_seconds, OFF(health.interval), 0, 0, NULL, NULL, "health"},
+    {"misses", key_int, OFF(health.misses), 1, INT_MAX, NULL, NULL, "health"},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const key_spec_t limit_keys[] = {
+    {"max_connections", key_int, OFF(limits.max_connections), 1, INT_MAX, NULL, NULL, "limits"},
+    {"max_header_bytes", key_int, OFF(limits.max_header_bytes), 1024, 1048576, NULL, NULL,
+     "limits"},
+    {"keepalive_requests", key_int, OFF(limits.keepalive_requests), 1, INT_MAX, NULL, NULL,
+     "limits"},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const key_spec_t top_keys[] = {
+    {"workers", key_workers, OFF(workers), 0, 0, NULL, NULL, NULL},
+    {"listen", key_listen, OFF(listen), 0, 0, NULL, NULL, NULL},
+    {"root", key_root, OFF(root), 0, 0, NULL, NULL, NULL},
+    {"index", key_index, OFF(index), 0, 0, NULL, NULL, NULL},
+    {"pool_threads", key_int, OFF(pool_threads), 1, THREADS_MAX, NULL, NULL, NULL},
+    {"pid_file", key_path_value, OFF(pid_file), 0, 0, NULL, NULL, NULL},
+    {"control_socket", key_path_value, OFF(control_socket), 0, 0, NULL, NULL, NULL},
+    {"access_log", key_path_value, OFF(access_log), 0, 0, "off", NULL, NULL},
+    {"error_log", key_path_value, OFF(error_log), 0, 0, "stderr", NULL, NULL},
+    {"user", key_user, OFF(user), 0, 0, NULL, NULL, NULL},
+    {"group", key_user, OFF(group), 0, 0, NULL, NULL, NULL},
+    {"allow_symlinks_outside_root", key_bool, OFF(allow_symlinks_outside_root), 0, 0, NULL, NULL,
+     NULL},
+    {"timeouts", key_group, 0, 0, 0, NULL, timeout_keys, NULL},
+    {"health", key_group, 0, 0, 0, NULL, health_keys, NULL},
+    {"limits", key_group, 0, 0, 0, NULL, limit_keys, NULL},
+    {"mime_types", key_mime, 0, 0, 0, NULL, NULL, NULL},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+/* ---- unknown keys ---- */
+
+/* Levenshtein distance, case-insensitive; names longer than 63 bytes are never close. */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b), row[64], prev;
+  if (la > 63 || lb > 63)
+    return SIZE_MAX;
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    prev = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+      size_t best = prev + cost;
+      if (row[j] + 1 < best)
+        best = row[j] + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      prev = row[j];
+      row[j] = best;
+    }
+  }
+  return row[lb];
+}
+
+static void consider(const char *name, const key_spec_t *k, const key_spec_t **best,
+                     size_t *dist) {
+  size_t d = edit_distance(name, k->name);
+  if (d < *dist && d <= 3 && d * 2 <= strlen(k->name)) {
+    *best = k;
+    *dist = d;
+  }
+}
+
+/* The nearest known key: first among the same group's keys, then anywhere, so that
+ * `keepalive = 5;` at the top suggests timeouts.keepalive. */
+static void unknown_key(ctx_t *x, const config_setting_t *s, const key_spec_t *keys) {
+  const char *name = config_setting_name(s);
+  const key_spec_t *best = NULL;
+  size_t dist = SIZE_MAX;
+  for (const key_spec_t *k = keys; k->name; k++)
+    consider(name, k, &best, &dist);
+  for (const key_spec_t *k = top_keys; k->name; k++) {
+    if (keys != top_keys)
+      consider(name, k, &best, &dist);
+    if (k->sub && k->sub != keys)
+      for (const key_spec_t *sk = k->sub; sk->name; sk++)
+        consider(name, sk, &best, &dist);
+  }
+  if (!best)
+    errs_add(x->e, s, NULL, "unknown key");
+  else
+    errs_add(x->e, s, NULL, "unknown key; did you mean \"%s%s%s\"?", best->group ? best->group : "",
+             best->group ? "." : "", best->name);
+}
+
+static void walk(ctx_t *x, const config_setting_t *g, const key_spec_t *keys) {
+  int n = config_setting_length(g);
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+    const key_spec_t *k;
+    for (k = keys; k->name && strcmp(k->name, config_setting_name(s)) != 0; k++)
+      ;
+    if (k->name)
+      k->fn(x, s, k);
+    else
+      unknown_key(x, s, keys);
+  }
+}
+
+/* ---- loading ---- */
+
+/* Defaults (design.md's example values). workers defaults to 1, as nginx's
+ * worker_processes does: a server that silently takes every core is a surprise on a shared
+ * machine; production configs say "auto". */
+static conf_t *conf_new(void) {
+  conf_t *c = xmalloc(sizeof(*c));
+  memset(c, 0, sizeof(*c));
+  c->workers = 1;
+  c->pool_threads = 4;
+  c->uid = (uid_t)-1;
+  c->gid = (gid_t)-1;
+  c->timeouts.graceful = 30.0;
+  c->timeouts.keepalive = 5.0;
+  c->timeouts.header = 10.0;
+  c->timeouts.send = 30.0;
+  c->health.interval = 1.0;
+  c->health.misses = 3;
+  c->limits.max_connections = 10000;
+  c->limits.max_header_bytes = 8192;
+  c->limits.keepalive_requests = 1000;
+  return c;
+}
+
+/* Sets c->path and c->dir: the folder is resolved (realpath) but the file name is kept, so a
+ * symlinked config file still resolves relative paths next to the name the operator gave. */
+static int conf_locate(conf_t *c, const char *path, errs_t *e) {
+  struct stat st;
+  int fd, rc;
+  do {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    rc = -errno;
+    errs_add(e, NULL, "", "cannot open: %s", strerror(errno));
+    return rc;
+  }
+  rc = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+  close(fd);
+  if (rc < 0) {
+    errs_add(e, NULL, "", "cannot open: %s", strerror(-rc));
+    return rc;
+  }
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
+  if (!dir) {
+    fputs("evcluster: out of memory\n", stderr);
+    abort();
+  }
+  c->dir = realpath(dir, NULL);
+  if (!c->dir) {
+    rc = -errno;
+    errs_add(e, NULL, "", "cannot resolve its folder %s: %s", dir, strerror(errno));
+    free(dir);
+    return rc;
+  }
+  free(dir);
+  c->path = path_join(c->dir, slash ? slash + 1 : path);
+  return 0;
+}
+
+int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
+  errs_t e = {.buf = err, .cap = errlen, .file = path};
+  ctx_t x = {.e = &e, .user_gid = (gid_t)-1};
+  config_t cfg;
+  int cfg_ready = 0, rc;
+  conf_t *c = conf_new();
+
+  *out = NULL;
+  if (err && errlen)
+    err[0] = '\0';
+  x.c = c;
+  rc = conf_locate(c, path, &e);
+  if (rc < 0)
+    goto fail;
+  e.file = c->path;
+  e.dir = c->dir;
+
+  config_init(&cfg);
+  cfg_ready = 1;
+  config_set_options(&cfg, config_get_options(&cfg) | CONFIG_OPTION_AUTOCONVERT);
+  config_set_include_dir(&cfg, c->dir);
+  if (config_read_file(&cfg, c->path) != CONFIG_TRUE) {
+    /* A syntax error has no key: "FILE:LINE: syntax error". */
+    char fbuf[PATH_MAX + 256];
+    const char *file = errs_file(&e, config_error_file(&cfg), fbuf, sizeof(fbuf));
+    if (config_error_type(&cfg) == CONFIG_ERR_PARSE)
+      errs_at(&e, file, (unsigned)config_error_line(&cfg), "", "%s", config_error_text(&cfg));
+    else
+      errs_at(&e, file, 0, "", "cannot read: %s", config_error_text(&cfg));
+    rc = -EINVAL;
+    goto fail;
+  }
+
+  /* Defaults that are paths resolve against the folder, like the values would. */
+  c->index = xstrdup("index.html");
+  c->pid_file = path_join(c->dir, "evcluster.pid");
+  c->control_socket = path_join(c->dir, "evcluster.sock");
+  c->access_log = path_join(c->dir, "access.log");
+  c->error_log = NULL;
+
+  walk(&x, config_root_setting(&cfg), top_keys);
+
+  const config_setting_t *top = config_root_setting(&cfg);
+  if (!config_setting_get_member(top, "listen"))
+    errs_add(&e, NULL, "listen", "required key missing");
+  if (!config_setting_get_member(top, "root"))
+    errs_add(&e, NULL, "root", "required key missing");
+  if (c->gid == (gid_t)-1)
+    c->gid = x.user_gid;
+
+  if (e.n) {
+    rc = -EINVAL;
+    goto fail;
+  }
+  *out = c;
+  c = NULL;
+  rc = 0;
+fail:
+  if (cfg_ready)
+    config_destroy(&cfg);
+  conf_free(c);
+  return rc;
+}
+
+void conf_free(conf_t *c) {
+  if (!c)
+    return;
+  for (size_t i = 0; i < c->n_listen; i++)
+    free(c->listen[i].text);
+  free(c->listen);
+  for (size_t i = 0; i < c->n_mime; i++) {
+    free(c->mime[i].ext);
+    free(c->mime[i].type);
+  }
+  free(c->mime);
+  free(c->path);
+  free(c->dir);
+  free(c->root);
+  free(c->index);
+  free(c->pid_file);
+  free(c->control_socket);
+  free(c->access_log);
+  free(c->error_log);
+  free(c->user);
+  free(c->group);
+  free(c);
+}
