@@ -35,8 +35,8 @@
 typedef struct errs {
   char *buf;
   size_t cap, len;
-  int n;    /* errors seen, including those that did not fit */
-  int full; /* a line did not fit: nothing more is appended */
+  int n;            /* errors seen, including those that did not fit */
+  int full;         /* a line did not fit: nothing more is appended */
   const char *file; /* FILE of lines whose setting names no file of its own */
   const char *dir;  /* the config's folder: libconfig names an @include file as written */
 } errs_t;
@@ -53,11 +53,11 @@ typedef void (*key_fn)(ctx_t *x, const config_setting_t *s, const key_spec_t *k)
 struct key_spec {
   const char *name;
   key_fn fn;
-  size_t off;               /* the field in conf_t the handler fills */
-  long long min, max;       /* integer and seconds keys */
-  const char *word;         /* path keys: the value that means NULL ("off", "stderr") */
-  const key_spec_t *sub;    /* group keys: the keys inside, ended by a NULL name */
-  const char *group;        /* keys inside a group: the group's name, for suggestions */
+  size_t off;            /* the field in conf_t the handler fills */
+  long long min, max;    /* integer and seconds keys */
+  const char *word;      /* path keys: the value that means NULL ("off", "stderr") */
+  const key_spec_t *sub; /* group keys: the keys inside, ended by a NULL name */
+  const char *group;     /* keys inside a group: the group's name, for suggestions */
 };
 
 /* Allocation failure aborts (style.md): callers need no NULL checks. */
@@ -182,6 +182,8 @@ static void errs_vput(errs_t *e, const char *file, unsigned lineno, const char *
   if (!e->buf || e->cap == 0 || e->full)
     return;
   size_t len = n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n;
+  if (len > 0)
+    line[len - 1] = '\n'; /* a cut line still ends its line */
   if (e->len + len < e->cap) {
     memcpy(e->buf + e->len, line, len + 1);
     e->len += len;
@@ -204,8 +206,8 @@ errs_at(errs_t *e, const char *file, unsigned lineno, const char *key, const cha
 
 /* An error about setting s: its file (an @include names its own), its line, its key path.
  * s NULL: a key that is missing, named by key. */
-__attribute__((format(printf, 4, 5))) static void
-errs_add(errs_t *e, const config_setting_t *s, const char *key, const char *fmt, ...) {
+__attribute__((format(printf, 4, 5))) static void errs_add(errs_t *e, const config_setting_t *s,
+                                                           const char *key, const char *fmt, ...) {
   char kp[256], fbuf[PATH_MAX + 256];
   va_list ap;
   if (!key) {
@@ -248,8 +250,8 @@ static int get_int(ctx_t *x, const config_setting_t *s, long long min, long long
 
 static int get_string(ctx_t *x, const config_setting_t *s, const char **out) {
   char got[96];
-  const char *v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s)
-                                                               : NULL;
+  const char *v =
+      config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
   if (v && *v) {
     *out = v;
     return 0;
@@ -273,14 +275,14 @@ static void key_seconds(ctx_t *x, const config_setting_t *s, const key_spec_t *k
   char got[96];
   int t = config_setting_type(s);
   if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 || t == CONFIG_TYPE_FLOAT) {
-    double v = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
-                                      : (double)config_setting_get_int64(s);
+    double v =
+        t == CONFIG_TYPE_FLOAT ? config_setting_get_float(s) : (double)config_setting_get_int64(s);
     if (isfinite(v) && v > 0 && v <= SECONDS_MAX) {
       *FIELD(x, k, double) = v;
       return;
     }
-    errs_add(x->e, s, NULL, "expected a number of seconds %s, got %s",
-             v > 0 ? "<= 86400" : "> 0", describe(s, got, sizeof(got)));
+    errs_add(x->e, s, NULL, "expected a number of seconds %s, got %s", v > 0 ? "<= 86400" : "> 0",
+             describe(s, got, sizeof(got)));
     return;
   }
   errs_add(x->e, s, NULL, "expected a number of seconds > 0, got %s",
@@ -317,7 +319,7 @@ static void key_workers(ctx_t *x, const config_setting_t *s, const key_spec_t *k
  * `-t` catches a typo instead of the server failing at start. */
 static void key_path_value(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   const char *v;
-  char **field = FIELD(x, k, char *);
+  char **field = FIELD(x, k, char *), got[96];
   struct stat st;
   if (get_string(x, s, &v) < 0)
     return;
@@ -334,13 +336,14 @@ static void key_path_value(ctx_t *x, const config_setting_t *s, const key_spec_t
     abort();
   }
   if (stat(parent, &st) < 0) {
-    errs_add(x->e, s, NULL, "expected a path in an existing folder, got \"%s\" (%s: %s)", v,
-             parent, strerror(errno));
+    errs_add(x->e, s, NULL, "expected a path in an existing folder, got %s (%s: %s)",
+             describe(s, got, sizeof(got)), parent, strerror(errno));
   } else if (!S_ISDIR(st.st_mode)) {
-    errs_add(x->e, s, NULL, "expected a path in an existing folder, got \"%s\" (%s: %s)", v,
-             parent, strerror(ENOTDIR));
+    errs_add(x->e, s, NULL, "expected a path in an existing folder, got %s (%s: %s)",
+             describe(s, got, sizeof(got)), parent, strerror(ENOTDIR));
   } else if (stat(abs, &st) == 0 && S_ISDIR(st.st_mode)) {
-    errs_add(x->e, s, NULL, "expected a file path, got \"%s\" (%s is a folder)", v, abs);
+    errs_add(x->e, s, NULL, "expected a file path, got %s (%s is a folder)",
+             describe(s, got, sizeof(got)), abs);
   } else if (k->off == offsetof(conf_t, control_socket) &&
              strlen(abs) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
     errs_add(x->e, s, NULL, "expected a path of at most %zu bytes (a Unix socket), got %zu (%s)",
@@ -356,6 +359,7 @@ static void key_path_value(ctx_t *x, const config_setting_t *s, const key_spec_t
 
 static void key_root(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   const char *v;
+  char got[96];
   struct stat st;
   (void)k;
   if (get_string(x, s, &v) < 0)
@@ -363,13 +367,14 @@ static void key_root(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   char *abs = path_join(x->c->dir, v);
   char *real = realpath(abs, NULL);
   if (!real)
-    errs_add(x->e, s, NULL, "expected an existing folder, got \"%s\" (%s: %s)", v, abs,
-             strerror(errno));
+    errs_add(x->e, s, NULL, "expected an existing folder, got %s (%s: %s)",
+             describe(s, got, sizeof(got)), abs, strerror(errno));
   else if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
-    errs_add(x->e, s, NULL, "expected a folder, got \"%s\" (%s is not a folder)", v, real);
+    errs_add(x->e, s, NULL, "expected a folder, got %s (%s is not a folder)",
+             describe(s, got, sizeof(got)), real);
   else if (access(real, R_OK | X_OK) < 0)
-    errs_add(x->e, s, NULL, "expected a readable folder, got \"%s\" (%s: %s)", v, real,
-             strerror(errno));
+    errs_add(x->e, s, NULL, "expected a readable folder, got %s (%s: %s)",
+             describe(s, got, sizeof(got)), real, strerror(errno));
   else {
     free(x->c->root);
     x->c->root = real;
@@ -510,8 +515,11 @@ static int listen_parse(const char *text, conf_listen_t *l, char *why, size_t wh
       a->sin_addr.s_addr = htonl(INADDR_ANY);
     else if (inet_pton(AF_INET, h, &a->sin_addr) != 1) {
       int name = strspn(h, "0123456789.") != hl;
-      return snprintf(why, whyn, name ? "host names are not resolved" : "\"%s\" is not an IPv4 "
-                                                                          "address", h),
+      return snprintf(why, whyn,
+                      name ? "host names are not resolved"
+                           : "\"%s\" is not an IPv4 "
+                             "address",
+                      h),
              -1;
     }
     l->addrlen = sizeof(*a);
@@ -524,7 +532,7 @@ static int listen_parse(const char *text, conf_listen_t *l, char *why, size_t wh
 
 static void listen_one(ctx_t *x, const config_setting_t *s) {
   const char *v;
-  char why[128];
+  char why[128], got[96];
   conf_t *c = x->c;
   if (get_string(x, s, &v) < 0)
     return;
@@ -532,8 +540,8 @@ static void listen_one(ctx_t *x, const config_setting_t *s) {
   if (listen_parse(v, &l, why, sizeof(why)) < 0) {
     errs_add(x->e, s, NULL,
              "expected \"IPV4:PORT\", \"[IPV6]:PORT\" or \"*:PORT\" with a numeric address, got "
-             "\"%s\" (%s)",
-             v, why);
+             "%s (%s)",
+             describe(s, got, sizeof(got)), why);
     return;
   }
   /* Port 0 twice is two kernel-chosen ports, not a conflict. */
@@ -699,8 +707,7 @@ static size_t edit_distance(const char *a, const char *b) {
   return row[lb];
 }
 
-static void consider(const char *name, const key_spec_t *k, const key_spec_t **best,
-                     size_t *dist) {
+static void consider(const char *name, const key_spec_t *k, const key_spec_t **best, size_t *dist) {
   size_t d = edit_distance(name, k->name);
   if (d < *dist && d <= 3 && d * 2 <= strlen(k->name)) {
     *best = k;

@@ -23,7 +23,7 @@
 #include "conf.h"
 
 typedef struct fx {
-  char dir[PATH_MAX];  /* realpath of the mkdtemp folder; holds www/ */
+  char dir[PATH_MAX];       /* realpath of the mkdtemp folder; holds www/ */
   char conf[PATH_MAX + 16]; /* dir/ev.conf */
   char err[8192];
   conf_t *c;
@@ -215,12 +215,13 @@ static void test_relative_paths(void **state) {
   make_dir(f, "run");
   snprintf(link, sizeof(link), "%s/docroot", f->dir);
   assert_int_equal(symlink("www", link), 0);
-  write_file(f, "ev.conf", "listen = \":0\";\n"
-                           "root = \"run/../docroot\";\n"
-                           "pid_file = \"run/ev.pid\";\n"
-                           "control_socket = \"/tmp/evc-abs.sock\";\n"
-                           "access_log = \"off\";\n"
-                           "error_log = \"stderr\";\n");
+  write_file(f, "ev.conf",
+             "listen = \":0\";\n"
+             "root = \"run/../docroot\";\n"
+             "pid_file = \"run/ev.pid\";\n"
+             "control_socket = \"/tmp/evc-abs.sock\";\n"
+             "access_log = \"off\";\n"
+             "error_log = \"stderr\";\n");
 
   /* through "www/..", and from another working directory with a relative path */
   snprintf(path, sizeof(path), "%s/www/../ev.conf", f->dir);
@@ -384,8 +385,8 @@ static void test_bad_listen(void **state) {
                    "  \"127.0.0.1:8o\",\n"
                    "  \"\");\n");
   assert_int_equal(rc, -EINVAL);
-#define BAD(line, i, text, why)                                                                  \
-  has(f, "@:" #line ": listen[" #i "]: expected \"IPV4:PORT\", \"[IPV6]:PORT\" or \"*:PORT\" "   \
+#define BAD(line, i, text, why)                                                                    \
+  has(f, "@:" #line ": listen[" #i "]: expected \"IPV4:PORT\", \"[IPV6]:PORT\" or \"*:PORT\" "     \
          "with a numeric address, got \"" text "\" (" why ")\n")
   BAD(3, 0, "127.0.0.1", "missing ':' and a port");
   BAD(4, 1, "127.0.0.1:99999", "the port must be a number from 0 to 65535");
@@ -430,8 +431,10 @@ static void test_missing_root_dir(void **state) {
 
   write_file(f, "afile", "x");
   assert_int_equal(load(f, "listen = \"127.0.0.1:0\";\nroot = \"afile\";\n"), -EINVAL);
-  snprintf(msg, sizeof(msg), "@:2: root: expected a folder, got \"afile\" (%s/afile is not a "
-                             "folder)\n", f->dir);
+  snprintf(msg, sizeof(msg),
+           "@:2: root: expected a folder, got \"afile\" (%s/afile is not a "
+           "folder)\n",
+           f->dir);
   has(f, msg);
 }
 
