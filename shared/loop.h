@@ -60,8 +60,6 @@ struct loop_timer_s {
   uint64_t repeat;   /* ms, 0: one-shot */
   uint64_t seq;      /* start order: ties on deadline fire in this order */
   size_t heap_index; /* SIZE_MAX when not in the heap */
-  loop_timer_t *ready_next; /* in the timers phase's ready list */
-  int in_ready;
 };
 
 /* Timers fire in (deadline, start sequence) order; due timers are collected before any runs,
@@ -104,7 +102,9 @@ struct loop_io_s {
   /* private */
   int events;
   loop_io_cb cb;
-  struct event *ev;
+  struct event *ev;  /* read interest; created on first use */
+  struct event *wev; /* write interest: one event per direction, so adding or dropping one
+                      * direction is a single epoll_ctl(MOD) instead of DEL + ADD */
 };
 
 /* kind says what the watcher's ref counts as (listener, connection, ipc, other). */
@@ -143,6 +143,11 @@ struct loop_pending_s {
  * owns the entry; it must stay valid until cb runs. */
 void loop_pending_push(loop_t *loop, loop_pending_t *p, loop_pending_cb cb);
 void loop_set_pending_budget(loop_t *loop, unsigned budget);
+/* Private, for shared/ modules that must take back entries they queued (pool_free): unlinks
+ * every queued entry for which match(p, arg) is true and returns them, FIFO, linked through
+ * their next field. Their callbacks will not run. O(queued entries). */
+loop_pending_t *loop_pending_take_if(loop_t *loop, int (*match)(loop_pending_t *p, void *arg),
+                                     void *arg);
 
 /* ---- handles in general ---------------------------------------------------------------- */
 /* Stop the handle and run cb in the next close phase (close callbacks run LIFO, as Node
