@@ -33,14 +33,16 @@ enum http_cond_result {
 };
 
 /* Evaluates If-Match (strong), else If-Unmodified-Since; then If-None-Match (weak), else
- * If-Modified-Since. Unparseable dates are ignored, as the RFC says. */
+ * If-Modified-Since. Call it only for GET and HEAD of an existing file ("*" matches).
+ * Unparseable dates are ignored, as the RFC says; a malformed entity-tag list matches
+ * nothing (If-Match: 412, If-None-Match: proceed). */
 enum http_cond_result http_cond_eval(const struct http_cond_headers *h,
                                      const struct http_validators *v);
 /* 1 if a Range header may be honoured: no If-Range, or If-Range matches (a strong ETag equal
  * to the file's, or an HTTP-date equal to its mtime); 0: send the full 200. */
 int http_cond_if_range(const struct http_cond_headers *h, const struct http_validators *v);
 /* Writes the file's strong ETag, "\"<mtime hex>-<size hex>\"" (nginx's form), with a NUL;
- * returns its length. cap >= 40 always fits. */
+ * returns its length. cap >= 40 always fits; if it does not fit, writes "" and returns 0. */
 size_t http_cond_etag(char *out, size_t cap, time_t mtime, unsigned long long size);
 
 #endif

@@ -21,12 +21,14 @@ struct http_log_entry {
   size_t user_agent_len;
 };
 
-/* Escapes len bytes of in into out; returns the bytes written (never more than cap; a
- * truncated escape is never written half). */
+/* Escapes len bytes of in into out, without a NUL; returns the bytes written (never more
+ * than cap: output stops before the first byte whose escape does not fit whole). */
 size_t http_log_escape(const char *in, size_t len, char *out, size_t cap);
-/* Formats one line, '\n' included:
+/* Formats one line, '\n' included, followed by a NUL that the length does not count:
  *   127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 2326 "-" "curl/7.88"
- * Returns the length, or -ENOBUFS when it does not fit in cap (nothing useful written). */
+ * The time is UTC; body_bytes is always a number (nginx's $body_bytes_sent, "0" not "-");
+ * a NULL request_line, referer or user_agent is written "-".
+ * Returns the length, or -ENOBUFS when line and NUL do not fit in cap (out is then ""). */
 int http_log_format(char *out, size_t cap, const struct http_log_entry *e);
 
 #endif
