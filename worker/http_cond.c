@@ -9,14 +9,12 @@
 
 #include "http_date.h"
 
-static int is_ows(char c)
-{
+static int is_ows(char c) {
   return c == ' ' || c == '\t';
 }
 
 /* Trims OWS around [*s, *s + *len). */
-static void trim(const char **s, size_t *len)
-{
+static void trim(const char **s, size_t *len) {
   while (*len > 0 && is_ows(**s)) {
     (*s)++;
     (*len)--;
@@ -26,17 +24,14 @@ static void trim(const char **s, size_t *len)
 }
 
 /* etagc = %x21 / %x23-7E / obs-text */
-static int is_etagc(unsigned char c)
-{
+static int is_etagc(unsigned char c) {
   return c == 0x21 || (c >= 0x23 && c != 0x7f);
 }
 
 /* Walks an entity-tag list (If-Match, If-None-Match): 1 if an element matches the file's tag
  * (strong: both tags strong; weak: the opaque-tags equal), 0 if none does or the list is
  * malformed. "*" matches any existing file. */
-static int etag_list_match(const char *s, size_t len, const struct http_validators *v,
-                           int strong)
-{
+static int etag_list_match(const char *s, size_t len, const struct http_validators *v, int strong) {
   const char *p = s, *end, *tag;
   size_t taglen;
   int weak, match = 0;
@@ -76,14 +71,12 @@ static int etag_list_match(const char *s, size_t len, const struct http_validato
 }
 
 /* 0 and *t for a valid HTTP-date, else -1 (the header is then ignored) */
-static int header_date(const char *s, size_t len, time_t *t)
-{
+static int header_date(const char *s, size_t len, time_t *t) {
   return s != NULL && http_date_parse(s, len, t) == 0 ? 0 : -1;
 }
 
 enum http_cond_result http_cond_eval(const struct http_cond_headers *h,
-                                     const struct http_validators *v)
-{
+                                     const struct http_validators *v) {
   enum http_cond_result res = HTTP_COND_PROCEED;
   time_t t;
 
@@ -110,8 +103,7 @@ done:
   return res;
 }
 
-int http_cond_if_range(const struct http_cond_headers *h, const struct http_validators *v)
-{
+int http_cond_if_range(const struct http_cond_headers *h, const struct http_validators *v) {
   const char *s = h->if_range;
   size_t len = h->if_range_len;
   time_t t;
@@ -122,8 +114,8 @@ int http_cond_if_range(const struct http_cond_headers *h, const struct http_vali
   trim(&s, &len);
   /* A DQUOTE or "W/" starts an entity-tag (RFC 9110 13.1.5); weak tags never match. */
   if (len > 0 && (*s == '"' || (len >= 2 && s[0] == 'W' && s[1] == '/'))) {
-    ok = len >= 2 && s[0] == '"' && s[len - 1] == '"' && v->etag != NULL &&
-         len == v->etag_len && memcmp(s, v->etag, len) == 0;
+    ok = len >= 2 && s[0] == '"' && s[len - 1] == '"' && v->etag != NULL && len == v->etag_len &&
+         memcmp(s, v->etag, len) == 0;
   } else {
     ok = header_date(s, len, &t) == 0 && t == v->mtime;
   }
@@ -131,8 +123,7 @@ done:
   return ok;
 }
 
-size_t http_cond_etag(char *out, size_t cap, time_t mtime, unsigned long long size)
-{
+size_t http_cond_etag(char *out, size_t cap, time_t mtime, unsigned long long size) {
   int n = snprintf(out, cap, "\"%llx-%llx\"", (unsigned long long)mtime, size);
 
   if (n < 0 || (size_t)n >= cap) {

@@ -12,14 +12,12 @@ static const char *const day_long[7] = {"Sunday",   "Monday", "Tuesday", "Wednes
 static const char month_name[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-static void put2(char *p, int v)
-{
+static void put2(char *p, int v) {
   p[0] = (char)('0' + v / 10 % 10);
   p[1] = (char)('0' + v % 10);
 }
 
-void http_date_format(time_t t, char *out)
-{
+void http_date_format(time_t t, char *out) {
   struct tm tm;
   int year;
 
@@ -47,15 +45,13 @@ void http_date_format(time_t t, char *out)
   memcpy(out + 25, " GMT", 5); /* with the NUL */
 }
 
-void http_date_cache_init(http_date_cache_t *c)
-{
+void http_date_cache_init(http_date_cache_t *c) {
   /* buf is valid from the start, so a first call with now == -1 returns a real date */
   c->sec = -1;
   http_date_format(c->sec, c->buf);
 }
 
-const char *http_date_cache_get(http_date_cache_t *c, time_t now)
-{
+const char *http_date_cache_get(http_date_cache_t *c, time_t now) {
   if (now != c->sec) {
     http_date_format(now, c->buf);
     c->sec = now;
@@ -64,8 +60,7 @@ const char *http_date_cache_get(http_date_cache_t *c, time_t now)
 }
 
 /* n digits at s, or -1 */
-static int digits(const char *s, int n)
-{
+static int digits(const char *s, int n) {
   int v = 0, i;
 
   for (i = 0; i < n; i++) {
@@ -76,8 +71,7 @@ static int digits(const char *s, int n)
   return v;
 }
 
-static int month_index(const char *s)
-{
+static int month_index(const char *s) {
   int i;
 
   for (i = 0; i < 12; i++)
@@ -86,8 +80,7 @@ static int month_index(const char *s)
   return -1;
 }
 
-static int is_short_day(const char *s)
-{
+static int is_short_day(const char *s) {
   int i;
 
   for (i = 0; i < 7; i++)
@@ -97,8 +90,7 @@ static int is_short_day(const char *s)
 }
 
 /* "hh:mm:ss" at s into tm; 0 or -1 */
-static int parse_time(const char *s, struct tm *tm)
-{
+static int parse_time(const char *s, struct tm *tm) {
   if (s[2] != ':' || s[5] != ':')
     return -1;
   tm->tm_hour = digits(s, 2);
@@ -108,10 +100,9 @@ static int parse_time(const char *s, struct tm *tm)
 }
 
 /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
-static int parse_imf(const char *s, size_t len, struct tm *tm)
-{
-  if (len != 29 || !is_short_day(s) || memcmp(s + 3, ", ", 2) != 0 || s[7] != ' ' ||
-      s[11] != ' ' || s[16] != ' ' || memcmp(s + 25, " GMT", 4) != 0)
+static int parse_imf(const char *s, size_t len, struct tm *tm) {
+  if (len != 29 || !is_short_day(s) || memcmp(s + 3, ", ", 2) != 0 || s[7] != ' ' || s[11] != ' ' ||
+      s[16] != ' ' || memcmp(s + 25, " GMT", 4) != 0)
     return -1;
   tm->tm_mday = digits(s + 5, 2);
   tm->tm_mon = month_index(s + 8);
@@ -123,8 +114,7 @@ static int parse_imf(const char *s, size_t len, struct tm *tm)
 }
 
 /* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"; the year's century from `now` */
-static int parse_rfc850(const char *s, size_t len, time_t now, struct tm *tm)
-{
+static int parse_rfc850(const char *s, size_t len, time_t now, struct tm *tm) {
   size_t dl = 0, i;
   int yy, cur, year;
   struct tm ntm;
@@ -138,8 +128,7 @@ static int parse_rfc850(const char *s, size_t len, time_t now, struct tm *tm)
     return -1;
   s += dl + 1;
   /* " 06-Nov-94 08:49:37 GMT" */
-  if (s[0] != ' ' || s[3] != '-' || s[7] != '-' || s[10] != ' ' ||
-      memcmp(s + 19, " GMT", 4) != 0)
+  if (s[0] != ' ' || s[3] != '-' || s[7] != '-' || s[10] != ' ' || memcmp(s + 19, " GMT", 4) != 0)
     return -1;
   tm->tm_mday = digits(s + 1, 2);
   tm->tm_mon = month_index(s + 4);
@@ -161,10 +150,8 @@ static int parse_rfc850(const char *s, size_t len, time_t now, struct tm *tm)
 }
 
 /* asctime: "Sun Nov  6 08:49:37 1994" (day space-padded; a zero is tolerated) */
-static int parse_asctime(const char *s, size_t len, struct tm *tm)
-{
-  if (len != 24 || !is_short_day(s) || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' ||
-      s[19] != ' ')
+static int parse_asctime(const char *s, size_t len, struct tm *tm) {
+  if (len != 24 || !is_short_day(s) || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[19] != ' ')
     return -1;
   tm->tm_mon = month_index(s + 4);
   tm->tm_mday = s[8] == ' ' ? digits(s + 9, 1) : digits(s + 8, 2);
@@ -175,16 +162,14 @@ static int parse_asctime(const char *s, size_t len, struct tm *tm)
   return parse_time(s + 11, tm);
 }
 
-static int days_in_month(int year, int mon)
-{
+static int days_in_month(int year, int mon) {
   static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
 
   return dim[mon] + (mon == 1 && leap);
 }
 
-int http_date_parse_at(const char *s, size_t len, time_t now, time_t *out)
-{
+int http_date_parse_at(const char *s, size_t len, time_t now, time_t *out) {
   struct tm tm;
   int rc = -EINVAL, year;
 
@@ -222,7 +207,6 @@ done:
   return rc;
 }
 
-int http_date_parse(const char *s, size_t len, time_t *out)
-{
+int http_date_parse(const char *s, size_t len, time_t *out) {
   return http_date_parse_at(s, len, time(NULL), out);
 }

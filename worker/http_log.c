@@ -12,14 +12,12 @@ static const char month_name[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 static const char hex[] = "0123456789abcdef";
 
-static int needs_escape(unsigned char c)
-{
+static int needs_escape(unsigned char c) {
   return c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
 }
 
 /* Escapes as much of in as fits whole; *done is 1 if all of it did. */
-static size_t escape(const char *in, size_t len, char *out, size_t cap, int *done)
-{
+static size_t escape(const char *in, size_t len, char *out, size_t cap, int *done) {
   size_t i, o = 0;
   unsigned char c;
 
@@ -42,8 +40,7 @@ static size_t escape(const char *in, size_t len, char *out, size_t cap, int *don
   return o;
 }
 
-size_t http_log_escape(const char *in, size_t len, char *out, size_t cap)
-{
+size_t http_log_escape(const char *in, size_t len, char *out, size_t cap) {
   int done;
 
   return escape(in, len, out, cap, &done);
@@ -56,8 +53,7 @@ struct line {
   int full;
 };
 
-static void put(struct line *l, const char *s, size_t n)
-{
+static void put(struct line *l, const char *s, size_t n) {
   if (l->full || l->cap - l->len < n) {
     l->full = 1;
     return;
@@ -66,8 +62,7 @@ static void put(struct line *l, const char *s, size_t n)
   l->len += n;
 }
 
-static void put_escaped(struct line *l, const char *s, size_t n)
-{
+static void put_escaped(struct line *l, const char *s, size_t n) {
   int done;
 
   if (l->full)
@@ -78,8 +73,7 @@ static void put_escaped(struct line *l, const char *s, size_t n)
 }
 
 /* A quoted client field, or "-" when absent. */
-static void put_quoted(struct line *l, const char *s, size_t n)
-{
+static void put_quoted(struct line *l, const char *s, size_t n) {
   put(l, "\"", 1);
   if (s == NULL)
     put(l, "-", 1);
@@ -88,8 +82,7 @@ static void put_quoted(struct line *l, const char *s, size_t n)
   put(l, "\"", 1);
 }
 
-int http_log_format(char *out, size_t cap, const struct http_log_entry *e)
-{
+int http_log_format(char *out, size_t cap, const struct http_log_entry *e) {
   struct line l = {out, cap, 0, 0};
   char tmp[64];
   struct tm tm;

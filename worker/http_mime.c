@@ -91,8 +91,7 @@ static const struct mime_entry mime_table[] = {
 #define MIME_N (sizeof mime_table / sizeof mime_table[0])
 
 const char *http_mime_type(const conf_mime_t *overrides, size_t n_overrides, const char *path,
-                           size_t len)
-{
+                           size_t len) {
   const char *type = OCTET, *ext = NULL, *e;
   char low[16];
   size_t extlen = 0, i, lo, hi, mid;

@@ -8,8 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int hex_val(unsigned char c)
-{
+static int hex_val(unsigned char c) {
   if (c >= '0' && c <= '9')
     return c - '0';
   if (c >= 'a' && c <= 'f')
@@ -21,8 +20,7 @@ static int hex_val(unsigned char c)
 
 /* Next decoded byte of [*p, end) into *c; -EINVAL for a bad escape or a byte no file name
  * here may contain (NUL truncates C strings, '\' is a separator to some tools). */
-static int next_byte(const char **p, const char *end, unsigned char *c)
-{
+static int next_byte(const char **p, const char *end, unsigned char *c) {
   const unsigned char *s = (const unsigned char *)*p;
   int hi, lo;
 
@@ -44,8 +42,7 @@ static int next_byte(const char **p, const char *end, unsigned char *c)
   return 0;
 }
 
-static int scheme_is(const char *s, size_t len, const char *scheme)
-{
+static int scheme_is(const char *s, size_t len, const char *scheme) {
   size_t n = strlen(scheme);
 
   return len >= n + 3 && strncasecmp(s, scheme, n) == 0 && memcmp(s + n, "://", 3) == 0;
@@ -54,8 +51,7 @@ static int scheme_is(const char *s, size_t len, const char *scheme)
 /* Finds the path part of the target: [*start, *end), without query or fragment. An
  * absolute-form target with an empty path (e.g. "http://h?q") yields an empty range, which
  * the caller treats as "/". */
-static int path_bounds(const char *target, size_t len, const char **start, const char **end)
-{
+static int path_bounds(const char *target, size_t len, const char **start, const char **end) {
   const char *p = target, *e = target + len, *q;
   size_t skip;
 
@@ -79,8 +75,7 @@ static int path_bounds(const char *target, size_t len, const char **start, const
   return 0;
 }
 
-int http_path_normalize(const char *target, size_t len, char *out, size_t cap, size_t *outlen)
-{
+int http_path_normalize(const char *target, size_t len, char *out, size_t cap, size_t *outlen) {
   const char *p = NULL, *end = NULL;
   size_t o = 0, seg, seglen;
   /* Segments that did not fit in out: a later ".." may still pop them, so only a path

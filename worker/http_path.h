@@ -5,13 +5,15 @@
 
 #include <stddef.h>
 
-/* Normalises a request target (origin-form "/a/b?q", or absolute-form "http://h/a/b") into
- * a path that starts with '/': query and fragment dropped, percent-escapes decoded, repeated
- * slashes merged, "." and ".." segments removed (RFC 3986 5.2.4). A trailing slash is kept
- * ("/dir/" stays "/dir/", "/dir/." becomes "/dir/").
+/* Normalises a request target (origin-form "/a/b?q", or absolute-form "http://h/a/b" or
+ * "https://...", whose authority is skipped unchecked) into a path that starts with '/':
+ * query and fragment dropped, percent-escapes decoded once, repeated slashes merged, "." and
+ * ".." segments removed (RFC 3986 5.2.4). Decoding comes first, so "%2e%2e" is ".." and
+ * "%2f" is a separator. A trailing slash is kept ("/dir/" stays "/dir/", "/dir/." becomes
+ * "/dir/"). Reads only len bytes.
  * Returns 0 and writes a NUL-terminated path (length in *outlen); -EINVAL for a target that
- * is not a path, a bad escape, a NUL or a '\' after decoding, or ".." above the root;
- * -ENAMETOOLONG when it does not fit in cap. */
+ * is not a path, a bad escape, a NUL or a '\' after decoding, or ".." above the root
+ * (refused, never clamped); -ENAMETOOLONG when the result does not fit in cap (NUL counted). */
 int http_path_normalize(const char *target, size_t len, char *out, size_t cap, size_t *outlen);
 
 #endif

@@ -10,14 +10,12 @@
  * than sorting an attacker's list (CVE-2011-3192 was an unbounded Range list). */
 #define RANGE_MAX 16
 
-static int is_ows(char c)
-{
+static int is_ows(char c) {
   return c == ' ' || c == '\t';
 }
 
 /* 1 and *n for one or more digits at *p; 0 for none or an overflow of uint64. */
-static int parse_u64(const char **p, const char *end, uint64_t *n)
-{
+static int parse_u64(const char **p, const char *end, uint64_t *n) {
   const char *s = *p;
   uint64_t v = 0;
   unsigned d;
@@ -37,8 +35,7 @@ static int parse_u64(const char **p, const char *end, uint64_t *n)
 }
 
 enum http_range_result http_range_parse(const char *value, size_t len, uint64_t size,
-                                        struct http_range *out)
-{
+                                        struct http_range *out) {
   struct http_range r[RANGE_MAX], t;
   const char *p = value, *end = value + len;
   size_t n = 0, i, j, specs = 0;

@@ -17,9 +17,13 @@ enum http_range_result {
 };
 
 /* Parses `value` for a representation of `size` bytes: "bytes=0-99", "bytes=-500" (suffix),
- * "bytes=9500-" (open), ends clamped to size-1. Several ranges that overlap or touch are
- * coalesced into one; disjoint ones give HTTP_RANGE_NONE. Numbers that overflow uint64 make
- * the header malformed. */
+ * "bytes=9500-" (open), ends clamped to size-1; the unit is case-insensitive, OWS is allowed
+ * around the value and around commas. Several ranges that overlap or touch are coalesced into
+ * one; disjoint ones, or more than 16, give HTTP_RANGE_NONE. Unsatisfiable ranges beside
+ * satisfiable ones are dropped; only when none is satisfiable ("bytes=-0", start >= size):
+ * HTTP_RANGE_UNSATISFIABLE. Numbers that overflow uint64 make the header malformed.
+ * size 0: always HTTP_RANGE_NONE (the empty 200 is the whole answer; no 416 for "bytes=0-").
+ * Reads only len bytes; value need not be NUL-terminated. */
 enum http_range_result http_range_parse(const char *value, size_t len, uint64_t size,
                                         struct http_range *out);
 

@@ -23,15 +23,14 @@ struct hdrs {
   const char *im, *inm, *ims, *ius, *ir;
 };
 
-static struct http_cond_headers mk(const struct hdrs *x)
-{
+static struct http_cond_headers mk(const struct hdrs *x) {
   struct http_cond_headers h;
 
   memset(&h, 0, sizeof h);
-#define SET(field, v)                                                                          \
-  do {                                                                                         \
-    h.field = (v);                                                                             \
-    h.field##_len = (v) ? strlen(v) : 0;                                                       \
+#define SET(field, v)                                                                              \
+  do {                                                                                             \
+    h.field = (v);                                                                                 \
+    h.field##_len = (v) ? strlen(v) : 0;                                                           \
   } while (0)
   SET(if_match, x->im);
   SET(if_none_match, x->inm);
@@ -43,8 +42,7 @@ static struct http_cond_headers mk(const struct hdrs *x)
 }
 
 static enum http_cond_result eval(const char *im, const char *inm, const char *ims,
-                                  const char *ius)
-{
+                                  const char *ius) {
   struct hdrs x = {im, inm, ims, ius, NULL};
   struct http_cond_headers h = mk(&x);
 
@@ -55,14 +53,12 @@ static enum http_cond_result eval(const char *im, const char *inm, const char *i
 #define NOT_MOD HTTP_COND_NOT_MODIFIED
 #define FAILED HTTP_COND_PRECONDITION_FAILED
 
-static void test_none(void **state)
-{
+static void test_none(void **state) {
   (void)state;
   assert_int_equal(eval(NULL, NULL, NULL, NULL), PROCEED);
 }
 
-static void test_if_match(void **state)
-{
+static void test_if_match(void **state) {
   (void)state;
   assert_int_equal(eval(ETAG, NULL, NULL, NULL), PROCEED);
   assert_int_equal(eval("*", NULL, NULL, NULL), PROCEED);
@@ -85,8 +81,7 @@ static void test_if_match(void **state)
   assert_int_equal(eval("*, " ETAG, NULL, NULL, NULL), FAILED);
 }
 
-static void test_if_unmodified_since(void **state)
-{
+static void test_if_unmodified_since(void **state) {
   (void)state;
   assert_int_equal(eval(NULL, NULL, NULL, AT_MTIME), PROCEED);
   assert_int_equal(eval(NULL, NULL, NULL, AFTER), PROCEED);
@@ -101,8 +96,7 @@ static void test_if_unmodified_since(void **state)
   assert_int_equal(eval("\"x\"", NULL, NULL, AFTER), FAILED);
 }
 
-static void test_if_none_match(void **state)
-{
+static void test_if_none_match(void **state) {
   (void)state;
   assert_int_equal(eval(NULL, ETAG, NULL, NULL), NOT_MOD);
   assert_int_equal(eval(NULL, "W/" ETAG, NULL, NULL), NOT_MOD); /* weak comparison */
@@ -119,8 +113,7 @@ static void test_if_none_match(void **state)
   assert_int_equal(eval(NULL, "\"a b\", " ETAG, NULL, NULL), PROCEED); /* SP not etagc */
 }
 
-static void test_if_modified_since(void **state)
-{
+static void test_if_modified_since(void **state) {
   (void)state;
   assert_int_equal(eval(NULL, NULL, AT_MTIME, NULL), NOT_MOD);
   assert_int_equal(eval(NULL, NULL, AFTER, NULL), NOT_MOD);
@@ -134,8 +127,7 @@ static void test_if_modified_since(void **state)
 }
 
 /* 13.2.2: the 412 checks come before the 304 checks. */
-static void test_precedence(void **state)
-{
+static void test_precedence(void **state) {
   (void)state;
   assert_int_equal(eval("\"x\"", ETAG, NULL, NULL), FAILED);
   assert_int_equal(eval("\"x\"", NULL, AT_MTIME, NULL), FAILED);
@@ -147,16 +139,14 @@ static void test_precedence(void **state)
   assert_int_equal(eval(ETAG, "\"x\"", AT_MTIME, BEFORE), PROCEED);
 }
 
-static int if_range(const char *v, const struct http_validators *val)
-{
+static int if_range(const char *v, const struct http_validators *val) {
   struct hdrs x = {NULL, NULL, NULL, NULL, v};
   struct http_cond_headers h = mk(&x);
 
   return http_cond_if_range(&h, val);
 }
 
-static void test_if_range(void **state)
-{
+static void test_if_range(void **state) {
   struct http_validators noetag = {MTIME, NULL, 0};
 
   (void)state;
@@ -164,12 +154,12 @@ static void test_if_range(void **state)
   assert_int_equal(if_range(ETAG, &file), 1);
   assert_int_equal(if_range(" " ETAG " ", &file), 1);
   assert_int_equal(if_range("\"other\"", &file), 0);
-  assert_int_equal(if_range("W/" ETAG, &file), 0); /* weak never matches */
+  assert_int_equal(if_range("W/" ETAG, &file), 0);      /* weak never matches */
   assert_int_equal(if_range(ETAG ", \"x\"", &file), 0); /* one tag, not a list */
   assert_int_equal(if_range(AT_MTIME, &file), 1);
   assert_int_equal(if_range("Sunday, 06-Nov-94 08:49:37 GMT", &file), 1);
   assert_int_equal(if_range(BEFORE, &file), 0);
-  assert_int_equal(if_range(AFTER, &file), 0); /* exact match only */
+  assert_int_equal(if_range(AFTER, &file), 0);                           /* exact match only */
   assert_int_equal(if_range("Wed, 21 Oct 2015 07:28:00 GMT", &file), 0); /* starts with 'W' */
   assert_int_equal(if_range("garbage", &file), 0);
   assert_int_equal(if_range("", &file), 0);
@@ -178,8 +168,7 @@ static void test_if_range(void **state)
   assert_int_equal(if_range(AT_MTIME, &noetag), 1);
 }
 
-static void test_etag(void **state)
-{
+static void test_etag(void **state) {
   char buf[40], small[8];
   size_t n;
 
@@ -207,8 +196,7 @@ static void test_etag(void **state)
 }
 
 /* The generated tag round-trips through the comparisons. */
-static void test_etag_roundtrip(void **state)
-{
+static void test_etag_roundtrip(void **state) {
   char tag[40];
   struct http_validators v;
   struct http_cond_headers h;
@@ -231,8 +219,7 @@ static void test_etag_roundtrip(void **state)
 }
 
 /* Values are not NUL-terminated: only len bytes are read. */
-static void test_length_bound(void **state)
-{
+static void test_length_bound(void **state) {
   struct http_cond_headers h;
   const char *v = ETAG "garbage";
 
@@ -247,8 +234,7 @@ static void test_length_bound(void **state)
   assert_int_equal(http_cond_eval(&h, &file), NOT_MOD);
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_none),
       cmocka_unit_test(test_if_match),

@@ -15,11 +15,10 @@
 
 #include "http_date.h"
 
-#define T1994 784111777 /* Sun, 06 Nov 1994 08:49:37 GMT, the RFC's example */
+#define T1994 784111777  /* Sun, 06 Nov 1994 08:49:37 GMT, the RFC's example */
 #define T2024 1704067200 /* Mon, 01 Jan 2024 00:00:00 GMT */
 
-static void fmt_is(time_t t, const char *want)
-{
+static void fmt_is(time_t t, const char *want) {
   char out[HTTP_DATE_LEN + 1];
 
   memset(out, 'x', sizeof out);
@@ -28,8 +27,7 @@ static void fmt_is(time_t t, const char *want)
   assert_int_equal(strlen(out), HTTP_DATE_LEN);
 }
 
-static void test_format(void **state)
-{
+static void test_format(void **state) {
   (void)state;
   fmt_is(T1994, "Sun, 06 Nov 1994 08:49:37 GMT");
   fmt_is(0, "Thu, 01 Jan 1970 00:00:00 GMT");
@@ -44,8 +42,7 @@ static void test_format(void **state)
 }
 
 /* Every day and month name, checked against a day-by-day walk over 2023 and 2024. */
-static void test_format_names(void **state)
-{
+static void test_format_names(void **state) {
   static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -58,9 +55,8 @@ static void test_format_names(void **state)
   for (i = 0; i < 731; i++) {
     t = (time_t)1672531200 + (time_t)i * 86400 + 3661 * (i % 20);
     gmtime_r(&t, &tm);
-    snprintf(want, sizeof want, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-             tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-             tm.tm_sec);
+    snprintf(want, sizeof want, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
     http_date_format(t, out);
     assert_string_equal(out, want);
     assert_int_equal(http_date_parse(out, strlen(out), &back), 0);
@@ -69,8 +65,7 @@ static void test_format_names(void **state)
 }
 
 /* A locale with other month names must not leak into headers. */
-static void test_format_locale(void **state)
-{
+static void test_format_locale(void **state) {
   (void)state;
   if (setlocale(LC_TIME, "de_DE.UTF-8") == NULL && setlocale(LC_TIME, "fr_FR.UTF-8") == NULL)
     setlocale(LC_TIME, "C.UTF-8");
@@ -79,8 +74,7 @@ static void test_format_locale(void **state)
   setlocale(LC_TIME, "C");
 }
 
-static void test_cache(void **state)
-{
+static void test_cache(void **state) {
   http_date_cache_t c;
   const char *a, *b;
 
@@ -101,8 +95,7 @@ static void test_cache(void **state)
   assert_int_equal(strlen(http_date_cache_get(&c, 0)), HTTP_DATE_LEN);
 }
 
-static void parse_is(const char *s, time_t want)
-{
+static void parse_is(const char *s, time_t want) {
   time_t t = 42;
   int rc = http_date_parse_at(s, strlen(s), T2024, &t);
 
@@ -110,8 +103,7 @@ static void parse_is(const char *s, time_t want)
     fail_msg("\"%s\": rc %d t %lld, want %lld", s, rc, (long long)t, (long long)want);
 }
 
-static void parse_bad(const char *s)
-{
+static void parse_bad(const char *s) {
   time_t t = 42;
   int rc = http_date_parse_at(s, strlen(s), T2024, &t);
 
@@ -121,16 +113,14 @@ static void parse_bad(const char *s)
 }
 
 /* RFC 9110 5.6.7's three examples of the same instant */
-static void test_parse_rfc_examples(void **state)
-{
+static void test_parse_rfc_examples(void **state) {
   (void)state;
   parse_is("Sun, 06 Nov 1994 08:49:37 GMT", T1994);
   parse_is("Sunday, 06-Nov-94 08:49:37 GMT", T1994);
   parse_is("Sun Nov  6 08:49:37 1994", T1994);
 }
 
-static void test_parse_forms(void **state)
-{
+static void test_parse_forms(void **state) {
   (void)state;
   parse_is("Thu, 01 Jan 1970 00:00:00 GMT", 0);
   parse_is("Mon, 01 Jan 2024 00:00:00 GMT", T2024);
@@ -152,34 +142,30 @@ static void test_parse_forms(void **state)
 }
 
 /* RFC 9110: a two-digit year more than 50 years ahead is the most recent past such year. */
-static void rfc850_at(const char *s, time_t now, time_t want)
-{
+static void rfc850_at(const char *s, time_t now, time_t want) {
   time_t t = 42;
 
   assert_int_equal(http_date_parse_at(s, strlen(s), now, &t), 0);
   if (t != want)
-    fail_msg("\"%s\" at %lld: %lld, want %lld", s, (long long)now, (long long)t,
-             (long long)want);
+    fail_msg("\"%s\" at %lld: %lld, want %lld", s, (long long)now, (long long)t, (long long)want);
 }
 
 /* RFC 9110 5.6.7: a two-digit year that appears more than 50 years in the future is the most
  * recent past year with those digits; we read it as the year in (now - 50, now + 50]. */
-static void test_parse_two_digit_year(void **state)
-{
+static void test_parse_two_digit_year(void **state) {
   (void)state;
   rfc850_at("Thursday, 01-Jan-70 00:00:00 GMT", T2024, 3155760000LL); /* 2070: 46 ahead */
   rfc850_at("Wednesday, 31-Dec-69 23:59:59 GMT", T2024, 3155759999LL);
-  rfc850_at("Friday, 01-Jan-99 00:00:00 GMT", T2024, 915148800);      /* 2099 is 75 ahead */
-  rfc850_at("Thursday, 01-Jan-75 00:00:00 GMT", T2024, 157766400);    /* 2075 is 51 ahead */
+  rfc850_at("Friday, 01-Jan-99 00:00:00 GMT", T2024, 915148800);       /* 2099 is 75 ahead */
+  rfc850_at("Thursday, 01-Jan-75 00:00:00 GMT", T2024, 157766400);     /* 2075 is 51 ahead */
   rfc850_at("Wednesday, 01-Jan-74 00:00:00 GMT", T2024, 3281990400LL); /* 2074 is 50 ahead */
   rfc850_at("Saturday, 01-Jan-00 00:00:00 GMT", T2024, 946684800);
-  rfc850_at("Sunday, 06-Nov-94 08:49:37 GMT", 0, T1994);              /* now in 1970 */
-  rfc850_at("Sunday, 06-Nov-94 08:49:37 GMT", 3471292800LL, 3939871777LL); /* now 2080: 2094 */
+  rfc850_at("Sunday, 06-Nov-94 08:49:37 GMT", 0, T1994);                      /* now in 1970 */
+  rfc850_at("Sunday, 06-Nov-94 08:49:37 GMT", 3471292800LL, 3939871777LL);    /* now 2080: 2094 */
   rfc850_at("Wednesday, 01-Jan-20 00:00:00 GMT", 3471292800LL, 4733510400LL); /* now 2080: 2120 */
 }
 
-static void test_parse_garbage(void **state)
-{
+static void test_parse_garbage(void **state) {
   (void)state;
   parse_bad("");
   parse_bad(" ");
@@ -219,8 +205,7 @@ static void test_parse_garbage(void **state)
   parse_bad("Sun Nov  6 08:49:37  994");
 }
 
-static void test_parse_out_of_range(void **state)
-{
+static void test_parse_out_of_range(void **state) {
   (void)state;
   parse_bad("Sun, 00 Nov 1994 08:49:37 GMT");
   parse_bad("Sun, 32 Jan 1994 08:49:37 GMT");
@@ -245,8 +230,7 @@ static void test_parse_out_of_range(void **state)
 }
 
 /* Only len bytes are read: a NUL-free header value cut short is not a date. */
-static void test_parse_length_bound(void **state)
-{
+static void test_parse_length_bound(void **state) {
   const char *s = "Sun, 06 Nov 1994 08:49:37 GMT";
   time_t t;
   size_t n;
@@ -259,8 +243,7 @@ static void test_parse_length_bound(void **state)
   assert_int_equal(http_date_parse(NULL, 0, &t), -EINVAL);
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_format),
       cmocka_unit_test(test_format_names),

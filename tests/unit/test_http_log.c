@@ -14,8 +14,7 @@
 
 #include "http_log.h"
 
-static struct http_log_entry entry(void)
-{
+static struct http_log_entry entry(void) {
   struct http_log_entry e;
 
   memset(&e, 0, sizeof e);
@@ -30,12 +29,11 @@ static struct http_log_entry entry(void)
   return e;
 }
 
-static void test_format_example(void **state)
-{
+static void test_format_example(void **state) {
   struct http_log_entry e = entry();
   char buf[512];
-  const char *want =
-      "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET / HTTP/1.1\" 200 2326 \"-\" \"curl/7.88\"\n";
+  const char *want = "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET / HTTP/1.1\" 200 2326 \"-\" "
+                     "\"curl/7.88\"\n";
   int n;
 
   (void)state;
@@ -44,8 +42,7 @@ static void test_format_example(void **state)
   assert_string_equal(buf, want);
 }
 
-static void test_format_fields(void **state)
-{
+static void test_format_fields(void **state) {
   struct http_log_entry e = entry();
   char buf[512];
   int n;
@@ -84,8 +81,7 @@ static void test_format_fields(void **state)
 }
 
 /* Only len bytes of the client fields are used. */
-static void test_format_lengths(void **state)
-{
+static void test_format_lengths(void **state) {
   struct http_log_entry e = entry();
   char buf[512];
 
@@ -99,8 +95,7 @@ static void test_format_lengths(void **state)
   assert_non_null(strstr(buf, "\"curl\"\n"));
 }
 
-static void esc_is(const char *in, size_t len, const char *want)
-{
+static void esc_is(const char *in, size_t len, const char *want) {
   char out[256];
   size_t n = http_log_escape(in, len, out, sizeof out);
 
@@ -109,8 +104,7 @@ static void esc_is(const char *in, size_t len, const char *want)
   assert_int_equal(n, strlen(want));
 }
 
-static void test_escape(void **state)
-{
+static void test_escape(void **state) {
   (void)state;
   esc_is("plain text /?&=", 15, "plain text /?&=");
   esc_is("", 0, "");
@@ -127,8 +121,7 @@ static void test_escape(void **state)
 }
 
 /* Every byte value: printable ASCII but '"' and '\' raw, everything else \xHH. */
-static void test_escape_all_bytes(void **state)
-{
+static void test_escape_all_bytes(void **state) {
   char in[1], out[8], want[8];
   size_t n;
   int c;
@@ -149,8 +142,7 @@ static void test_escape_all_bytes(void **state)
 }
 
 /* Truncation stops before an escape that does not fit whole, and never writes past cap. */
-static void test_escape_truncation(void **state)
-{
+static void test_escape_truncation(void **state) {
   char out[16];
   size_t n, cap;
 
@@ -181,8 +173,7 @@ static void test_escape_truncation(void **state)
 }
 
 /* Every capacity below the line's length (and its NUL) is refused; never a byte past cap. */
-static void test_nobufs(void **state)
-{
+static void test_nobufs(void **state) {
   struct http_log_entry e = entry();
   char full[512], buf[512];
   int len, n;
@@ -209,8 +200,7 @@ static void test_nobufs(void **state)
 }
 
 /* A hostile request line cannot forge a second line or a field. */
-static void test_injection(void **state)
-{
+static void test_injection(void **state) {
   struct http_log_entry e = entry();
   char buf[1024];
   const char *p;
@@ -232,17 +222,16 @@ static void test_injection(void **state)
     if (*p == '"')
       quotes++;
   }
-  assert_int_equal(quotes, 6); /* exactly the three fields' own quotes */
+  assert_int_equal(quotes, 6);      /* exactly the three fields' own quotes */
   assert_null(strstr(buf, "\\\"")); /* no raw backslash to escape a quote */
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_format_example), cmocka_unit_test(test_format_fields),
-      cmocka_unit_test(test_format_lengths), cmocka_unit_test(test_escape),
+      cmocka_unit_test(test_format_example),   cmocka_unit_test(test_format_fields),
+      cmocka_unit_test(test_format_lengths),   cmocka_unit_test(test_escape),
       cmocka_unit_test(test_escape_all_bytes), cmocka_unit_test(test_escape_truncation),
-      cmocka_unit_test(test_nobufs),         cmocka_unit_test(test_injection),
+      cmocka_unit_test(test_nobufs),           cmocka_unit_test(test_injection),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,8 +14,7 @@
 
 #define OCTET "application/octet-stream"
 
-static const char *type_of(const char *path)
-{
+static const char *type_of(const char *path) {
   return http_mime_type(NULL, 0, path, strlen(path));
 }
 
@@ -94,8 +93,7 @@ static const struct {
 
 #define N_EXPECTED (sizeof expected / sizeof expected[0])
 
-static void test_table(void **state)
-{
+static void test_table(void **state) {
   char path[64];
   size_t i;
 
@@ -109,8 +107,7 @@ static void test_table(void **state)
 }
 
 /* text/ types, JavaScript, JSON, SVG and XML carry the charset; nothing else does. */
-static void test_charset_rule(void **state)
-{
+static void test_charset_rule(void **state) {
   char path[64];
   const char *t;
   size_t i;
@@ -128,8 +125,7 @@ static void test_charset_rule(void **state)
   }
 }
 
-static void test_case(void **state)
-{
+static void test_case(void **state) {
   (void)state;
   assert_string_equal(type_of("/INDEX.HTML"), "text/html; charset=utf-8");
   assert_string_equal(type_of("/a.Png"), "image/png");
@@ -138,8 +134,7 @@ static void test_case(void **state)
   assert_string_equal(type_of("/a.WebManifest"), "application/manifest+json; charset=utf-8");
 }
 
-static void test_last_extension(void **state)
-{
+static void test_last_extension(void **state) {
   (void)state;
   assert_string_equal(type_of("/a.tar.gz"), "application/gzip");
   assert_string_equal(type_of("/app.min.js"), "application/javascript; charset=utf-8");
@@ -151,8 +146,7 @@ static void test_last_extension(void **state)
   assert_string_equal(type_of("/.well-known/a.json"), "application/json; charset=utf-8");
 }
 
-static void test_no_extension(void **state)
-{
+static void test_no_extension(void **state) {
   (void)state;
   assert_string_equal(type_of(""), OCTET);
   assert_string_equal(type_of("/"), OCTET);
@@ -174,8 +168,7 @@ static void test_no_extension(void **state)
   assert_null(strchr(http_mime_type(NULL, 0, NULL, 0), ';'));
 }
 
-static void test_length_bound(void **state)
-{
+static void test_length_bound(void **state) {
   const char p[] = "/a.html.png";
   const char nul[] = "/a.png\0.sh";
 
@@ -188,8 +181,7 @@ static void test_length_bound(void **state)
   assert_string_equal(http_mime_type(NULL, 0, "/a.pn\0g", 7), OCTET);
 }
 
-static void test_overrides(void **state)
-{
+static void test_overrides(void **state) {
   conf_mime_t ov[] = {
       {"md", "text/x-markdown"},
       {"html", "text/html; charset=iso-8859-1"},
@@ -217,12 +209,11 @@ static void test_overrides(void **state)
   assert_ptr_equal(http_mime_type(ov, 0, "/a.foo", 6), http_mime_type(NULL, 0, "/b", 2));
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_table),          cmocka_unit_test(test_charset_rule),
-      cmocka_unit_test(test_case),           cmocka_unit_test(test_last_extension),
-      cmocka_unit_test(test_no_extension),   cmocka_unit_test(test_length_bound),
+      cmocka_unit_test(test_table),        cmocka_unit_test(test_charset_rule),
+      cmocka_unit_test(test_case),         cmocka_unit_test(test_last_extension),
+      cmocka_unit_test(test_no_extension), cmocka_unit_test(test_length_bound),
       cmocka_unit_test(test_overrides),
   };
 

@@ -15,8 +15,7 @@
 #include "http_path.h"
 
 /* The invariants every successful output must hold, whatever the input. */
-static void check_invariants(const char *out, size_t len)
-{
+static void check_invariants(const char *out, size_t len) {
   assert_int_equal(strlen(out), len);
   assert_true(len >= 1);
   assert_int_equal(out[0], '/');
@@ -28,8 +27,7 @@ static void check_invariants(const char *out, size_t len)
   assert_false(len >= 2 && strcmp(out + len - 2, "/.") == 0);
 }
 
-static void ok(const char *in, const char *want)
-{
+static void ok(const char *in, const char *want) {
   char out[256];
   size_t len = 12345;
   int rc = http_path_normalize(in, strlen(in), out, sizeof out, &len);
@@ -41,8 +39,7 @@ static void ok(const char *in, const char *want)
   check_invariants(out, len);
 }
 
-static void bad(const char *in, int want)
-{
+static void bad(const char *in, int want) {
   char out[256];
   size_t len = 0;
   int rc = http_path_normalize(in, strlen(in), out, sizeof out, &len);
@@ -51,20 +48,18 @@ static void bad(const char *in, int want)
     fail_msg("\"%s\": rc %d (out \"%s\"), want %d", in, rc, rc == 0 ? out : "", want);
 }
 
-static void test_plain(void **state)
-{
+static void test_plain(void **state) {
   (void)state;
   ok("/", "/");
   ok("/index.html", "/index.html");
   ok("/a/b/c.txt", "/a/b/c.txt");
   ok("/a-b_c~d.e", "/a-b_c~d.e");
-  ok("/...", "/...");    /* three dots is a name, not a dot-segment */
+  ok("/...", "/..."); /* three dots is a name, not a dot-segment */
   ok("/..a/b..", "/..a/b..");
   ok("/.hidden", "/.hidden");
 }
 
-static void test_trailing_slash(void **state)
-{
+static void test_trailing_slash(void **state) {
   (void)state;
   ok("/dir/", "/dir/");
   ok("/dir/.", "/dir/");
@@ -76,8 +71,7 @@ static void test_trailing_slash(void **state)
   ok("/./", "/");
 }
 
-static void test_merge_slashes(void **state)
-{
+static void test_merge_slashes(void **state) {
   (void)state;
   ok("//", "/");
   ok("///a", "/a");
@@ -86,8 +80,7 @@ static void test_merge_slashes(void **state)
 }
 
 /* RFC 3986 5.2.4's worked examples, and the dot-segment cases of 5.4 that stay in root. */
-static void test_rfc3986(void **state)
-{
+static void test_rfc3986(void **state) {
   (void)state;
   ok("/a/b/c/./../../g", "/a/g");
   ok("/b/c/./g", "/b/c/g");
@@ -108,8 +101,7 @@ static void test_rfc3986(void **state)
   ok("/b/c/g/../h", "/b/c/h");
 }
 
-static void test_query_fragment(void **state)
-{
+static void test_query_fragment(void **state) {
   (void)state;
   ok("/a?b=c", "/a");
   ok("/a?../../etc/passwd", "/a");
@@ -121,8 +113,7 @@ static void test_query_fragment(void **state)
   ok("/a?%zz", "/a"); /* the query is not decoded */
 }
 
-static void test_percent(void **state)
-{
+static void test_percent(void **state) {
   (void)state;
   ok("/a%20b", "/a b");
   ok("/%41%42%43", "/ABC");
@@ -135,8 +126,7 @@ static void test_percent(void **state)
   ok("/a/%2E%2E/b", "/b");
 }
 
-static void test_bad_escapes(void **state)
-{
+static void test_bad_escapes(void **state) {
   (void)state;
   bad("/%", -EINVAL);
   bad("/%4", -EINVAL);
@@ -149,8 +139,7 @@ static void test_bad_escapes(void **state)
   bad("/%-1", -EINVAL);
 }
 
-static void test_nul_backslash(void **state)
-{
+static void test_nul_backslash(void **state) {
   char out[64];
   size_t len;
   const char raw_nul[] = "/a\0b";
@@ -167,8 +156,7 @@ static void test_nul_backslash(void **state)
                    -EINVAL);
 }
 
-static void test_not_a_path(void **state)
-{
+static void test_not_a_path(void **state) {
   char out[8];
   size_t len;
 
@@ -188,8 +176,7 @@ static void test_not_a_path(void **state)
   bad("#x", -EINVAL);
 }
 
-static void test_absolute_form(void **state)
-{
+static void test_absolute_form(void **state) {
   (void)state;
   ok("http://example.com/a/b", "/a/b");
   ok("http://example.com:8080/a/b?x", "/a/b");
@@ -207,8 +194,7 @@ static void test_absolute_form(void **state)
 }
 
 /* The classic traversal attempts: each must be refused, never clamped into something served. */
-static void test_attacks(void **state)
-{
+static void test_attacks(void **state) {
   (void)state;
   bad("/..", -EINVAL);
   bad("/../", -EINVAL);
@@ -236,15 +222,13 @@ static void test_attacks(void **state)
 
 /* "%25" decodes once to '%': "%252e%252e" is the literal name "%2e%2e", a harmless file name
  * that a second decoding (which must never happen) would turn into "..". */
-static void test_double_encoding(void **state)
-{
+static void test_double_encoding(void **state) {
   (void)state;
   ok("/%252e%252e/etc", "/%2e%2e/etc");
   ok("/%252f", "/%2f");
 }
 
-static void test_deep_then_up(void **state)
-{
+static void test_deep_then_up(void **state) {
   (void)state;
   ok("/a/b/c/d/../../../../x", "/x");
   ok("/a/b/../c/../d/./e/../f", "/a/d/f");
@@ -252,8 +236,7 @@ static void test_deep_then_up(void **state)
   ok("/a/.././b/./../", "/");
 }
 
-static void test_capacity(void **state)
-{
+static void test_capacity(void **state) {
   char out[8];
   size_t len = 0;
 
@@ -269,8 +252,7 @@ static void test_capacity(void **state)
   assert_int_equal(http_path_normalize("/%41%42%43%44%45%46", 19, out, sizeof out, &len), 0);
   assert_string_equal(out, "/ABCDEF");
   /* a long intermediate that ".." brings back under cap is fine */
-  assert_int_equal(http_path_normalize("/aaaaaaaaaaaaaaaaaaaa/../b", 26, out, sizeof out, &len),
-                   0);
+  assert_int_equal(http_path_normalize("/aaaaaaaaaaaaaaaaaaaa/../b", 26, out, sizeof out, &len), 0);
   assert_string_equal(out, "/b");
   assert_int_equal(
       http_path_normalize("/x/aaaaaaaaaa/bbbbbbbbbb/cc/../../../y", 38, out, sizeof out, &len), 0);
@@ -289,8 +271,7 @@ static void test_capacity(void **state)
   assert_string_equal(out, "/");
 }
 
-static void test_overlong(void **state)
-{
+static void test_overlong(void **state) {
   static char in[70000], out[4096];
   size_t len, i, n = 0;
 
@@ -316,8 +297,7 @@ static void test_overlong(void **state)
 }
 
 /* Not NUL-terminated input: only len bytes are read. */
-static void test_length_bound(void **state)
-{
+static void test_length_bound(void **state) {
   char out[32];
   size_t len;
   const char buf[] = "/abc/../../etc";
@@ -332,8 +312,7 @@ static void test_length_bound(void **state)
 
 /* Every byte value, raw and escaped, in one segment: only NUL and '\' are refused, and '/'
  * splits; nothing else changes the structure. */
-static void test_all_bytes(void **state)
-{
+static void test_all_bytes(void **state) {
   char in[16], out[32];
   size_t len;
   int c, rc;
@@ -355,18 +334,54 @@ static void test_all_bytes(void **state)
   }
 }
 
-int main(void)
-{
+/* Random targets over the alphabet that matters: every accepted output keeps the invariants,
+ * and normalising it again (when it has nothing left to decode) changes nothing. */
+static void test_random(void **state) {
+  static const char *const tok[] = {"/",   "/",   "/", ".",  ".", "..", "%2e", "%2E", "%2f",
+                                    "%5c", "%00", "a", "bc", "?", "#",  "%",   "%25", "%2"};
+  const size_t ntok = sizeof tok / sizeof tok[0];
+  char in[96], out[64], again[64];
+  size_t len, len2, n, k, i, t;
+  uint32_t x = 12345;
+  int rc, iter, accepted = 0;
+
+  (void)state;
+  for (iter = 0; iter < 200000; iter++) {
+    x = x * 1103515245u + 12345u;
+    k = 1 + (x >> 16) % 24;
+    n = 0;
+    in[n++] = '/';
+    for (i = 0; i < k; i++) {
+      x = x * 1103515245u + 12345u;
+      t = (x >> 16) % ntok;
+      memcpy(in + n, tok[t], strlen(tok[t]));
+      n += strlen(tok[t]);
+    }
+    rc = http_path_normalize(in, n, out, sizeof out, &len);
+    assert_true(rc == 0 || rc == -EINVAL || rc == -ENAMETOOLONG);
+    if (rc != 0)
+      continue;
+    accepted++;
+    check_invariants(out, len);
+    if (strpbrk(out, "%?#") == NULL) {
+      assert_int_equal(http_path_normalize(out, len, again, sizeof again, &len2), 0);
+      assert_string_equal(again, out);
+    }
+  }
+  assert_true(accepted > 1000); /* the generator does reach the interesting cases */
+}
+
+int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_plain),         cmocka_unit_test(test_trailing_slash),
-      cmocka_unit_test(test_merge_slashes), cmocka_unit_test(test_rfc3986),
+      cmocka_unit_test(test_plain),          cmocka_unit_test(test_trailing_slash),
+      cmocka_unit_test(test_merge_slashes),  cmocka_unit_test(test_rfc3986),
       cmocka_unit_test(test_query_fragment), cmocka_unit_test(test_percent),
-      cmocka_unit_test(test_bad_escapes),   cmocka_unit_test(test_nul_backslash),
-      cmocka_unit_test(test_not_a_path),    cmocka_unit_test(test_absolute_form),
-      cmocka_unit_test(test_attacks),       cmocka_unit_test(test_double_encoding),
-      cmocka_unit_test(test_deep_then_up),  cmocka_unit_test(test_capacity),
-      cmocka_unit_test(test_overlong),      cmocka_unit_test(test_length_bound),
-      cmocka_unit_test(test_all_bytes),
+      cmocka_unit_test(test_bad_escapes),    cmocka_unit_test(test_nul_backslash),
+      cmocka_unit_test(test_not_a_path),     cmocka_unit_test(test_absolute_form),
+      cmocka_unit_test(test_attacks),        cmocka_unit_test(test_double_encoding),
+      cmocka_unit_test(test_deep_then_up),   cmocka_unit_test(test_capacity),
+      cmocka_unit_test(test_overlong),       cmocka_unit_test(test_length_bound),
+      cmocka_unit_test(test_all_bytes),      cmocka_unit_test(test_random),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,30 +12,27 @@
 
 #include "http_range.h"
 
-static enum http_range_result parse(const char *v, uint64_t size, struct http_range *r)
-{
+static enum http_range_result parse(const char *v, uint64_t size, struct http_range *r) {
   r->start = 0xdead;
   r->end = 0xbeef;
   return http_range_parse(v, strlen(v), size, r);
 }
 
-static void ok(const char *v, uint64_t size, uint64_t start, uint64_t end)
-{
+static void ok(const char *v, uint64_t size, uint64_t start, uint64_t end) {
   struct http_range r;
   enum http_range_result res = parse(v, size, &r);
 
   if (res != HTTP_RANGE_OK)
-    fail_msg("\"%s\" size %llu: result %d, want OK %llu-%llu", v, (unsigned long long)size,
-             res, (unsigned long long)start, (unsigned long long)end);
+    fail_msg("\"%s\" size %llu: result %d, want OK %llu-%llu", v, (unsigned long long)size, res,
+             (unsigned long long)start, (unsigned long long)end);
   if (r.start != start || r.end != end)
     fail_msg("\"%s\" size %llu: %llu-%llu, want %llu-%llu", v, (unsigned long long)size,
-             (unsigned long long)r.start, (unsigned long long)r.end,
-             (unsigned long long)start, (unsigned long long)end);
+             (unsigned long long)r.start, (unsigned long long)r.end, (unsigned long long)start,
+             (unsigned long long)end);
   assert_true(r.start <= r.end && r.end < size);
 }
 
-static void is(const char *v, uint64_t size, enum http_range_result want)
-{
+static void is(const char *v, uint64_t size, enum http_range_result want) {
   struct http_range r;
   enum http_range_result res = parse(v, size, &r);
 
@@ -47,8 +44,7 @@ static void is(const char *v, uint64_t size, enum http_range_result want)
 #define UNSAT HTTP_RANGE_UNSATISFIABLE
 
 /* RFC 9110 14.1.2, representation of 10000 bytes */
-static void test_rfc_examples(void **state)
-{
+static void test_rfc_examples(void **state) {
   (void)state;
   ok("bytes=0-499", 10000, 0, 499);
   ok("bytes=500-999", 10000, 500, 999);
@@ -59,8 +55,7 @@ static void test_rfc_examples(void **state)
   ok("bytes=500-700,601-999", 10000, 500, 999);
 }
 
-static void test_single(void **state)
-{
+static void test_single(void **state) {
   (void)state;
   ok("bytes=0-0", 1, 0, 0);
   ok("bytes=0-", 1, 0, 0);
@@ -71,8 +66,7 @@ static void test_single(void **state)
   ok("bytes=0-99", 100, 0, 99);
 }
 
-static void test_clamp(void **state)
-{
+static void test_clamp(void **state) {
   (void)state;
   ok("bytes=0-100", 100, 0, 99);
   ok("bytes=50-1000000", 100, 50, 99);
@@ -84,8 +78,7 @@ static void test_clamp(void **state)
   ok("bytes=-1", 1, 0, 0);
 }
 
-static void test_unsatisfiable(void **state)
-{
+static void test_unsatisfiable(void **state) {
   (void)state;
   is("bytes=100-", 100, UNSAT);
   is("bytes=100-200", 100, UNSAT);
@@ -97,8 +90,7 @@ static void test_unsatisfiable(void **state)
 }
 
 /* Our choice: a 0-byte representation gets the full (empty) 200 for any range. */
-static void test_empty_file(void **state)
-{
+static void test_empty_file(void **state) {
   (void)state;
   is("bytes=0-", 0, NONE);
   is("bytes=0-0", 0, NONE);
@@ -108,8 +100,7 @@ static void test_empty_file(void **state)
   is("bytes=garbage", 0, NONE);
 }
 
-static void test_malformed(void **state)
-{
+static void test_malformed(void **state) {
   (void)state;
   is("", 100, NONE);
   is("bytes", 100, NONE);
@@ -146,10 +137,9 @@ static void test_malformed(void **state)
   is("bytes=0-1,", 100, HTTP_RANGE_OK);
 }
 
-static void test_overflow(void **state)
-{
+static void test_overflow(void **state) {
   (void)state;
-  is("bytes=18446744073709551616-", 100, NONE);            /* UINT64_MAX + 1 */
+  is("bytes=18446744073709551616-", 100, NONE); /* UINT64_MAX + 1 */
   is("bytes=0-18446744073709551616", 100, NONE);
   is("bytes=-18446744073709551616", 100, NONE);
   is("bytes=99999999999999999999999999-", 100, NONE);
@@ -157,8 +147,7 @@ static void test_overflow(void **state)
   ok("bytes=00000000000000000000000000000000000000001-2", 100, 1, 2); /* zeros do not overflow */
 }
 
-static void test_case_and_whitespace(void **state)
-{
+static void test_case_and_whitespace(void **state) {
   (void)state;
   ok("BYTES=0-1", 100, 0, 1);
   ok("Bytes=0-1", 100, 0, 1);
@@ -172,27 +161,25 @@ static void test_case_and_whitespace(void **state)
   ok("bytes=,0-1", 100, 0, 1);
 }
 
-static void test_coalesce(void **state)
-{
+static void test_coalesce(void **state) {
   (void)state;
-  ok("bytes=0-1,2-3", 100, 0, 3);           /* adjacent */
-  ok("bytes=2-3,0-1", 100, 0, 3);           /* any order */
-  ok("bytes=0-10,5-20", 100, 0, 20);        /* overlapping */
+  ok("bytes=0-1,2-3", 100, 0, 3);    /* adjacent */
+  ok("bytes=2-3,0-1", 100, 0, 3);    /* any order */
+  ok("bytes=0-10,5-20", 100, 0, 20); /* overlapping */
   ok("bytes=5-20,0-10", 100, 0, 20);
-  ok("bytes=0-50,10-20", 100, 0, 50);       /* contained */
-  ok("bytes=0-0,0-0", 100, 0, 0);           /* duplicate */
+  ok("bytes=0-50,10-20", 100, 0, 50); /* contained */
+  ok("bytes=0-0,0-0", 100, 0, 0);     /* duplicate */
   ok("bytes=0-9,10-19,20-29,30-", 100, 0, 99);
   ok("bytes=30-,20-29,0-9,10-19", 100, 0, 99);
-  ok("bytes=0-49,-50", 100, 0, 99);         /* suffix joins */
+  ok("bytes=0-49,-50", 100, 0, 99); /* suffix joins */
   ok("bytes=-10,90-", 100, 90, 99);
-  ok("bytes=0-99,200-300", 100, 0, 99);     /* the unsatisfiable one is dropped */
+  ok("bytes=0-99,200-300", 100, 0, 99); /* the unsatisfiable one is dropped */
   ok("bytes=-0,5-6", 100, 5, 6);
   ok("bytes=0-0,-1", 1, 0, 0);
   ok("bytes=0-200,50-", 100, 0, 99);
 }
 
-static void test_disjoint(void **state)
-{
+static void test_disjoint(void **state) {
   (void)state;
   is("bytes=0-1,3-4", 100, NONE);
   is("bytes=0-0,-1", 100, NONE);
@@ -201,8 +188,7 @@ static void test_disjoint(void **state)
   is("bytes=50-,0-10", 100, NONE);
 }
 
-static void test_many(void **state)
-{
+static void test_many(void **state) {
   char v[4096];
   size_t n;
   int i;
@@ -223,8 +209,7 @@ static void test_many(void **state)
 }
 
 /* Only len bytes are read; value need not be NUL-terminated. */
-static void test_length_bound(void **state)
-{
+static void test_length_bound(void **state) {
   struct http_range r;
 
   (void)state;
@@ -235,8 +220,7 @@ static void test_length_bound(void **state)
   assert_int_equal(http_range_parse(NULL, 0, 100, &r), HTTP_RANGE_NONE);
 }
 
-static void test_huge_file(void **state)
-{
+static void test_huge_file(void **state) {
   (void)state;
   ok("bytes=0-", UINT64_MAX, 0, UINT64_MAX - 1);
   ok("bytes=-1", UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 1);
@@ -245,8 +229,7 @@ static void test_huge_file(void **state)
   ok("bytes=0-9,10-18446744073709551615", UINT64_MAX, 0, UINT64_MAX - 1);
 }
 
-int main(void)
-{
+int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rfc_examples), cmocka_unit_test(test_single),
       cmocka_unit_test(test_clamp),        cmocka_unit_test(test_unsatisfiable),
