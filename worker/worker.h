@@ -10,6 +10,7 @@ struct worker_args {
   const int *listen_fds;  /* conf->n_listen non-blocking listening sockets, inherited */
   int ipc_fd;             /* the worker's end of the socketpair */
   unsigned generation;
+  unsigned slot;          /* index within its generation, for the logs ("worker 2") */
 };
 
 /* Runs the worker until it has drained; returns the process exit status (0 clean, 1 error).

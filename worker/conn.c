@@ -1,0 +1,747 @@
+/* Client connections of a worker (see conn.h). Runs on the worker's loop thread only; the
+ * file lookups it submits run on the pool and come back to on_file / on_prefetch.
+ *
+ * A connection is in one of four states: READING (waiting for or parsing a request), FILE
+ * (a lookup or prefetch is on the pool), WRITING (sending an answer), LINGER (our side has
+ * shut down; reading what the client still sends so it gets our last answer, not a reset).
+ * One request is answered at a time; bytes of pipelined requests wait in the input buffer. */
+#define _GNU_SOURCE
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_cond.h"
+#include "http_log.h"
+#include "http_mime.h"
+#include "http_path.h"
+#include "http_range.h"
+#include "http_request.h"
+#include "http_response.h"
+
+#define SEND_CHUNK (512 * 1024) /* at most this much per sendfile call: others get a turn */
+#define DRAIN_GRACE_MS 500      /* an idle connection of a draining worker gets this long */
+#define LINGER_MS 2000
+#define MAX_FREE_BUFS 64
+#define HEAD_MAX 1024
+
+enum conn_state { ST_READING, ST_FILE, ST_WRITING, ST_LINGER };
+
+/* What is being answered; allocated when a request needs the pool, kept for reuse. */
+struct resp {
+  struct conn *conn;
+  struct sfile_op op;
+  struct sfile_prefetch pf;
+  char head[HEAD_MAX];
+  uint32_t head_len, head_sent;
+  const char *body; /* in memory: a small file (op.body) or an error page (page) */
+  size_t body_len, body_sent;
+  int file_fd;      /* large file: sendfile from here */
+  off_t file_off;
+  uint64_t file_left;
+  off_t warm_until; /* the pool has brought the file into memory up to here */
+  int status;
+  uint64_t body_bytes; /* for the access log */
+  char page[512];
+};
+
+struct conn {
+  loop_io_t io;
+  loop_timer_t timer;
+  struct wctx *w;
+  struct conn *prev, *next;
+  http_parser_t parser;
+  char *in; /* NULL while idle: an idle keep-alive connection holds no buffer */
+  uint32_t in_len;
+  enum conn_state state;
+  int events;          /* the io interest set */
+  int holds;           /* the io handle, plus a pool job in flight */
+  int keep_alive;      /* for the answer being sent */
+  int peer_eof;
+  int closing;
+  int in_process;      /* conn_process is on the stack: do not re-enter it */
+  int request_started; /* bytes of a request have arrived: the header timeout runs */
+  unsigned requests;
+  uint64_t last_progress; /* loop ms of the last byte sent */
+  pool_job_t *job;        /* the lookup or prefetch on the pool, or NULL */
+  struct resp *r;
+  char addr[INET6_ADDRSTRLEN];
+};
+
+static void conn_process(struct conn *c);
+static void conn_send(struct conn *c);
+static void on_io(loop_io_t *io, int events);
+static void conn_close(struct conn *c);
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+static void set_events(struct conn *c, int events) {
+  if (events == c->events)
+    return; /* no epoll_ctl when nothing changes: this is on every request */
+  c->events = events;
+  loop_io_start(&c->io, events, on_io);
+}
+
+static void arm(struct conn *c, uint64_t ms) {
+  loop_timer_start(&c->timer, c->timer.cb, ms, 0);
+}
+
+static char *buf_get(struct wctx *w) {
+  if (w->n_free_bufs > 0)
+    return w->free_bufs[--w->n_free_bufs];
+  char *b = malloc(w->max_header_bytes);
+  if (!b)
+    abort(); /* out of memory: nothing sensible left to do for a server */
+  return b;
+}
+
+static void buf_put(struct wctx *w, char *b) {
+  if (w->n_free_bufs < MAX_FREE_BUFS)
+    w->free_bufs[w->n_free_bufs++] = b;
+  else
+    free(b);
+}
+
+void conn_free_buffers(struct wctx *w) {
+  while (w->n_free_bufs > 0)
+    free(w->free_bufs[--w->n_free_bufs]);
+}
+
+struct conn *conn_next(struct conn *c) {
+  return c->next;
+}
+
+static void release(struct conn *c) {
+  if (--c->holds > 0)
+    return;
+  struct wctx *w = c->w;
+  if (c->in)
+    buf_put(w, c->in);
+  if (c->r) {
+    sfile_op_release(&c->r->op);
+    free(c->r);
+  }
+  free(c);
+  w->conn_gone(w);
+}
+
+/* ---- closing ----------------------------------------------------------------------------- */
+
+static void on_io_closed(loop_handle_t *h) {
+  struct conn *c = h->data;
+  close(c->io.fd);
+  release(c);
+}
+
+static void on_timer_closed(loop_handle_t *h) {
+  struct conn *c = h->data;
+  loop_close(&c->io.h, on_io_closed);
+}
+
+static void conn_close(struct conn *c) {
+  if (c->closing)
+    return;
+  c->closing = 1;
+  struct wctx *w = c->w;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    w->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  w->n_conns--;
+  if (c->job) {
+    /* A job no thread has taken yet need not run; one that has keeps the memory alive
+     * (holds) until its done callback. */
+    pool_cancel(c->job);
+  }
+  loop_close(&c->timer.h, on_timer_closed);
+}
+
+void conn_abort(struct conn *c) {
+  conn_close(c);
+}
+
+/* Closes after the last answer; when the client may still be sending (unread pipelined
+ * bytes), shut our side down first and read until it stops, so that closing with unread
+ * data does not reset the connection under the answer it has not read yet. */
+static void conn_finish(struct conn *c) {
+  if (c->peer_eof || c->parser.parsed >= c->in_len) {
+    conn_close(c);
+    return;
+  }
+  shutdown(c->io.fd, SHUT_WR);
+  c->state = ST_LINGER;
+  set_events(c, LOOP_READ);
+  arm(c, LINGER_MS);
+}
+
+/* ---- timers ------------------------------------------------------------------------------ */
+
+static void on_timer(loop_timer_t *t) {
+  struct conn *c = t->h.data;
+  struct wctx *w = c->w;
+  if (c->state == ST_WRITING) {
+    /* The send timeout counts from the last progress, not from the answer's start. */
+    uint64_t idle = loop_now(w->loop) - c->last_progress;
+    if (idle < w->send_ms) {
+      arm(c, w->send_ms - idle);
+      return;
+    }
+    log_msg(w->log, LOG_INFO, "client %s: send timeout, closing", c->addr);
+  }
+  if (c->state == ST_FILE)
+    return; /* a slow disk is not the client's fault */
+  conn_close(c);
+}
+
+/* ---- answers ----------------------------------------------------------------------------- */
+
+static struct resp *resp_get(struct conn *c) {
+  if (!c->r) {
+    c->r = malloc(sizeof(*c->r));
+    if (!c->r)
+      abort();
+    c->r->conn = c;
+  }
+  struct resp *r = c->r;
+  r->op.fd = -1;
+  r->op.body = NULL;
+  r->head_len = r->head_sent = 0;
+  r->body = NULL;
+  r->body_len = r->body_sent = 0;
+  r->file_fd = -1;
+  r->file_off = 0;
+  r->file_left = 0;
+  r->warm_until = 0;
+  r->status = 0;
+  r->body_bytes = 0;
+  return r;
+}
+
+static enum http_conn_header conn_header(struct conn *c) {
+  if (!c->keep_alive)
+    return HTTP_CONN_CLOSE;
+  return c->parser.req.http_minor == 0 ? HTTP_CONN_KEEP_ALIVE : HTTP_CONN_NONE;
+}
+
+static const char *date_now(struct wctx *w) {
+  return http_date_cache_get(&w->date, time(NULL));
+}
+
+/* Starts sending r->head (and r->body or the file range) in WRITING state. */
+static void start_send(struct conn *c) {
+  c->state = ST_WRITING;
+  c->last_progress = loop_now(c->w->loop);
+  arm(c, c->w->send_ms);
+  conn_send(c);
+}
+
+/* An answer with a small HTML body (errors) or none (204, 304). `extra` may carry Allow,
+ * Location or an unsatisfied range's size; NULL for none. */
+static void answer_simple(struct conn *c, int status, const struct http_head *extra) {
+  struct resp *r = c->r;
+  int is_head = c->parser.req.method == HTTP_HEAD;
+  if (status == 400 || status >= 500 || status == 414 || status == 431)
+    c->keep_alive = 0; /* after a broken request the stream may be out of sync */
+  struct http_head h = {0};
+  if (extra)
+    h = *extra;
+  h.status = status;
+  h.date = date_now(c->w);
+  h.connection = conn_header(c);
+  size_t blen = 0;
+  if (status != 204 && status != 304) {
+    blen = http_error_body(status, r->page, sizeof(r->page));
+    h.content_type = "text/html; charset=utf-8";
+    h.has_length = 1;
+    h.content_length = blen;
+  }
+  int n = http_head_write(r->head, sizeof(r->head), &h);
+  if (n < 0) { /* only a pathological Location gets here */
+    conn_close(c);
+    return;
+  }
+  r->head_len = (uint32_t)n;
+  r->status = status;
+  if (!is_head && blen) {
+    r->body = r->page;
+    r->body_len = blen;
+    r->body_bytes = blen;
+  }
+  start_send(c);
+}
+
+static struct http_cond_headers cond_headers(const http_request_t *q, const char *b) {
+  struct http_cond_headers h = {0};
+#define COND(field, id)                                                                        \
+  if (q->hdr_present & (1u << id)) {                                                           \
+    h.field = b + q->hdr[id].off;                                                              \
+    h.field##_len = q->hdr[id].len;                                                            \
+  }
+  COND(if_match, HTTP_H_IF_MATCH)
+  COND(if_none_match, HTTP_H_IF_NONE_MATCH)
+  COND(if_modified_since, HTTP_H_IF_MODIFIED_SINCE)
+  COND(if_unmodified_since, HTTP_H_IF_UNMODIFIED_SINCE)
+  COND(if_range, HTTP_H_IF_RANGE)
+#undef COND
+  return h;
+}
+
+/* The lookup found a regular file: conditionals, range, headers, then the bytes. */
+static void answer_file(struct conn *c) {
+  struct wctx *w = c->w;
+  struct resp *r = c->r;
+  const http_request_t *q = &c->parser.req;
+  uint64_t size = (uint64_t)r->op.st.st_size;
+  char etag[48], last_modified[HTTP_DATE_LEN + 1];
+  size_t etag_len = http_cond_etag(etag, sizeof(etag), r->op.st.st_mtime, size);
+  http_date_format(r->op.st.st_mtime, last_modified);
+  struct http_validators v = {r->op.st.st_mtime, etag, etag_len};
+  struct http_cond_headers ch = cond_headers(q, c->in);
+
+  struct http_head h = {
+      .status = 200,
+      .date = date_now(w),
+      .last_modified = last_modified,
+      .etag = etag,
+      .etag_len = etag_len,
+      .accept_ranges = 1,
+      .connection = conn_header(c),
+  };
+  enum http_cond_result cr = http_cond_eval(&ch, &v);
+  if (cr == HTTP_COND_PRECONDITION_FAILED) {
+    sfile_op_release(&r->op);
+    answer_simple(c, 412, NULL);
+    return;
+  }
+  uint64_t start = 0, len = size;
+  if (cr == HTTP_COND_NOT_MODIFIED) {
+    h.status = 304;
+    len = 0;
+  } else if ((q->hdr_present & (1u << HTTP_H_RANGE)) && http_cond_if_range(&ch, &v)) {
+    struct http_range rg;
+    enum http_range_result rr = http_range_parse(c->in + q->hdr[HTTP_H_RANGE].off,
+                                                 q->hdr[HTTP_H_RANGE].len, size, &rg);
+    if (rr == HTTP_RANGE_UNSATISFIABLE) {
+      sfile_op_release(&r->op);
+      struct http_head extra = {.unsatisfied = 1, .range_size = size};
+      answer_simple(c, 416, &extra);
+      return;
+    }
+    if (rr == HTTP_RANGE_OK) {
+      h.status = 206;
+      h.has_range = 1;
+      h.range_start = rg.start;
+      h.range_end = rg.end;
+      h.range_size = size;
+      start = rg.start;
+      len = rg.end - rg.start + 1;
+    }
+  }
+  if (h.status != 304) {
+    h.content_type = http_mime_type(w->conf->mime, w->conf->n_mime, r->op.path,
+                                    strlen(r->op.path));
+    h.has_length = 1;
+    h.content_length = len;
+  }
+  int n = http_head_write(r->head, sizeof(r->head), &h);
+  if (n < 0) {
+    conn_close(c);
+    return;
+  }
+  r->head_len = (uint32_t)n;
+  r->status = h.status;
+  if (q->method == HTTP_HEAD || h.status == 304 || len == 0) {
+    sfile_op_release(&r->op);
+  } else if (r->op.body) {
+    r->body = r->op.body + start;
+    r->body_len = len;
+    r->body_bytes = len;
+  } else {
+    r->file_fd = r->op.fd;
+    r->file_off = (off_t)start;
+    r->file_left = len;
+    r->body_bytes = len;
+    /* The lookup warmed the file's first SFILE_CHUNK bytes. */
+    r->warm_until = (off_t)(size < SFILE_CHUNK ? size : SFILE_CHUNK);
+  }
+  start_send(c);
+}
+
+static void on_file(pool_job_t *job, int status) {
+  struct resp *r = (struct resp *)((char *)job - offsetof(struct resp, op.job));
+  struct conn *c = r->conn;
+  c->job = NULL;
+  if (c->closing) {
+    sfile_op_release(&r->op);
+    release(c);
+    return;
+  }
+  c->holds--;
+  if (status < 0) { /* cancelled: only a closing connection cancels */
+    conn_close(c);
+    return;
+  }
+  switch (r->op.result) {
+  case SFILE_OK:
+    answer_file(c);
+    break;
+  case SFILE_NOT_FOUND:
+    answer_simple(c, 404, NULL);
+    break;
+  case SFILE_FORBIDDEN:
+    answer_simple(c, 403, NULL);
+    break;
+  case SFILE_REDIRECT: {
+    /* Location: the path as the client wrote it, plus the slash, plus its query. */
+    const http_request_t *q = &c->parser.req;
+    const char *t = c->in + q->target.off;
+    size_t tlen = q->target.len;
+    const char *qs = memchr(t, '?', tlen);
+    size_t plen = qs ? (size_t)(qs - t) : tlen;
+    char loc[512];
+    if (plen + 1 + (tlen - plen) > sizeof(loc)) {
+      answer_simple(c, 414, NULL);
+      break;
+    }
+    memcpy(loc, t, plen);
+    loc[plen] = '/';
+    memcpy(loc + plen + 1, t + plen, tlen - plen);
+    struct http_head extra = {.location = loc, .location_len = tlen + 1};
+    answer_simple(c, 301, &extra);
+    break;
+  }
+  case SFILE_ERROR:
+    log_msg(c->w->log, LOG_ERROR, "lookup of \"%s\" failed: %s", r->op.path,
+            strerror(-r->op.err));
+    answer_simple(c, 500, NULL);
+    break;
+  }
+}
+
+static void on_prefetch(pool_job_t *job, int status) {
+  struct resp *r = (struct resp *)((char *)job - offsetof(struct resp, pf.job));
+  struct conn *c = r->conn;
+  c->job = NULL;
+  if (c->closing) {
+    release(c);
+    return;
+  }
+  c->holds--;
+  if (status < 0) {
+    conn_close(c);
+    return;
+  }
+  r->warm_until = r->pf.off + (off_t)r->pf.len;
+  c->state = ST_WRITING;
+  c->last_progress = loop_now(c->w->loop);
+  arm(c, c->w->send_ms);
+  conn_send(c);
+}
+
+/* ---- sending ----------------------------------------------------------------------------- */
+
+static void log_access(struct conn *c) {
+  struct wctx *w = c->w;
+  if (!w->alog)
+    return;
+  const http_request_t *q = &c->parser.req;
+  struct http_log_entry e = {
+      .remote_addr = c->addr,
+      .time = time(NULL),
+      .request_line = q->line.len ? c->in + q->line.off : "-",
+      .request_line_len = q->line.len ? q->line.len : 1,
+      .status = c->r->status,
+      .body_bytes = c->r->body_bytes,
+  };
+  if (q->hdr_present & (1u << HTTP_H_REFERER)) {
+    e.referer = c->in + q->hdr[HTTP_H_REFERER].off;
+    e.referer_len = q->hdr[HTTP_H_REFERER].len;
+  }
+  if (q->hdr_present & (1u << HTTP_H_USER_AGENT)) {
+    e.user_agent = c->in + q->hdr[HTTP_H_USER_AGENT].off;
+    e.user_agent_len = q->hdr[HTTP_H_USER_AGENT].len;
+  }
+  alog_write(w->alog, &e);
+}
+
+/* The answer is out: log it, then the next request, idle, or close. */
+static void response_done(struct conn *c) {
+  struct wctx *w = c->w;
+  log_access(c);
+  sfile_op_release(&c->r->op);
+  if (!c->keep_alive || c->parser.error_status) {
+    conn_finish(c);
+    return;
+  }
+  http_parser_next(&c->parser, c->in, &c->in_len);
+  c->state = ST_READING;
+  c->request_started = 0;
+  set_events(c, c->peer_eof ? 0 : LOOP_READ);
+  if (c->in_len > 0) { /* pipelined: the next request is already here */
+    if (!c->in_process)
+      conn_process(c);
+    return;
+  }
+  if (c->peer_eof) {
+    conn_close(c);
+    return;
+  }
+  /* Idle: give the buffer back; an idle keep-alive connection costs only its struct. */
+  buf_put(w, c->in);
+  c->in = NULL;
+  arm(c, w->draining ? DRAIN_GRACE_MS : w->keepalive_ms);
+}
+
+static void conn_send(struct conn *c) {
+  struct resp *r = c->r;
+  struct wctx *w = c->w;
+  size_t before = r->head_sent + r->body_sent;
+  off_t file_before = r->file_off;
+  while (r->head_sent < r->head_len || r->body_sent < r->body_len) {
+    struct iovec iov[2];
+    int n = 0;
+    if (r->head_sent < r->head_len) {
+      iov[n].iov_base = r->head + r->head_sent;
+      iov[n++].iov_len = r->head_len - r->head_sent;
+    }
+    if (r->body_sent < r->body_len) {
+      iov[n].iov_base = (char *)r->body + r->body_sent;
+      iov[n++].iov_len = r->body_len - r->body_sent;
+    }
+    /* MSG_MORE when the file follows: headers and the first file bytes share a packet. */
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t sent = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | (r->file_left ? MSG_MORE : 0));
+    if (sent < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN)
+        goto wait_writable;
+      conn_close(c); /* EPIPE, ECONNRESET: the client is gone */
+      return;
+    }
+    size_t s = (size_t)sent;
+    size_t h = r->head_len - r->head_sent;
+    if (s <= h) {
+      r->head_sent += (uint32_t)s;
+    } else {
+      r->head_sent = r->head_len;
+      r->body_sent += s - h;
+    }
+  }
+  if (r->file_left > 0) {
+    if (r->file_off >= r->warm_until) {
+      /* Ask the pool to bring the next part into memory; the loop never waits for the
+       * disk. */
+      r->pf.fd = r->file_fd;
+      r->pf.off = r->file_off;
+      r->pf.len = SFILE_CHUNK;
+      if (sfile_prefetch_submit(w->pool, &r->pf, on_prefetch) < 0) {
+        conn_close(c);
+        return;
+      }
+      c->job = &r->pf.job;
+      c->holds++;
+      c->state = ST_FILE;
+      if (c->events & LOOP_WRITE)
+        set_events(c, c->events & ~LOOP_WRITE);
+      return;
+    }
+    size_t want = r->file_left;
+    if (want > SEND_CHUNK)
+      want = SEND_CHUNK;
+    if ((off_t)want > r->warm_until - r->file_off)
+      want = (size_t)(r->warm_until - r->file_off);
+    ssize_t sent = sendfile(c->io.fd, r->file_fd, &r->file_off, want);
+    if (sent < 0) {
+      if (errno == EAGAIN || errno == EINTR)
+        goto wait_writable;
+      conn_close(c);
+      return;
+    }
+    if (sent == 0) { /* the file shrank under us: the length we promised cannot be kept */
+      conn_close(c);
+      return;
+    }
+    r->file_left -= (uint64_t)sent;
+    c->last_progress = loop_now(w->loop);
+    if (r->file_left > 0)
+      goto wait_writable; /* one chunk per turn: the next comes when the socket is ready */
+  }
+  response_done(c);
+  return;
+wait_writable:
+  if (r->head_sent + r->body_sent != before || r->file_off != file_before)
+    c->last_progress = loop_now(w->loop);
+  if (!(c->events & LOOP_WRITE))
+    set_events(c, c->events | LOOP_WRITE);
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static void handle_request(struct conn *c) {
+  struct wctx *w = c->w;
+  const http_request_t *q = &c->parser.req;
+  c->requests++;
+  w->requests++;
+  c->keep_alive = q->keep_alive && !w->draining && c->requests < w->keepalive_requests;
+  struct resp *r = resp_get(c);
+  if (q->method != HTTP_GET && q->method != HTTP_HEAD) {
+    if (q->method == HTTP_OPTIONS) {
+      struct http_head extra = {.allow = "GET, HEAD, OPTIONS"};
+      answer_simple(c, 204, &extra);
+    } else {
+      struct http_head extra = {.allow = "GET, HEAD"};
+      if (q->method == HTTP_CONNECT)
+        c->keep_alive = 0;
+      answer_simple(c, 405, &extra);
+    }
+    return;
+  }
+  char path[PATH_MAX];
+  size_t plen;
+  if (http_path_normalize(c->in + q->target.off, q->target.len, path, sizeof(path), &plen) < 0) {
+    answer_simple(c, 400, NULL);
+    return;
+  }
+  r->op.ctx = w->files;
+  r->op.trailing_slash = plen > 0 && path[plen - 1] == '/';
+  memcpy(r->op.path, path + 1, plen); /* below the root: drop the leading '/' (NUL included) */
+  if (sfile_submit(w->pool, &r->op, on_file) < 0) {
+    answer_simple(c, 503, NULL);
+    return;
+  }
+  c->job = &r->op.job;
+  c->holds++;
+  c->state = ST_FILE;
+}
+
+/* Parses what the buffer holds and answers complete requests, in order. */
+static void conn_process(struct conn *c) {
+  c->in_process = 1;
+  while (c->state == ST_READING && !c->closing) {
+    enum http_parse_result pr = http_parser_execute(&c->parser, c->in, &c->in_len);
+    if (pr == HTTP_PARSE_AGAIN) {
+      if (!c->request_started && c->in_len > 0) {
+        c->request_started = 1;
+        arm(c, c->w->header_ms);
+      }
+      break;
+    }
+    if (pr == HTTP_PARSE_ERROR) {
+      c->requests++;
+      c->keep_alive = 0;
+      resp_get(c);
+      answer_simple(c, c->parser.error_status, NULL);
+      break;
+    }
+    handle_request(c);
+  }
+  c->in_process = 0;
+}
+
+static void conn_read(struct conn *c) {
+  struct wctx *w = c->w;
+  if (!c->in) {
+    c->in = buf_get(w);
+    c->in_len = 0;
+  }
+  uint32_t room = w->max_header_bytes - c->in_len;
+  if (room == 0) {
+    /* Full of pipelined requests while one is being answered: let the kernel hold the
+     * rest until we catch up. */
+    set_events(c, c->events & ~LOOP_READ);
+    return;
+  }
+  ssize_t n = recv(c->io.fd, c->in + c->in_len, room, 0);
+  if (n > 0) {
+    c->in_len += (uint32_t)n;
+    if (c->state == ST_LINGER) {
+      c->in_len = 0; /* discard: we only wait for the client to finish */
+      return;
+    }
+    if (c->state == ST_READING)
+      conn_process(c);
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  /* EOF or error. A request being answered still gets its answer (the client may only have
+   * shut down its sending side); otherwise we are done. */
+  c->peer_eof = 1;
+  if (n < 0 || c->state == ST_READING || c->state == ST_LINGER) {
+    conn_close(c);
+    return;
+  }
+  set_events(c, c->events & ~LOOP_READ);
+}
+
+static void on_io(loop_io_t *io, int events) {
+  struct conn *c = io->h.data;
+  if ((events & LOOP_WRITE) && c->state == ST_WRITING)
+    conn_send(c);
+  if ((events & LOOP_READ) && !c->closing)
+    conn_read(c);
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer_len) {
+  struct conn *c = calloc(1, sizeof(*c));
+  if (!c) {
+    close(fd);
+    return -ENOMEM;
+  }
+  c->w = w;
+  c->holds = 1;
+  c->state = ST_READING;
+  if (peer->sa_family == AF_INET && peer_len >= sizeof(struct sockaddr_in))
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->addr, sizeof(c->addr));
+  else if (peer->sa_family == AF_INET6 && peer_len >= sizeof(struct sockaddr_in6))
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->addr,
+              sizeof(c->addr));
+  else
+    strcpy(c->addr, "-");
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  http_parser_init(&c->parser, w->max_header_bytes);
+  int rc = loop_io_init(w->loop, &c->io, fd, LOOP_REF_CONNECTION);
+  if (rc < 0) {
+    close(fd);
+    free(c);
+    return rc;
+  }
+  c->io.h.data = c;
+  loop_timer_init(w->loop, &c->timer);
+  c->timer.h.data = c;
+  c->timer.cb = on_timer;
+  /* The connection's io handle is its ref; its timer must not count as one more. */
+  loop_unref(&c->timer.h);
+  c->events = LOOP_READ;
+  loop_io_start(&c->io, LOOP_READ, on_io);
+  /* Until the first byte, the client has the header timeout to send its request. */
+  loop_timer_start(&c->timer, on_timer, w->header_ms, 0);
+  c->next = w->conns;
+  if (w->conns)
+    w->conns->prev = c;
+  w->conns = c;
+  w->n_conns++;
+  return 0;
+}
+
+void conn_drain(struct conn *c) {
+  /* A busy connection finds w->draining when it finishes its answer. */
+  if (c->state == ST_READING && !c->request_started && c->in_len == 0)
+    arm(c, DRAIN_GRACE_MS);
+  else if (c->state == ST_WRITING || c->state == ST_FILE)
+    c->keep_alive = 0;
+}

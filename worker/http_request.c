@@ -1,0 +1,229 @@
+/* HTTP/1.1 request parsing on llhttp (see http_request.h). Runs on a worker's loop thread
+ * (and in the fuzz harness). llhttp is paused twice per request: after the header block, so
+ * we learn where the body starts and can drop body bytes we do not keep, and after the
+ * message, so pipelined requests are answered one at a time, in order. */
+#include "http_request.h"
+
+#include <string.h>
+#include <strings.h>
+
+static const struct {
+  const char *name;
+  size_t len;
+} hdr_names[HTTP_H_COUNT] = {
+    [HTTP_H_HOST] = {"host", 4},
+    [HTTP_H_CONNECTION] = {"connection", 10},
+    [HTTP_H_RANGE] = {"range", 5},
+    [HTTP_H_IF_MATCH] = {"if-match", 8},
+    [HTTP_H_IF_NONE_MATCH] = {"if-none-match", 13},
+    [HTTP_H_IF_MODIFIED_SINCE] = {"if-modified-since", 17},
+    [HTTP_H_IF_UNMODIFIED_SINCE] = {"if-unmodified-since", 19},
+    [HTTP_H_IF_RANGE] = {"if-range", 8},
+    [HTTP_H_USER_AGENT] = {"user-agent", 10},
+    [HTTP_H_REFERER] = {"referer", 7},
+};
+
+static http_parser_t *parser_of(llhttp_t *l) {
+  return (http_parser_t *)l->data;
+}
+
+/* llhttp hands a token over in pieces when it spans two reads; the pieces are adjacent in
+ * our buffer, so a span only grows. */
+static void span_add(http_parser_t *p, struct http_span *s, const char *at, size_t len) {
+  if (s->len == 0)
+    s->off = (uint32_t)(at - p->base);
+  s->len += (uint32_t)len;
+}
+
+static int on_method(llhttp_t *l, const char *at, size_t len) {
+  http_parser_t *p = parser_of(l);
+  (void)len;
+  if (!p->line_started) { /* the request line starts with the method's first piece */
+    p->line_started = 1;
+    p->req.line.off = (uint32_t)(at - p->base);
+  }
+  return 0;
+}
+
+static int on_url(llhttp_t *l, const char *at, size_t len) {
+  http_parser_t *p = parser_of(l);
+  span_add(p, &p->req.target, at, len);
+  return 0;
+}
+
+static int on_version(llhttp_t *l, const char *at, size_t len) {
+  http_parser_t *p = parser_of(l);
+  /* The request line runs from the method to the end of the version. */
+  p->req.line.len = (uint32_t)(at + len - p->base) - p->req.line.off;
+  return 0;
+}
+
+static int on_header_field(llhttp_t *l, const char *at, size_t len) {
+  http_parser_t *p = parser_of(l);
+  span_add(p, &p->field, at, len);
+  return 0;
+}
+
+static int on_header_field_complete(llhttp_t *l) {
+  http_parser_t *p = parser_of(l);
+  const char *name = p->base + p->field.off;
+  p->cur_hdr = -1;
+  for (int i = 0; i < HTTP_H_COUNT; i++) {
+    if (hdr_names[i].len == p->field.len && strncasecmp(hdr_names[i].name, name, p->field.len) == 0) {
+      p->cur_hdr = i;
+      break;
+    }
+  }
+  p->value.len = 0;
+  return 0;
+}
+
+static int on_header_value(llhttp_t *l, const char *at, size_t len) {
+  http_parser_t *p = parser_of(l);
+  span_add(p, &p->value, at, len);
+  return 0;
+}
+
+static int on_header_value_complete(llhttp_t *l) {
+  http_parser_t *p = parser_of(l);
+  int h = p->cur_hdr;
+  while (p->value.len > 0) { /* trailing OWS is not part of the value */
+    char c = p->base[p->value.off + p->value.len - 1];
+    if (c != ' ' && c != '\t')
+      break;
+    p->value.len--;
+  }
+  if (h >= 0) {
+    if (p->req.hdr_present & (1u << h)) {
+      if (h == HTTP_H_HOST)
+        p->dup_host = 1;
+    } else {
+      p->req.hdr_present |= 1u << h;
+      p->req.hdr[h] = p->value;
+    }
+  }
+  p->field.len = 0;
+  p->value.len = 0;
+  p->cur_hdr = -1;
+  return 0;
+}
+
+static int on_headers_complete(llhttp_t *l) {
+  http_parser_t *p = parser_of(l);
+  p->req.method = l->method;
+  p->req.http_major = l->http_major;
+  p->req.http_minor = l->http_minor;
+  if (p->dup_host) {
+    llhttp_set_error_reason(l, "duplicate Host");
+    return -1;
+  }
+  if (l->http_major == 1 && l->http_minor >= 1 && !(p->req.hdr_present & (1u << HTTP_H_HOST))) {
+    llhttp_set_error_reason(l, "HTTP/1.1 request without Host");
+    return -1;
+  }
+  return HPE_PAUSED;
+}
+
+static int on_message_complete(llhttp_t *l) {
+  http_parser_t *p = parser_of(l);
+  p->req.keep_alive = llhttp_should_keep_alive(l);
+  if (l->upgrade) { /* CONNECT or Upgrade: what follows is not HTTP; answer, then close */
+    p->req.upgrade = 1;
+    p->req.keep_alive = 0;
+  }
+  p->done = 1;
+  return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_version = on_version,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_message_complete = on_message_complete,
+};
+
+static void reset_request(http_parser_t *p) {
+  memset(&p->req, 0, sizeof(p->req));
+  p->field.len = 0;
+  p->value.len = 0;
+  p->cur_hdr = -1;
+  p->dup_host = 0;
+  p->line_started = 0;
+  p->done = 0;
+  p->head_end = 0;
+  p->parsed = 0;
+}
+
+void http_parser_init(http_parser_t *p, uint32_t max_header_bytes) {
+  memset(p, 0, sizeof(*p));
+  llhttp_init(&p->llhttp, HTTP_REQUEST, &settings);
+  p->llhttp.data = p;
+  p->max_header_bytes = max_header_bytes;
+  reset_request(p);
+}
+
+static enum http_parse_result fail(http_parser_t *p, int status, const char *why) {
+  p->error_status = status;
+  p->error_why = why;
+  return HTTP_PARSE_ERROR;
+}
+
+enum http_parse_result http_parser_execute(http_parser_t *p, char *buf, uint32_t *len) {
+  if (p->error_status)
+    return HTTP_PARSE_ERROR;
+  if (p->done)
+    return HTTP_PARSE_DONE;
+  p->base = buf;
+  while (p->parsed < *len) {
+    llhttp_errno_t e = llhttp_execute(&p->llhttp, buf + p->parsed, *len - p->parsed);
+    if (e == HPE_OK) {
+      p->parsed = *len;
+      break;
+    }
+    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+      p->parsed = (uint32_t)(llhttp_get_error_pos(&p->llhttp) - buf);
+      if (e == HPE_PAUSED_UPGRADE) {
+        /* CONNECT or Upgrade: what follows is not HTTP; answer, then close. */
+        p->req.upgrade = 1;
+        p->req.keep_alive = 0;
+        p->done = 1;
+      }
+      if (p->done)
+        return HTTP_PARSE_DONE;
+      p->head_end = p->parsed; /* paused after the header block */
+      llhttp_resume(&p->llhttp);
+      continue;
+    }
+    if (e == HPE_USER)
+      return fail(p, 400, llhttp_get_error_reason(&p->llhttp));
+    return fail(p, 400, llhttp_errno_name(e));
+  }
+  if (p->head_end) {
+    /* In a body we do not keep: drop what llhttp consumed. */
+    *len = p->head_end;
+    p->parsed = p->head_end;
+  } else if (*len >= p->max_header_bytes) {
+    if (p->req.line.len == 0)
+      return fail(p, 414, "request line too long");
+    return fail(p, 431, "request header block too large");
+  }
+  return HTTP_PARSE_AGAIN;
+}
+
+void http_parser_next(http_parser_t *p, char *buf, uint32_t *len) {
+  uint32_t rest = *len - p->parsed;
+  if (rest > 0 && p->parsed > 0)
+    memmove(buf, buf + p->parsed, rest);
+  *len = rest;
+  reset_request(p);
+  llhttp_resume(&p->llhttp);
+}
+
+int http_parser_idle(const http_parser_t *p, uint32_t len) {
+  return !p->done && len == 0;
+}

@@ -1,0 +1,45 @@
+/* The response side of HTTP/1.1: status lines, header blocks and the small bodies of error
+ * answers, written into a caller's buffer. Pure, like http_request.h. */
+#ifndef EVC_HTTP_RESPONSE_H
+#define EVC_HTTP_RESPONSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum http_conn_header {
+  HTTP_CONN_NONE = 0,   /* HTTP/1.1 keep-alive: nothing to say */
+  HTTP_CONN_KEEP_ALIVE, /* HTTP/1.0 client that asked to keep the connection */
+  HTTP_CONN_CLOSE,
+};
+
+/* One response's header fields; unset pointers and flags are left out. */
+struct http_head {
+  int status;
+  int http_minor;            /* the status line says HTTP/1.1 always; kept for the future */
+  const char *date;          /* IMF-fixdate */
+  const char *content_type;
+  int has_length;
+  uint64_t content_length;
+  const char *last_modified; /* IMF-fixdate */
+  const char *etag;
+  size_t etag_len;
+  int accept_ranges;
+  int has_range;             /* Content-Range: bytes START-END/SIZE */
+  uint64_t range_start, range_end, range_size;
+  int unsatisfied;           /* Content-Range: bytes * / range_size */
+  const char *location;
+  size_t location_len;
+  const char *allow;
+  enum http_conn_header connection;
+};
+
+/* Writes the status line and header block, final CRLF included. Returns the length, or
+ * -ENOBUFS when cap is too small (1 KiB always fits what this server sends with a location
+ * under 512 bytes). */
+int http_head_write(char *out, size_t cap, const struct http_head *h);
+/* The reason phrase of a status this server sends ("Not Found"); "Unknown" otherwise. */
+const char *http_reason(int status);
+/* A small HTML body for an error status; returns its length (0 when it does not fit). */
+size_t http_error_body(int status, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,269 @@
+/* Static-file lookups (see sfile.h). sfile_work and prefetch_work run on pool threads and
+ * touch only their op and the immutable ctx; everything else runs on the worker's loop. */
+#define _GNU_SOURCE
+#include "sfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct sfile_ctx {
+  int rootfd;
+  char *root; /* realpath of the root, without trailing slash ("/" stays "/") */
+  size_t root_len;
+  char *index;
+  int allow_outside;
+};
+
+int sfile_ctx_new(const char *root, const char *index, int allow_symlinks_outside,
+                  sfile_ctx_t **out) {
+  int rc = 0;
+  sfile_ctx_t *c = calloc(1, sizeof(*c));
+  if (!c)
+    return -ENOMEM;
+  c->rootfd = -1;
+  c->root = realpath(root, NULL);
+  c->index = strdup(index);
+  if (!c->root || !c->index) {
+    rc = c->root ? -ENOMEM : -errno;
+    goto fail;
+  }
+  c->root_len = strlen(c->root);
+  if (c->root_len == 1)
+    c->root_len = 0; /* "/": every path is below it */
+  c->rootfd = open(c->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (c->rootfd < 0) {
+    rc = -errno;
+    goto fail;
+  }
+  c->allow_outside = allow_symlinks_outside;
+  *out = c;
+  return 0;
+fail:
+  sfile_ctx_free(c);
+  return rc;
+}
+
+void sfile_ctx_free(sfile_ctx_t *c) {
+  if (!c)
+    return;
+  if (c->rootfd >= 0)
+    close(c->rootfd);
+  free(c->root);
+  free(c->index);
+  free(c);
+}
+
+/* 1 if the open descriptor's real path lies below the root. */
+static int fd_inside_root(const sfile_ctx_t *c, int fd) {
+  char link[64], real[PATH_MAX];
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, real, sizeof(real) - 1);
+  if (n < 0)
+    return 0;
+  real[n] = '\0';
+  if ((size_t)n < c->root_len || memcmp(real, c->root, c->root_len) != 0)
+    return 0;
+  return real[c->root_len] == '/' || real[c->root_len] == '\0';
+}
+
+/* Opens path below the root; returns the fd or -errno (-EXDEV: it would leave the root). */
+static int open_beneath(const sfile_ctx_t *c, const char *path) {
+  const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+  if (*path == '\0')
+    path = ".";
+  if (c->allow_outside) {
+    int fd = openat(c->rootfd, path, flags);
+    return fd < 0 ? -errno : fd;
+  }
+  struct open_how how = {.flags = flags, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, c->rootfd, path, &how, sizeof(how));
+  if (fd >= 0)
+    return fd;
+  if (errno != EXDEV && errno != ENOSYS && errno != EPERM)
+    return -errno;
+  /* EXDEV: an absolute symlink (which RESOLVE_BENEATH refuses even when it points back
+   * inside) or a real escape; ENOSYS/EPERM: no openat2 here (old kernel, seccomp). Open and
+   * check where we landed. */
+  fd = openat(c->rootfd, path, flags);
+  if (fd < 0)
+    return -errno;
+  if (!fd_inside_root(c, fd)) {
+    close(fd);
+    return -EXDEV;
+  }
+  return fd;
+}
+
+static enum sfile_result classify(int err) {
+  switch (err) {
+  case -ENOENT:
+  case -ENOTDIR:
+  case -ENAMETOOLONG:
+    return SFILE_NOT_FOUND;
+  case -EXDEV:
+  case -EACCES:
+  case -EPERM:
+  case -ELOOP:
+    return SFILE_FORBIDDEN;
+  default:
+    return SFILE_ERROR;
+  }
+}
+
+static int read_all(int fd, char *buf, size_t len) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return -errno;
+    if (n == 0)
+      return -EIO; /* truncated under us: do not send a short body under a long length */
+    got += (size_t)n;
+  }
+  return 0;
+}
+
+/* Brings [off, off+len) of fd into the page cache and returns once it is there, so that the
+ * loop's sendfile of that range copies from memory. mincore() on a mapping tells whether it
+ * already is (the common case: no copy); when not, pread() into a scratch buffer waits for
+ * the disk. Pages are never touched through the mapping: a file truncated under us would
+ * turn that into SIGBUS. */
+static void warm_range(int fd, off_t off, size_t len) {
+  long page = sysconf(_SC_PAGESIZE);
+  off_t start = off - off % page;
+  size_t span = len + (size_t)(off - start);
+  if (span == 0)
+    return;
+  void *map = mmap(NULL, span, PROT_READ, MAP_SHARED, fd, start);
+  if (map != MAP_FAILED) {
+    size_t pages = (span + (size_t)page - 1) / (size_t)page;
+    unsigned char vec[512];
+    int missing = 0;
+    for (size_t done = 0; done < pages && !missing; done += sizeof(vec)) {
+      size_t n = pages - done < sizeof(vec) ? pages - done : sizeof(vec);
+      if (mincore((char *)map + done * (size_t)page, n * (size_t)page, vec) < 0) {
+        missing = 1;
+        break;
+      }
+      for (size_t i = 0; i < n; i++)
+        missing |= !(vec[i] & 1);
+    }
+    munmap(map, span);
+    if (!missing)
+      return;
+  }
+  enum { SCRATCH = 64 * 1024 };
+  char *scratch = malloc(SCRATCH);
+  if (!scratch)
+    return;
+  for (size_t done = 0; done < span;) {
+    size_t n = span - done < SCRATCH ? span - done : SCRATCH;
+    ssize_t r = pread(fd, scratch, n, start + (off_t)done);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    done += (size_t)r;
+  }
+  free(scratch);
+}
+
+static void sfile_work(pool_job_t *job) {
+  struct sfile_op *op = job->data;
+  const sfile_ctx_t *c = op->ctx;
+  int fd = open_beneath(c, op->path);
+  if (fd < 0)
+    goto fail_err;
+  if (fstat(fd, &op->st) < 0) {
+    fd = -errno;
+    goto fail_err;
+  }
+  if (S_ISDIR(op->st.st_mode)) {
+    close(fd);
+    if (!op->trailing_slash) {
+      op->result = SFILE_REDIRECT;
+      return;
+    }
+    size_t plen = strlen(op->path);
+    if (plen + strlen(c->index) + 1 > sizeof(op->path)) {
+      op->result = SFILE_NOT_FOUND;
+      return;
+    }
+    strcpy(op->path + plen, c->index);
+    fd = open_beneath(c, op->path);
+    if (fd == -ENOENT) { /* a directory without index: no listings */
+      op->result = SFILE_FORBIDDEN;
+      return;
+    }
+    if (fd < 0)
+      goto fail_err;
+    if (fstat(fd, &op->st) < 0) {
+      fd = -errno;
+      goto fail_err;
+    }
+  }
+  if (!S_ISREG(op->st.st_mode)) {
+    close(fd);
+    op->result = SFILE_FORBIDDEN;
+    return;
+  }
+  if (op->st.st_size <= SFILE_SMALL_MAX) {
+    op->body = malloc(op->st.st_size ? (size_t)op->st.st_size : 1);
+    int rc = op->body ? read_all(fd, op->body, (size_t)op->st.st_size) : -ENOMEM;
+    if (rc < 0) {
+      free(op->body);
+      op->body = NULL;
+      close(fd);
+      op->err = rc;
+      op->result = SFILE_ERROR;
+      return;
+    }
+  } else {
+    size_t ahead = op->st.st_size < SFILE_CHUNK ? (size_t)op->st.st_size : SFILE_CHUNK;
+    warm_range(fd, 0, ahead);
+  }
+  op->fd = fd;
+  op->result = SFILE_OK;
+  return;
+fail_err:
+  if (fd >= 0)
+    close(fd);
+  op->err = fd;
+  op->result = classify(fd);
+}
+
+int sfile_submit(pool_t *pool, struct sfile_op *op, pool_done_fn done) {
+  op->result = SFILE_ERROR;
+  op->err = 0;
+  op->fd = -1;
+  op->body = NULL;
+  op->job.data = op;
+  return pool_submit(pool, &op->job, sfile_work, done);
+}
+
+static void prefetch_work(pool_job_t *job) {
+  struct sfile_prefetch *pf = job->data;
+  warm_range(pf->fd, pf->off, pf->len);
+}
+
+int sfile_prefetch_submit(pool_t *pool, struct sfile_prefetch *pf, pool_done_fn done) {
+  pf->job.data = pf;
+  return pool_submit(pool, &pf->job, prefetch_work, done);
+}
+
+void sfile_op_release(struct sfile_op *op) {
+  if (op->fd >= 0)
+    close(op->fd);
+  op->fd = -1;
+  free(op->body);
+  op->body = NULL;
+}

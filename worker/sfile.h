@@ -1,0 +1,66 @@
+/* Static-file lookups on the pool: a request's path becomes an open descriptor and its
+ * metadata (and, for a small file, its bytes) without the loop thread touching the file
+ * system. The root confines every lookup: openat2(RESOLVE_BENEATH) where the kernel has it,
+ * a /proc/self/fd check where it does not or where an absolute symlink points back inside. */
+#ifndef EVC_SFILE_H
+#define EVC_SFILE_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "pool.h"
+
+/* Small files are read on the pool and sent with their headers in one write; larger ones go
+ * out with sendfile. */
+#define SFILE_SMALL_MAX (32 * 1024)
+/* The part of a large file the pool pulls into the page cache ahead of the loop's sendfile
+ * calls (which send at most a socket buffer's worth each). */
+#define SFILE_CHUNK (2 * 1024 * 1024)
+
+/* Per worker, immutable once made: pool threads read it without a lock. */
+typedef struct sfile_ctx sfile_ctx_t;
+
+enum sfile_result {
+  SFILE_OK = 0,        /* fd and st set (body too for a small file) */
+  SFILE_NOT_FOUND,     /* 404 */
+  SFILE_FORBIDDEN,     /* 403: outside the root through a symlink, not a regular file, no index */
+  SFILE_REDIRECT,      /* 301: a directory named without its trailing slash */
+  SFILE_ERROR,         /* 500: anything else (errno in err) */
+};
+
+/* One lookup, embedded in the request that needs it. The loop thread fills path and
+ * trailing_slash, submits, and owns everything again once done has run: close fd and free
+ * body (sfile_op_release does both). */
+struct sfile_op {
+  pool_job_t job;
+  const sfile_ctx_t *ctx;
+  char path[PATH_MAX]; /* below the root, no leading '/': "" is the root itself */
+  int trailing_slash;
+  /* results */
+  enum sfile_result result;
+  int err;
+  int fd;
+  struct stat st;
+  char *body; /* malloc'd bytes of a small file (st.st_size of them), or NULL */
+};
+
+/* root: absolute path; 0 or -errno. */
+int sfile_ctx_new(const char *root, const char *index, int allow_symlinks_outside,
+                  sfile_ctx_t **out);
+void sfile_ctx_free(sfile_ctx_t *ctx);
+/* Runs the lookup on a pool thread, then done on the loop thread. 0 or -errno from
+ * pool_submit. */
+int sfile_submit(pool_t *pool, struct sfile_op *op, pool_done_fn done);
+/* Work for a pool thread: pull [off, off+len) of fd into the page cache so the loop's
+ * sendfile does not wait for the disk. */
+struct sfile_prefetch {
+  pool_job_t job;
+  int fd;
+  off_t off;
+  size_t len;
+};
+int sfile_prefetch_submit(pool_t *pool, struct sfile_prefetch *pf, pool_done_fn done);
+void sfile_op_release(struct sfile_op *op);
+
+#endif

@@ -1,0 +1,41 @@
+/* The per-process state of a worker, made in worker_main and passed down to every
+ * connection: no globals. Fields are read-only for connections unless noted. */
+#ifndef EVC_WCTX_H
+#define EVC_WCTX_H
+
+#include <stdint.h>
+
+#include "access_log.h"
+#include "conf.h"
+#include "http_date.h"
+#include "log.h"
+#include "loop.h"
+#include "pool.h"
+#include "sfile.h"
+
+struct conn;
+
+struct wctx {
+  const conf_t *conf;
+  loop_t *loop;
+  pool_t *pool;
+  log_t *log;
+  alog_t *alog;
+  sfile_ctx_t *files;
+  http_date_cache_t date; /* written by connections: the Date header, once a second */
+  /* limits and timeouts from the conf, in the units the hot path uses */
+  uint32_t max_header_bytes;
+  uint32_t keepalive_requests;
+  uint64_t header_ms, keepalive_ms, send_ms;
+  /* bookkeeping, written by conn.c */
+  struct conn *conns; /* every open connection, for drain and stop */
+  unsigned n_conns;
+  uint64_t requests;
+  int draining;
+  char **free_bufs; /* input buffers of idle connections, reused */
+  unsigned n_free_bufs;
+  /* called by conn.c after a connection is gone (resume accepting, finish a drain) */
+  void (*conn_gone)(struct wctx *w);
+};
+
+#endif
