@@ -24,6 +24,7 @@ struct pool_job_s {
   pool_work_fn work;
   pool_done_fn done;
   pool_job_t *next;
+  pool_job_t *prev; /* the queue is doubly linked: pool_cancel unlinks in O(1) */
   loop_pending_t pending;
   int state;
   int status;
