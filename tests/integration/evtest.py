@@ -228,3 +228,162 @@ def request(port, path="/", method="GET", headers=None, version="HTTP/1.1", body
         return c.read_response(head=(method == "HEAD"))
     finally:
         c.close()
+
+
+# ---- Helpers for the HTTP suites (40_http_*): cases that keep going after a failure, request
+# building, timing and polling. ----
+
+class CaseFailed(Exception):
+    pass
+
+
+def expect(cond, msg):
+    """Like check(), but fails only the current case (see run_cases)."""
+    if not cond:
+        raise CaseFailed(msg)
+
+
+def expect_eq(got, want, what):
+    if got != want:
+        raise CaseFailed("%s: expected %r, got %r" % (what, want, got))
+
+
+def drain_log(server):
+    """Moves the server's output lines read so far into server.log, without waiting."""
+    while True:
+        try:
+            line = server.lines.get_nowait()
+        except queue.Empty:
+            return server.log
+        if line is None:
+            server.lines.put(None)
+            return server.log
+        server.log.append(line)
+
+
+def run_cases(server, cases):
+    """Runs each case fn(server) in order; a failed expect() (or a socket error) fails that case
+    only. Prints one line per case and "N passed, M failed"; exits 1 if any failed."""
+    passed, failed = 0, []
+    for fn in cases:
+        name = fn.__name__
+        t0 = time.monotonic()
+        try:
+            fn(server)
+        except CaseFailed as e:
+            failed.append(name)
+            print("FAIL %s: %s" % (name, e), flush=True)
+        except (OSError, EOFError, ValueError, IndexError, socket.timeout) as e:
+            failed.append(name)
+            print("FAIL %s: %s: %s" % (name, type(e).__name__, e), flush=True)
+        else:
+            passed += 1
+            print("ok   %s (%.2fs)" % (name, time.monotonic() - t0), flush=True)
+    if failed and server is not None and server.proc is not None:
+        tail = drain_log(server)[-20:]
+        if tail:
+            print("server log (last lines):\n  " + "\n  ".join(tail), flush=True)
+    return passed, failed
+
+
+def finish(results):
+    """results: a list of (passed, failed) from run_cases; prints the closing line, exits."""
+    passed = sum(r[0] for r in results)
+    failed = sum(len(r[1]) for r in results)
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    sys.exit(1 if failed else 0)
+
+
+def http_req(method="GET", path="/", headers=None, version="HTTP/1.1", host="127.0.0.1",
+             body=b""):
+    """The bytes of one request. headers: a dict or a list of (name, value) pairs (for
+    repeated headers); str or bytes; host None leaves Host out."""
+    def b(x):
+        return x if isinstance(x, bytes) else str(x).encode("latin-1")
+    items = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+    if host is not None and not any(b(k).lower() == b"host" for k, _ in items):
+        items.insert(0, ("Host", host))
+    out = b(method) + b" " + b(path) + b" " + b(version) + b"\r\n"
+    for k, v in items:
+        out += b(k) + b": " + b(v) + b"\r\n"
+    return out + b"\r\n" + b(body)
+
+
+def roundtrip(conn, method="GET", path="/", headers=None, **kw):
+    """Sends one request on an open Conn and reads its response."""
+    conn.send(http_req(method, path, headers, **kw))
+    return conn.read_response(head=(method == "HEAD"))
+
+
+def raw_request(port, data, timeout=5, head=False):
+    """Sends raw bytes on a fresh connection; returns (response or None, closed_after).
+    closed_after: the server closed the connection within 2 s after the response."""
+    c = Conn(port, timeout)
+    try:
+        c.send(data)
+        try:
+            r = c.read_response(head=head)
+        except (EOFError, ConnectionResetError):
+            return None, True
+        return r, c.closed_by_peer(2)
+    finally:
+        c.close()
+
+
+def wait_for(fn, timeout, interval=0.05):
+    """Polls fn() until it returns something true or timeout passes; returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def time_until_closed(conn, timeout):
+    """Seconds until the server closes conn (reading and discarding what it sends), or None
+    if it is still open after timeout."""
+    t0 = time.monotonic()
+    return time.monotonic() - t0 if conn.closed_by_peer(timeout) else None
+
+
+def read_body_hashed(conn, n, hasher, progress=None, rate=None):
+    """Reads exactly n body bytes of the response whose head was just read, feeding hasher
+    (never holding the whole body: for large files). progress: a list whose [0] is updated
+    with the bytes read so far; rate: bytes per second to stay under (a slow reader)."""
+    got = len(conn.buf[:n])
+    hasher.update(conn.buf[:n])
+    conn.buf = conn.buf[n:]
+    if progress is not None:
+        progress[0] = got
+    t0 = time.monotonic()
+    buf = bytearray(1 << 16)
+    while got < n:
+        k = conn.sock.recv_into(buf, min(len(buf), n - got))
+        if not k:
+            raise EOFError("connection closed after %d of %d body bytes" % (got, n))
+        hasher.update(memoryview(buf)[:k])
+        got += k
+        if progress is not None:
+            progress[0] = got
+        if rate:
+            ahead = got / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
+    return got
+
+
+def read_head(conn):
+    """Reads only a response's status line and headers; the body stays in the socket (and
+    conn.buf). Returns a Response with an empty body."""
+    while b"\r\n\r\n" not in conn.buf:
+        conn._fill()
+    hdr, conn.buf = conn.buf.split(b"\r\n\r\n", 1)
+    lines = hdr.decode("latin-1").split("\r\n")
+    version, status, reason = (lines[0].split(" ", 2) + [""])[:3]
+    headers = {}
+    for line in lines[1:]:
+        k, v = line.split(":", 1)
+        k = k.strip().lower()
+        headers[k] = headers[k] + ", " + v.strip() if k in headers else v.strip()
+    return Response(int(status), reason, headers, b"", version)

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Connections: HTTP/1.1 keep-alive by default; HTTP/1.0 closes unless Connection: keep-alive;
+Connection: close honoured; pipelining answered in order; limits.keepalive_requests ends a
+connection with Connection: close; request bodies on GET (Content-Length and chunked) are read
+and discarded; no Host on HTTP/1.1 is a 400; CL+TE or two Content-Lengths: 400 and close."""
+import os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evtest import *
+
+FILES = {"a.txt": b"file a\n", "b.txt": b"file b, longer\n", "c.txt": b"c" * 5000}
+KEEPALIVE_REQUESTS = 5
+
+
+def expect_file(r, name, what):
+    expect_eq((r.status, r.body), (200, FILES[name]), "%s: GET /%s" % (what, name))
+
+
+def conn_header(r):
+    return (r.header("connection") or "").lower()
+
+
+def test_keepalive_default(s):
+    c = Conn(s.port)
+    try:
+        for name in ("a.txt", "b.txt", "c.txt"):
+            r = roundtrip(c, "GET", "/" + name)
+            expect_file(r, name, "HTTP/1.1 keep-alive")
+            expect_eq(r.version, "HTTP/1.1", "response version")
+            expect("close" not in conn_header(r), "Connection: close on a keep-alive request")
+        expect(not c.closed_by_peer(0.3), "server closed an idle HTTP/1.1 connection at once")
+    finally:
+        c.close()
+
+
+def test_http10_closes(s):
+    c = Conn(s.port)
+    try:
+        r = roundtrip(c, "GET", "/a.txt", version="HTTP/1.0", host=None)
+        expect_file(r, "a.txt", "HTTP/1.0")
+        expect("keep-alive" not in conn_header(r), "HTTP/1.0 answered with keep-alive")
+        expect(c.closed_by_peer(2), "HTTP/1.0 connection without keep-alive not closed")
+    finally:
+        c.close()
+
+
+def test_http10_keepalive(s):
+    c = Conn(s.port)
+    try:
+        for name in ("a.txt", "b.txt"):
+            r = roundtrip(c, "GET", "/" + name, {"Connection": "keep-alive"}, version="HTTP/1.0")
+            expect_file(r, name, "HTTP/1.0 keep-alive")
+            expect_eq(conn_header(r), "keep-alive", "HTTP/1.0 keep-alive response Connection")
+        expect(not c.closed_by_peer(0.3), "HTTP/1.0 keep-alive connection closed")
+    finally:
+        c.close()
+
+
+def test_connection_close(s):
+    c = Conn(s.port)
+    try:
+        r = roundtrip(c, "GET", "/a.txt", {"Connection": "close"})
+        expect_file(r, "a.txt", "Connection: close")
+        expect(c.closed_by_peer(2), "server did not close after Connection: close")
+    finally:
+        c.close()
+
+
+def test_pipelining(s):
+    c = Conn(s.port)
+    try:
+        order = ["a.txt", "c.txt", "HEAD c.txt", "b.txt"]  # < keepalive_requests
+        data = b""
+        for item in order:
+            m, name = item.split(" ") if " " in item else ("GET", item)
+            data += http_req(m, "/" + name)
+        c.send(data)
+        for item in order:
+            if item.startswith("HEAD"):
+                r = c.read_response(head=True)
+                expect_eq((r.status, r.header("content-length")), (200, "5000"), "pipelined HEAD")
+            else:
+                expect_file(c.read_response(), item, "pipelined")
+    finally:
+        c.close()
+
+
+def test_keepalive_requests_limit(s):
+    c = Conn(s.port)
+    try:
+        for i in range(1, KEEPALIVE_REQUESTS + 1):
+            r = roundtrip(c, "GET", "/a.txt")
+            expect_file(r, "a.txt", "request %d of %d" % (i, KEEPALIVE_REQUESTS))
+            if i < KEEPALIVE_REQUESTS:
+                expect("close" not in conn_header(r), "request %d already says close" % i)
+        expect_eq(conn_header(r), "close", "Connection header of request %d (the limit)" % i)
+        expect(c.closed_by_peer(2), "socket still open after keepalive_requests responses")
+    finally:
+        c.close()
+
+
+def test_keepalive_requests_limit_pipelined(s):
+    c = Conn(s.port)
+    try:
+        c.send(http_req("GET", "/b.txt") * (KEEPALIVE_REQUESTS + 2))
+        for i in range(KEEPALIVE_REQUESTS):
+            r = c.read_response()
+            expect_file(r, "b.txt", "pipelined request %d" % (i + 1))
+        expect_eq(conn_header(r), "close", "last allowed pipelined response")
+        c.sock.settimeout(2)
+        try:
+            c._fill()
+            extra = c.buf
+        except (EOFError, ConnectionResetError):
+            extra = c.buf
+        except socket.timeout:
+            raise CaseFailed("connection still open 2 s after the keepalive_requests-th response")
+        expect_eq(extra, b"", "bytes after the keepalive_requests-th response")
+    finally:
+        c.close()
+
+
+def test_get_body_content_length(s):
+    c = Conn(s.port)
+    try:
+        body = b"ignored body " * 10
+        c.send(http_req("GET", "/a.txt", {"Content-Length": len(body)}, body=body)
+               + http_req("GET", "/b.txt"))
+        expect_file(c.read_response(), "a.txt", "GET with a body")
+        expect_file(c.read_response(), "b.txt", "request after a GET with a body")
+        # The body arriving after the response was sent.
+        c.send(http_req("GET", "/a.txt", {"Content-Length": len(body)}))
+        r = c.read_response()
+        expect_file(r, "a.txt", "GET whose body comes later")
+        c.send(body + http_req("GET", "/c.txt"))
+        expect_file(c.read_response(), "c.txt", "request after a late body")
+    finally:
+        c.close()
+
+
+def test_get_body_chunked(s):
+    c = Conn(s.port)
+    try:
+        chunked = b"5\r\nhello\r\n1a\r\n" + b"z" * 26 + b"\r\n0\r\n\r\n"
+        c.send(http_req("GET", "/a.txt", {"Transfer-Encoding": "chunked"}, body=chunked)
+               + http_req("GET", "/b.txt"))
+        expect_file(c.read_response(), "a.txt", "GET with a chunked body")
+        expect_file(c.read_response(), "b.txt", "request after a chunked body")
+    finally:
+        c.close()
+
+
+def test_http11_without_host_400(s):
+    r, _ = raw_request(s.port, http_req("GET", "/a.txt", host=None))
+    expect(r is not None, "HTTP/1.1 without Host: connection closed without a response")
+    expect_eq(r.status, 400, "HTTP/1.1 without Host")
+    r, _ = raw_request(s.port, http_req("GET", "/a.txt", host=None, version="HTTP/1.0"))
+    expect_eq((r.status, r.body), (200, FILES["a.txt"]), "HTTP/1.0 without Host")
+
+
+def test_smuggling_400_and_close(s):
+    for what, hdrs in (
+            ("Content-Length + Transfer-Encoding",
+             [("Content-Length", "5"), ("Transfer-Encoding", "chunked")]),
+            ("two different Content-Lengths", [("Content-Length", "5"), ("Content-Length", "6")])):
+        r, closed = raw_request(s.port, http_req("GET", "/a.txt", hdrs, body=b"0\r\n\r\n")
+                                + http_req("GET", "/b.txt"))
+        expect(r is not None, what + ": connection closed without a 400")
+        expect_eq(r.status, 400, what)
+        expect(closed, what + ": connection left open after the 400")
+
+
+def main():
+    settings = {"limits": "{ max_connections = 100; max_header_bytes = 8192; "
+                          "keepalive_requests = %d; }" % KEEPALIVE_REQUESTS}
+    with Server(settings=settings, files=FILES) as s:
+        res = run_cases(s, [test_keepalive_default, test_http10_closes, test_http10_keepalive,
+                            test_connection_close, test_pipelining, test_keepalive_requests_limit,
+                            test_keepalive_requests_limit_pipelined, test_get_body_content_length,
+                            test_get_body_chunked, test_http11_without_host_400,
+                            test_smuggling_400_and_close])
+    finish([res])
+
+
+if __name__ == "__main__":
+    main()

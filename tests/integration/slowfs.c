@@ -1,0 +1,314 @@
+/* slowfs: an LD_PRELOAD shim for the integration tests (49_http_slowfs) that makes a disk slow
+ * for some paths only. Every open/stat-family call on a path containing EVC_SLOWFS_MARK
+ * (default "slow"), and every read/stat/sendfile call on a descriptor opened on such a path,
+ * sleeps EVC_SLOWFS_MS milliseconds (default 1000) before doing the real call. With
+ * EVC_SLOWFS_LOG set, each delayed call first appends "call target\n" to that file, so a test
+ * can wait for "the slow work has started" instead of sleeping. Runs inside the server. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLOWFS_MAX_FD 65536
+
+/* Descriptors opened on marked paths. Written by whichever thread opens or closes them;
+ * byte-sized atomics, so the pool threads of the server can race freely. */
+static _Atomic unsigned char slow_fds[SLOWFS_MAX_FD];
+
+static void *real(const char *name) {
+  void *p = dlsym(RTLD_NEXT, name);
+  if (!p) {
+    fprintf(stderr, "slowfs: dlsym(%s) failed\n", name);
+    abort();
+  }
+  return p;
+}
+
+/* Declares and resolves (once) real_NAME, a pointer of the given function-pointer type. */
+#define REAL(type, name) \
+  static __typeof__(type) real_##name; \
+  if (!real_##name) real_##name = (__typeof__(type))real(#name)
+
+static int is_slow_path(const char *path) {
+  const char *mark = getenv("EVC_SLOWFS_MARK");
+  return path && strstr(path, mark && *mark ? mark : "slow") != NULL;
+}
+
+/* 1 for the "" of an AT_EMPTY_PATH call (glibc marks path nonnull, so test it out of line). */
+static int is_empty_path(const char *path) {
+  return path == NULL || *path == '\0';
+}
+
+static int is_slow_fd(int fd) {
+  return fd >= 0 && fd < SLOWFS_MAX_FD && slow_fds[fd];
+}
+
+static void mark_fd(int fd, int slow) {
+  if (fd >= 0 && fd < SLOWFS_MAX_FD) slow_fds[fd] = (unsigned char)slow;
+}
+
+/* Logs the call (raw syscalls only: the shim must not recurse) and sleeps. errno is kept. */
+static void delay(const char *call, const char *path, int fd) {
+  int saved = errno;
+  const char *log = getenv("EVC_SLOWFS_LOG");
+  if (log && *log) {
+    char line[4200];
+    int n = path ? snprintf(line, sizeof line, "%s %s\n", call, path)
+                 : snprintf(line, sizeof line, "%s fd=%d\n", call, fd);
+    int lfd = (int)syscall(SYS_openat, AT_FDCWD, log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                           0644);
+    if (lfd >= 0) {
+      if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
+      if (syscall(SYS_write, lfd, line, (size_t)n) < 0) { /* best effort */
+      }
+      syscall(SYS_close, lfd);
+    }
+  }
+  const char *ms_s = getenv("EVC_SLOWFS_MS");
+  long ms = ms_s ? strtol(ms_s, NULL, 10) : 1000;
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+  errno = saved;
+}
+
+static mode_t open_mode(int flags, va_list ap) {
+  return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+}
+
+static int after_open(int fd, int slow) {
+  if (fd >= 0) mark_fd(fd, slow);
+  return fd;
+}
+
+/* ---- opens ---- */
+
+int open(const char *path, int flags, ...) {
+  REAL(int (*)(const char *, int, ...), open);
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = open_mode(flags, ap);
+  va_end(ap);
+  int slow = is_slow_path(path);
+  if (slow) delay("open", path, -1);
+  return after_open(real_open(path, flags, mode), slow);
+}
+
+int open64(const char *path, int flags, ...) {
+  REAL(int (*)(const char *, int, ...), open64);
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = open_mode(flags, ap);
+  va_end(ap);
+  int slow = is_slow_path(path);
+  if (slow) delay("open64", path, -1);
+  return after_open(real_open64(path, flags, mode), slow);
+}
+
+int openat(int dirfd, const char *path, int flags, ...) {
+  REAL(int (*)(int, const char *, int, ...), openat);
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = open_mode(flags, ap);
+  va_end(ap);
+  int slow = is_slow_path(path);
+  if (slow) delay("openat", path, -1);
+  return after_open(real_openat(dirfd, path, flags, mode), slow);
+}
+
+int openat64(int dirfd, const char *path, int flags, ...) {
+  REAL(int (*)(int, const char *, int, ...), openat64);
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = open_mode(flags, ap);
+  va_end(ap);
+  int slow = is_slow_path(path);
+  if (slow) delay("openat64", path, -1);
+  return after_open(real_openat64(dirfd, path, flags, mode), slow);
+}
+
+/* _FORTIFY_SOURCE builds call these when the flags are not constant. */
+int __open_2(const char *path, int flags) {
+  REAL(int (*)(const char *, int), __open_2);
+  int slow = is_slow_path(path);
+  if (slow) delay("open", path, -1);
+  return after_open(real___open_2(path, flags), slow);
+}
+
+int __open64_2(const char *path, int flags) {
+  REAL(int (*)(const char *, int), __open64_2);
+  int slow = is_slow_path(path);
+  if (slow) delay("open64", path, -1);
+  return after_open(real___open64_2(path, flags), slow);
+}
+
+int __openat_2(int dirfd, const char *path, int flags) {
+  REAL(int (*)(int, const char *, int), __openat_2);
+  int slow = is_slow_path(path);
+  if (slow) delay("openat", path, -1);
+  return after_open(real___openat_2(dirfd, path, flags), slow);
+}
+
+int __openat64_2(int dirfd, const char *path, int flags) {
+  REAL(int (*)(int, const char *, int), __openat64_2);
+  int slow = is_slow_path(path);
+  if (slow) delay("openat64", path, -1);
+  return after_open(real___openat64_2(dirfd, path, flags), slow);
+}
+
+int close(int fd) {
+  REAL(int (*)(int), close);
+  mark_fd(fd, 0);
+  return real_close(fd);
+}
+
+/* ---- stats by path ---- */
+
+#define PATH_STAT(name, stype) \
+  int name(const char *path, struct stype *st) { \
+    REAL(int (*)(const char *, struct stype *), name); \
+    if (is_slow_path(path)) delay(#name, path, -1); \
+    return real_##name(path, st); \
+  }
+
+PATH_STAT(stat, stat)
+PATH_STAT(stat64, stat64)
+PATH_STAT(lstat, stat)
+PATH_STAT(lstat64, stat64)
+
+/* fstatat with an empty path and AT_EMPTY_PATH is an fstat of dirfd. */
+#define AT_STAT(name, stype) \
+  int name(int dirfd, const char *path, struct stype *st, int flags) { \
+    REAL(int (*)(int, const char *, struct stype *, int), name); \
+    if (is_slow_path(path) || ((flags & AT_EMPTY_PATH) && is_empty_path(path) && is_slow_fd(dirfd))) \
+      delay(#name, is_empty_path(path) ? NULL : path, dirfd); \
+    return real_##name(dirfd, path, st, flags); \
+  }
+
+AT_STAT(fstatat, stat)
+AT_STAT(fstatat64, stat64)
+
+/* Not a glibc function on most versions (it is the syscall's name), but cheap to cover. */
+int newfstatat(int dirfd, const char *path, struct stat *st, int flags) {
+  return fstatat(dirfd, path, st, flags);
+}
+
+int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx) {
+  REAL(int (*)(int, const char *, int, unsigned int, struct statx *), statx);
+  if (is_slow_path(path) || ((flags & AT_EMPTY_PATH) && is_empty_path(path) && is_slow_fd(dirfd)))
+    delay("statx", is_empty_path(path) ? NULL : path, dirfd);
+  return real_statx(dirfd, path, flags, mask, stx);
+}
+
+/* glibc before 2.33 routed stat() through these. */
+#define XSTAT(name, stype) \
+  int name(int ver, const char *path, struct stype *st) { \
+    REAL(int (*)(int, const char *, struct stype *), name); \
+    if (is_slow_path(path)) delay(#name, path, -1); \
+    return real_##name(ver, path, st); \
+  }
+
+XSTAT(__xstat, stat)
+XSTAT(__xstat64, stat64)
+XSTAT(__lxstat, stat)
+XSTAT(__lxstat64, stat64)
+
+/* ---- calls on descriptors opened on slow paths ---- */
+
+#define FD_STAT(name, stype) \
+  int name(int fd, struct stype *st) { \
+    REAL(int (*)(int, struct stype *), name); \
+    if (is_slow_fd(fd)) delay(#name, NULL, fd); \
+    return real_##name(fd, st); \
+  }
+
+FD_STAT(fstat, stat)
+FD_STAT(fstat64, stat64)
+
+int __fxstat(int ver, int fd, struct stat *st) {
+  REAL(int (*)(int, int, struct stat *), __fxstat);
+  if (is_slow_fd(fd)) delay("__fxstat", NULL, fd);
+  return real___fxstat(ver, fd, st);
+}
+
+int __fxstat64(int ver, int fd, struct stat64 *st) {
+  REAL(int (*)(int, int, struct stat64 *), __fxstat64);
+  if (is_slow_fd(fd)) delay("__fxstat64", NULL, fd);
+  return real___fxstat64(ver, fd, st);
+}
+
+ssize_t read(int fd, void *buf, size_t n) {
+  REAL(ssize_t (*)(int, void *, size_t), read);
+  if (is_slow_fd(fd)) delay("read", NULL, fd);
+  return real_read(fd, buf, n);
+}
+
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen) {
+  REAL(ssize_t (*)(int, void *, size_t, size_t), __read_chk);
+  if (is_slow_fd(fd)) delay("read", NULL, fd);
+  return real___read_chk(fd, buf, n, buflen);
+}
+
+ssize_t pread(int fd, void *buf, size_t n, off_t off) {
+  REAL(ssize_t (*)(int, void *, size_t, off_t), pread);
+  if (is_slow_fd(fd)) delay("pread", NULL, fd);
+  return real_pread(fd, buf, n, off);
+}
+
+ssize_t pread64(int fd, void *buf, size_t n, off64_t off) {
+  REAL(ssize_t (*)(int, void *, size_t, off64_t), pread64);
+  if (is_slow_fd(fd)) delay("pread64", NULL, fd);
+  return real_pread64(fd, buf, n, off);
+}
+
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen) {
+  REAL(ssize_t (*)(int, void *, size_t, off_t, size_t), __pread_chk);
+  if (is_slow_fd(fd)) delay("pread", NULL, fd);
+  return real___pread_chk(fd, buf, n, off, buflen);
+}
+
+ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen) {
+  REAL(ssize_t (*)(int, void *, size_t, off64_t, size_t), __pread64_chk);
+  if (is_slow_fd(fd)) delay("pread64", NULL, fd);
+  return real___pread64_chk(fd, buf, n, off, buflen);
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int cnt) {
+  REAL(ssize_t (*)(int, const struct iovec *, int), readv);
+  if (is_slow_fd(fd)) delay("readv", NULL, fd);
+  return real_readv(fd, iov, cnt);
+}
+
+ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off) {
+  REAL(ssize_t (*)(int, const struct iovec *, int, off_t), preadv);
+  if (is_slow_fd(fd)) delay("preadv", NULL, fd);
+  return real_preadv(fd, iov, cnt, off);
+}
+
+ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off) {
+  REAL(ssize_t (*)(int, const struct iovec *, int, off64_t), preadv64);
+  if (is_slow_fd(fd)) delay("preadv64", NULL, fd);
+  return real_preadv64(fd, iov, cnt, off);
+}
+
+ssize_t sendfile(int out_fd, int in_fd, off_t *off, size_t n) {
+  REAL(ssize_t (*)(int, int, off_t *, size_t), sendfile);
+  if (is_slow_fd(in_fd)) delay("sendfile", NULL, in_fd);
+  return real_sendfile(out_fd, in_fd, off, n);
+}
+
+ssize_t sendfile64(int out_fd, int in_fd, off64_t *off, size_t n) {
+  REAL(ssize_t (*)(int, int, off64_t *, size_t), sendfile64);
+  if (is_slow_fd(in_fd)) delay("sendfile64", NULL, in_fd);
+  return real_sendfile64(out_fd, in_fd, off, n);
+}
