@@ -93,6 +93,13 @@ static int on_header_value_complete(llhttp_t *l) {
       break;
     p->value.len--;
   }
+  /* llhttp accepts obs-fold (a value continued on an indented line); RFC 9112 lets a
+   * server reject it, and we do: intermediaries that unfold differently are how requests
+   * get smuggled. A folded value shows as a line break inside the span. */
+  if (p->value.len && memchr(p->base + p->value.off, '\n', p->value.len)) {
+    p->error_why = "obs-fold in a header value";
+    return -1;
+  }
   if (h >= 0) {
     if (p->req.hdr_present & (1u << h)) {
       if (h == HTTP_H_HOST)
@@ -114,11 +121,11 @@ static int on_headers_complete(llhttp_t *l) {
   p->req.http_major = l->http_major;
   p->req.http_minor = l->http_minor;
   if (p->dup_host) {
-    llhttp_set_error_reason(l, "duplicate Host");
+    p->error_why = "duplicate Host";
     return -1;
   }
   if (l->http_major == 1 && l->http_minor >= 1 && !(p->req.hdr_present & (1u << HTTP_H_HOST))) {
-    llhttp_set_error_reason(l, "HTTP/1.1 request without Host");
+    p->error_why = "HTTP/1.1 request without Host";
     return -1;
   }
   return HPE_PAUSED;
@@ -156,6 +163,7 @@ static void reset_request(http_parser_t *p) {
   p->line_started = 0;
   p->done = 0;
   p->head_end = 0;
+  p->tail_fed = 0;
   p->parsed = 0;
 }
 
@@ -179,7 +187,11 @@ enum http_parse_result http_parser_execute(http_parser_t *p, char *buf, uint32_t
   if (p->done)
     return HTTP_PARSE_DONE;
   p->base = buf;
-  while (p->parsed < *len) {
+  /* After the pause at the header block llhttp may still owe us on_message_complete with no
+   * byte left to feed (a request without a body), so resume with an empty execute too. */
+  while (p->parsed < *len || (p->head_end && p->parsed == p->head_end && !p->tail_fed)) {
+    if (p->parsed == *len)
+      p->tail_fed = 1;
     llhttp_errno_t e = llhttp_execute(&p->llhttp, buf + p->parsed, *len - p->parsed);
     if (e == HPE_OK) {
       p->parsed = *len;
@@ -196,12 +208,12 @@ enum http_parse_result http_parser_execute(http_parser_t *p, char *buf, uint32_t
       if (p->done)
         return HTTP_PARSE_DONE;
       p->head_end = p->parsed; /* paused after the header block */
+      p->tail_fed = 0;
       llhttp_resume(&p->llhttp);
       continue;
     }
-    if (e == HPE_USER)
-      return fail(p, 400, llhttp_get_error_reason(&p->llhttp));
-    return fail(p, 400, llhttp_errno_name(e));
+    const char *why = p->error_why ? p->error_why : llhttp_get_error_reason(&p->llhttp);
+    return fail(p, 400, why && *why ? why : llhttp_errno_name(e));
   }
   if (p->head_end) {
     /* In a body we do not keep: drop what llhttp consumed. */

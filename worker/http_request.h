@@ -65,6 +65,7 @@ typedef struct http_parser {
   int cur_hdr; /* enum http_hdr of the header being read, or -1 */
   int dup_host;
   int line_started;
+  int tail_fed; /* the empty execute after the header pause was done */
   int done;
 } http_parser_t;
 
