@@ -1,0 +1,508 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of evcluster against nginx, lighttpd and h2o, by the method of the
+# handbook ("Measuring performance"): each server is one process (one worker) pinned to CPU 0,
+# wrk is pinned to CPU 1, all serve the same generated docroot with access logs off, rounds are
+# interleaved, and the table reports the median requests/s per server and workload plus ratios.
+# Every server runs in the foreground under its own session with all files in a temp dir, and is
+# stopped (with its children) on exit. evcluster is built and included when it answers requests.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/bench.sh [options]
+  -d SECONDS        duration of each wrk run (default 5)
+  -r ROUNDS         rounds; each round runs every server once per workload (default 3)
+  -c CONNS          wrk connections (default 50; always one wrk thread)
+  -o FILE           also write the table(s) as markdown to FILE
+  --only NAME[,..]  servers to run, among evcluster,nginx,lighttpd,h2o (default all)
+  --pipeline        add a row: 1 KiB, 16 pipelined requests per write (scripts/bench/pipeline.lua)
+  --logs            add a row: 1 KiB keep-alive with access logs on for every server
+  --latency         also report the median p99 latency per server and workload
+  --memory          RSS per idle keep-alive connection (10,000 connections; evcluster, nginx)
+  --keep            keep the temp dir (configs, logs) and print its path
+  -h                this help
+Environment: EVCLUSTER=BINARY benchmarks that binary instead of building build/evcluster.
+EOF
+}
+
+DURATION=5 ROUNDS=3 CONNS=50 OUT="" ONLY="" PIPELINE=0 LOGS=0 LATENCY=0 MEMORY=0 KEEP=0
+while (($#)); do
+  case $1 in
+    -d) DURATION=${2:?-d needs SECONDS}; shift 2 ;;
+    -r) ROUNDS=${2:?-r needs ROUNDS}; shift 2 ;;
+    -c) CONNS=${2:?-c needs CONNS}; shift 2 ;;
+    -o) OUT=${2:?-o needs FILE}; shift 2 ;;
+    --only) ONLY=${2:?--only needs NAME[,NAME]}; shift 2 ;;
+    --only=*) ONLY=${1#--only=}; shift ;;
+    --pipeline) PIPELINE=1; shift ;;
+    --logs) LOGS=1; shift ;;
+    --latency) LATENCY=1; shift ;;
+    --memory) MEMORY=1; shift ;;
+    --keep) KEEP=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench: unknown option: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+for v in DURATION ROUNDS CONNS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "bench: $v must be a positive integer" >&2; exit 2; }
+done
+[[ -z $OUT || $OUT == /* ]] || OUT=$PWD/$OUT # before the cd below
+
+cd "$(dirname "$0")/.."
+REPO=$PWD
+BENCH_DIR=$REPO/scripts/bench
+
+ALL_SERVERS=(evcluster nginx lighttpd h2o)
+SERVERS=()
+if [[ -n $ONLY ]]; then
+  IFS=, read -ra wanted <<<"$ONLY"
+  for s in "${wanted[@]}"; do
+    [[ " ${ALL_SERVERS[*]} " == *" $s "* ]] || { echo "bench: unknown server: $s" >&2; exit 2; }
+  done
+  for s in "${ALL_SERVERS[@]}"; do # keep the canonical column order
+    [[ ",$ONLY," == *",$s,"* ]] && SERVERS+=("$s")
+  done
+else
+  SERVERS=("${ALL_SERVERS[@]}")
+fi
+
+log() { echo "bench: $*" >&2; }
+has() { local x; for x in "${@:2}"; do [[ $x == "$1" ]] && return 0; done; return 1; }
+
+scripts/deps.sh --bench
+for tool in wrk taskset curl setsid python3; do
+  command -v "$tool" >/dev/null || { log "missing $tool"; exit 1; }
+done
+
+# Pinning: servers on CPU 0, the load generator on CPU 1, so that wrk never steals the server's
+# core. With a single CPU there is nothing to separate: say so and share it.
+NPROC=$(nproc)
+SERVER_CPU=0 CLIENT_CPU=1
+if ((NPROC < 2)); then
+  log "only one CPU: wrk shares CPU 0 with the servers; figures are not comparable to the method"
+  CLIENT_CPU=0
+fi
+
+# 10,000 idle connections need 10,000 descriptors in the client and in the server.
+if ((MEMORY)); then
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  # The servers' own limits (bench/*.conf.in) stop at 16,384 descriptors.
+  (($(ulimit -n) >= 10100)) || { log "--memory needs ulimit -n >= 10100 (have $(ulimit -n))"; exit 1; }
+fi
+
+TMP=$(mktemp -d /tmp/evcbench.XXXXXX)
+# h2o started as root drops to "nobody": the docroot must be readable by everyone.
+chmod 755 "$TMP"
+ROOT=$TMP/www
+
+declare -A PID=()  # instance -> pid of its session leader (the server's main process)
+declare -A PORT=() # instance -> port on 127.0.0.1
+
+# Processes of the session led by $1, excluding zombies: "pid rss_kib" per line.
+session_procs() { ps -e -o sid=,pid=,rss=,stat= | awk -v s="$1" '$1 == s && $4 !~ /^Z/ { print $2, $3 }'; }
+alive() { ps -o stat= -p "$1" 2>/dev/null | grep -qv '^Z'; }
+
+# Stops one instance: SIGTERM to the main process only (evcluster's supervisor then stops its own
+# workers, as in production), up to 5 s for the whole session to go, then SIGKILL to the session.
+stop_instance() {
+  local inst=$1 pid=${PID[$1]:-} i
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    [[ -z $(session_procs "$pid") ]] && break
+    sleep 0.1
+  done
+  if [[ -n $(session_procs "$pid") ]]; then
+    log "$inst did not stop within 5 s: killing its session"
+    session_procs "$pid" | while read -r p _; do kill -KILL "$p" 2>/dev/null || true; done
+  fi
+  wait "$pid" 2>/dev/null || true
+  unset "PID[$inst]"
+}
+
+MEM_CLIENT=""
+cleanup() {
+  local rc=$? inst
+  trap - EXIT INT TERM HUP PIPE
+  [[ -n $MEM_CLIENT ]] && { kill "$MEM_CLIENT" 2>/dev/null || true; wait "$MEM_CLIENT" 2>/dev/null || true; }
+  for inst in "${!PID[@]}"; do stop_instance "$inst"; done
+  if ((KEEP)); then log "temp dir kept: $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE # output piped into head and the like: still stop the servers
+
+# --- docroot: the same bytes for everyone --------------------------------------------------
+mkdir -p "$ROOT"
+head -c 1024 /dev/urandom >"$ROOT/1k.bin"
+head -c 65536 /dev/urandom >"$ROOT/64k.bin"
+head -c 1048576 /dev/urandom >"$ROOT/1m.bin"
+echo '<!doctype html><title>bench</title>' >"$ROOT/index.html"
+chmod -R a+rX "$ROOT"
+
+# --- evcluster: build it if asked for; leave it out, saying why, if it cannot be built --------
+# EVCLUSTER=/path/to/binary benchmarks that binary as it is (no build).
+EVC_BIN=${EVCLUSTER:-$REPO/build/evcluster}
+EVC_NOTE=""
+if [[ -n ${EVCLUSTER:-} ]]; then
+  [[ -x $EVC_BIN ]] || { log "EVCLUSTER=$EVC_BIN is not executable"; exit 1; }
+elif has evcluster "${SERVERS[@]}"; then
+  build_ok=1
+  if [[ ! -f build/CMakeCache.txt ]]; then
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >"$TMP/build.log" 2>&1 || build_ok=0
+  fi
+  if ((build_ok)) && cmake --build build --target evcluster -j "$NPROC" >>"$TMP/build.log" 2>&1 \
+    && [[ -x $EVC_BIN ]]; then
+    # A sanitizer or debug build would measure the wrong thing: keep it, but say so.
+    btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' build/CMakeCache.txt)
+    san=$(sed -n 's/^EVC_SANITIZE:[A-Z]*=//p' build/CMakeCache.txt)
+    [[ $btype == Release || $btype == RelWithDebInfo ]] || EVC_NOTE+=" build type ${btype:-none};"
+    [[ -z $san ]] || EVC_NOTE+=" sanitizer $san;"
+    [[ -z $EVC_NOTE ]] || log "warning: evcluster is a${EVC_NOTE%;} build: its figures are not representative"
+  else
+    log "evcluster: 'cmake --build build --target evcluster' gave no binary; skipped. Last lines:"
+    tail -n 5 "$TMP/build.log" | sed 's/^/  | /' >&2
+    kept=()
+    for s in "${SERVERS[@]}"; do [[ $s == evcluster ]] || kept+=("$s"); done
+    SERVERS=("${kept[@]}")
+  fi
+fi
+
+# --- instances --------------------------------------------------------------------------------
+# An instance is one running server: "nginx" (logs off), "nginx+log" (--logs), "nginx+mem"
+# (--memory). Each has a folder $TMP/<instance> for its config, pid, logs and temp files.
+
+# A port below the ephemeral range (wrk's close workload uses thousands of ephemeral ports) that
+# nothing listens on and that no other instance of ours took.
+NEXT_PORT=$((20000 + RANDOM % 10000))
+free_port() {
+  while [[ -n $(ss -Htln "sport = :$NEXT_PORT") ]] || has "$NEXT_PORT" "${PORT[@]}"; do
+    NEXT_PORT=$((NEXT_PORT + 1))
+  done
+  echo "$NEXT_PORT"
+  NEXT_PORT=$((NEXT_PORT + 1))
+}
+
+# render TEMPLATE OUT KEY=VALUE...: copies TEMPLATE with every @KEY@ replaced by VALUE.
+render() {
+  local text kv
+  text=$(<"$1")
+  for kv in "${@:3}"; do text=${text//@${kv%%=*}@/${kv#*=}}; done
+  printf '%s\n' "$text" >"$2"
+}
+
+# The access-log setting for a server's config: off, or a file in the instance's folder.
+access_log_conf() { # SERVER DIR LOGGING
+  local s=$1 dir=$2 on=$3
+  case $s in
+    nginx) ((on)) && echo "access_log $dir/access.log;" || echo "access_log off;" ;;
+    lighttpd) ((on)) && printf 'server.modules += ( "mod_accesslog" )\naccesslog.filename = "%s"' "$dir/access.log" ;;
+    h2o) ((on)) && echo "access-log: $dir/access.log" ;;
+    evcluster) ((on)) && echo "$dir/access.log" || echo "off" ;;
+  esac
+  return 0
+}
+
+# start_instance INSTANCE: writes the config, starts the server pinned to SERVER_CPU in its own
+# session (so that it and its children can be found and stopped), waits until it serves the
+# docroot correctly. Returns 1, with the server's log, if it does not within 10 s.
+start_instance() {
+  local inst=$1 s=${1%%+*} dir=$TMP/$1 port logging=0 cmd pid i f
+  [[ $inst == *+log ]] && logging=1
+  port=$(free_port)
+  mkdir -p "$dir"
+  chmod 777 "$dir" # h2o (dropped to nobody) writes its pid and logs here
+  render "$BENCH_DIR/$s.conf.in" "$dir/$s.conf" "PORT=$port" "ROOT=$ROOT" "TMP=$dir" \
+    "ACCESS_LOG=$(access_log_conf "$s" "$dir" "$logging")"
+  case $s in
+    nginx) mkdir -p "$dir/nginx-tmp"
+           cmd=(nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/nginx-error.log") ;;
+    lighttpd) cmd=(lighttpd -D -f "$dir/lighttpd.conf") ;;
+    h2o) cmd=(h2o -c "$dir/h2o.conf") ;;
+    evcluster) cmd=("$EVC_BIN" -c "$dir/evcluster.conf") ;;
+  esac
+  # Not a job-control shell: the background child is no group leader, so setsid makes it the
+  # leader of a new session without forking again, and $! is the server's own pid.
+  setsid taskset -c "$SERVER_CPU" "${cmd[@]}" </dev/null >"$dir/console.log" 2>&1 &
+  pid=$!
+  PID[$inst]=$pid PORT[$inst]=$port
+  for ((i = 0; i < 100; i++)); do
+    alive "$pid" || break
+    curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/1k.bin" && break
+    sleep 0.1
+  done
+  local why=""
+  if ! alive "$pid"; then why="exited"
+  elif ((i == 100)); then why="did not answer within 10 s"
+  else
+    # Sanity: every file comes back byte for byte, so a server serving the wrong thing fast
+    # cannot win.
+    for f in 1k.bin 64k.bin 1m.bin; do
+      curl -sf --max-time 5 "http://127.0.0.1:$port/$f" | cmp -s - "$ROOT/$f" || { why="served a wrong /$f"; break; }
+    done
+  fi
+  if [[ -n $why ]]; then
+    log "$inst: $why; skipped. Its output:"
+    tail -n 5 "$dir"/*.log 2>/dev/null | sed 's/^/  | /' >&2
+    stop_instance "$inst"
+    return 1
+  fi
+  return 0
+}
+
+# --- workloads ------------------------------------------------------------------------------
+# id|label|file|instance suffix|wrk extras (mode)
+WORKLOADS=(
+  "1k|1 KiB keep-alive|1k.bin||"
+  "64k|64 KiB keep-alive|64k.bin||"
+  "1m|1 MiB keep-alive|1m.bin||"
+  "close|1 KiB Connection: close|1k.bin||close"
+)
+# Pipelining: nginx with the method's tcp_nopush on stalls here (its TCP_CORK is only lifted when
+# a connection goes idle, and pipelined requests never let it): ~6x below its keep-alive rate,
+# 40 ms p99. That is nginx as configured by the method, not a harness error.
+((PIPELINE)) && WORKLOADS+=("pipe|1 KiB pipelined x16|1k.bin||pipeline")
+((LOGS)) && WORKLOADS+=("log|1 KiB keep-alive, access log on|1k.bin|+log|")
+
+# run_wrk INSTANCE FILE MODE: prints "RPS P99_MS" or "ERR reason". A run that saw non-2xx/3xx
+# responses, socket errors or no requests at all is an error, whatever its rate.
+run_wrk() {
+  local inst=$1 file=$2 mode=$3 out args rps p99 bad
+  args=(-t1 "-c$CONNS" "-d${DURATION}s")
+  ((LATENCY)) && args+=(--latency)
+  [[ $mode == close ]] && args+=(-H 'Connection: close')
+  [[ $mode == pipeline ]] && args+=(-s "$BENCH_DIR/pipeline.lua")
+  args+=("http://127.0.0.1:${PORT[$inst]}/$file")
+  [[ $mode == pipeline ]] && args+=(-- 16)
+  if ! out=$(taskset -c "$CLIENT_CPU" wrk "${args[@]}" 2>&1); then
+    echo "ERR wrk failed: $(tail -n 1 <<<"$out")"; return
+  fi
+  bad=$(awk '/Non-2xx or 3xx responses:/ { print "non-2xx " $NF }
+             /Socket errors:/ { gsub(",", ""); if ($4 + $6 + $8 + $10 > 0) print "socket errors " $4 "/" $6 "/" $8 "/" $10 " (connect/read/write/timeout)" }' <<<"$out")
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+  [[ -n $bad ]] && { echo "ERR ${bad//$'\n'/, }"; return; }
+  if [[ -z $rps ]] || ! awk -v r="$rps" 'BEGIN { exit !(r > 0) }'; then echo "ERR no requests"; return; fi
+  p99=-
+  if ((LATENCY)); then # "     99%    1.23ms": wrk prints us, ms or s
+    p99=$(awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+                             f = (u == "us") ? 0.001 : (u == "s") ? 1000 : (u == "m") ? 60000 : 1;
+                             printf "%.3f", v * f }' <<<"$out")
+    [[ -n $p99 ]] || p99=-
+  fi
+  echo "$rps $p99"
+}
+
+# median V...: the median of numbers; ERR if any value is ERR (a server that failed requests in
+# any round gets no figure for that workload).
+median() {
+  local v
+  for v in "$@"; do [[ $v == ERR ]] && { echo ERR; return; }; done
+  printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
+    if (NR == 0) { print "-"; exit }
+    m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m }'
+}
+
+# --- start everything -------------------------------------------------------------------------
+RUNNING=()
+for s in "${SERVERS[@]}"; do
+  if start_instance "$s"; then
+    if ((LOGS)) && ! start_instance "$s+log"; then stop_instance "$s"; continue; fi
+    RUNNING+=("$s")
+  elif [[ $s != evcluster ]]; then
+    log "peer $s failed to start: the comparison lacks it"
+  fi
+done
+((${#RUNNING[@]})) || { log "no server could be started"; exit 1; }
+
+version_of() {
+  case $1 in
+    nginx) nginx -v 2>&1 | sed 's/.*version: //' ;;
+    lighttpd) lighttpd -v | awk 'NR == 1 { print $1 }' ;;
+    h2o) h2o -v | awk 'NR == 1 { print "h2o/" $3 }' ;;
+    evcluster) { "$EVC_BIN" -v 2>&1 || true; } | head -n 1 | tr -s ' ' ;;
+  esac
+}
+VERSIONS=""
+for s in "${RUNNING[@]}"; do
+  v=$(version_of "$s")
+  [[ $s == evcluster && -n $EVC_NOTE ]] && v+=" (${EVC_NOTE# })"
+  VERSIONS+="${v:-$s}, "
+done
+CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+HEADER="$(date '+%Y-%m-%d %H:%M %Z') | nproc $NPROC | ${CPU_MODEL:-unknown CPU} | Linux $(uname -r) | load $(cut -d' ' -f1-3 /proc/loadavg)"
+HEADER2="${VERSIONS%, } | $({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $1, $2 }') -t1 -c$CONNS -d${DURATION}s, $ROUNDS rounds, servers on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU"
+log "$HEADER"
+log "$HEADER2"
+
+# Warm-up (not recorded): caches, allocators and the page cache see the files once.
+for s in "${RUNNING[@]}"; do
+  for inst in "$s" "$s+log"; do
+    [[ -n ${PID[$inst]:-} ]] || continue
+    taskset -c "$CLIENT_CPU" wrk -t1 "-c$CONNS" -d1s "http://127.0.0.1:${PORT[$inst]}/1k.bin" >/dev/null 2>&1 || true
+    [[ $inst == *+log ]] && : >"$TMP/$inst/access.log"
+  done
+done
+
+# --- the rounds -------------------------------------------------------------------------------
+# Interleaved: in each round every workload runs on every server in turn, so slow drift of the
+# machine (other jobs, thermal) spreads over all servers instead of favouring one. The server
+# order rotates from round to round so that no server always runs first.
+declare -A RPS=() P99=() WHY=()
+n=${#RUNNING[@]}
+for ((r = 0; r < ROUNDS; r++)); do
+  for w in "${WORKLOADS[@]}"; do
+    IFS='|' read -r wid label file suffix mode <<<"$w"
+    for ((k = 0; k < n; k++)); do
+      s=${RUNNING[$(((k + r) % n))]}
+      inst=$s$suffix
+      read -r a b <<<"$(run_wrk "$inst" "$file" "$mode")"
+      # A server that did not actually log must not win the logging row.
+      if [[ $suffix == +log && $a != ERR && ! -s $TMP/$inst/access.log ]]; then
+        a=ERR b="access log stayed empty"
+      fi
+      if [[ $a == ERR ]]; then
+        RPS[$wid|$s]+="ERR " P99[$wid|$s]+="ERR "
+        WHY[$wid|$s]=$b
+        log "round $((r + 1))/$ROUNDS  $label  $s: ERR $b"
+      else
+        RPS[$wid|$s]+="$a " P99[$wid|$s]+="$b "
+        lat=""
+        ((LATENCY)) && lat=", p99 $b ms"
+        log "round $((r + 1))/$ROUNDS  $label  $s: $a req/s$lat"
+      fi
+      # Logs grow by ~100 bytes a request: start every run from an empty file.
+      [[ $suffix == +log ]] && : >"$TMP/$inst/access.log"
+    done
+  done
+done
+
+# --- the table --------------------------------------------------------------------------------
+# Ratio columns: evcluster over each peer and over the best peer. Without evcluster (validating
+# the harness) each peer over nginx instead, the first peer in the method.
+RATIOS=()
+PEERS_RUN=()
+for s in "${RUNNING[@]}"; do [[ $s != evcluster ]] && PEERS_RUN+=("$s"); done
+if has evcluster "${RUNNING[@]}"; then
+  for p in "${PEERS_RUN[@]}"; do RATIOS+=("evcluster/$p"); done
+  ((${#PEERS_RUN[@]})) && RATIOS+=("evcluster/best")
+elif has nginx "${RUNNING[@]}"; then
+  for p in "${PEERS_RUN[@]}"; do [[ $p != nginx ]] && RATIOS+=("$p/nginx"); done
+fi
+
+fmt_num() { [[ $1 == ERR || $1 == - ]] && echo "$1" || LC_ALL=C printf "%.${2:-0}f" "$1"; }
+ratio() { # A B -> A/B as "1.23x", or "-" when either is missing
+  [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }' || echo "-"
+}
+# best_peer WORKLOAD: the highest median among the peers, or "-" if none has a figure.
+best_peer() {
+  local wid=$1 best=- m p vals
+  for p in "${PEERS_RUN[@]}"; do
+    read -ra vals <<<"${RPS[$wid|$p]}"
+    m=$(median "${vals[@]}")
+    [[ $m == ERR ]] && continue
+    if [[ $best == - ]] || awk -v a="$m" -v b="$best" 'BEGIN { exit !(a > b) }'; then best=$m; fi
+  done
+  echo "$best"
+}
+
+# table KIND: KIND rps (requests/s, ratios) or p99 (ms, lower is better, no ratios). Prints a
+# plain-text table to stdout and appends a markdown one to $MD.
+MD=""
+table() {
+  local kind=$1 w wid label cells=() s m vals col
+  local -A med=()
+  local head=("workload") unit="req/s"
+  [[ $kind == p99 ]] && unit="p99 ms"
+  for s in "${RUNNING[@]}"; do head+=("$s"); done
+  # Ratio headers shortened ("evc/nginx") to keep the table within a terminal.
+  [[ $kind == rps ]] && for col in "${RATIOS[@]}"; do head+=("${col/#evcluster\//evc/}"); done
+  printf '%-34s' "${head[0]} ($unit, median of $ROUNDS)"
+  for col in "${head[@]:1}"; do printf ' %14s' "$col"; done
+  echo
+  MD+=$'\n'"| workload ($unit, median of $ROUNDS) |$(printf ' %s |' "${head[@]:1}")"$'\n'
+  MD+="|---|$(printf -- '---:|%.0s' "${head[@]:1}")"$'\n'
+  for w in "${WORKLOADS[@]}"; do
+    IFS='|' read -r wid label _ <<<"$w"
+    med=()
+    cells=()
+    for s in "${RUNNING[@]}"; do
+      if [[ $kind == rps ]]; then read -ra vals <<<"${RPS[$wid|$s]}"; m=$(median "${vals[@]}")
+      else read -ra vals <<<"${P99[$wid|$s]}"; m=$(median "${vals[@]}"); fi
+      med[$s]=$m
+      if [[ $kind == rps ]]; then cells+=("$(fmt_num "$m")"); else cells+=("$(fmt_num "$m" 2)"); fi
+    done
+    if [[ $kind == rps ]]; then
+      for col in "${RATIOS[@]}"; do
+        case $col in
+          */best) cells+=("$(ratio "${med[evcluster]}" "$(best_peer "$wid")")") ;;
+          *) cells+=("$(ratio "${med[${col%/*}]}" "${med[${col#*/}]}")") ;;
+        esac
+      done
+    fi
+    printf '%-34s' "$label"
+    printf ' %14s' "${cells[@]}"
+    echo
+    MD+="| $label |$(printf ' %s |' "${cells[@]}")"$'\n'
+  done
+}
+
+echo
+echo "# $HEADER"
+echo "# $HEADER2"
+table rps
+((LATENCY)) && { echo; table p99; }
+if ((${#WHY[@]})); then
+  echo
+  echo "ERR cells (workload, server: the last error seen):"
+  for key in "${!WHY[@]}"; do echo "  ${key%%|*}, ${key#*|}: ${WHY[$key]}"; done
+fi
+
+# --- memory per idle keep-alive connection --------------------------------------------------
+# Fresh instances (allocators not warmed by the throughput runs, which would hide growth): RSS
+# of the whole server (every process of its session) after one request, then with 10,000 idle
+# keep-alive connections that each served one request.
+if ((MEMORY)); then
+  NCONN=10000
+  echo
+  echo "# resident memory, $NCONN idle keep-alive connections (each after one 1 KiB request)"
+  printf '%-12s %14s %14s %14s\n' server "before KiB" "after KiB" "bytes/conn"
+  MD+=$'\n'"| server | RSS before (KiB) | RSS with $NCONN idle (KiB) | bytes per connection |"$'\n|---|---:|---:|---:|\n'
+  for s in evcluster nginx; do
+    has "$s" "${RUNNING[@]}" || continue
+    inst=$s+mem
+    start_instance "$inst" || continue
+    sleep 0.5
+    before=$(session_procs "${PID[$inst]}" | awk '{ t += $2 } END { print t + 0 }')
+    taskset -c "$CLIENT_CPU" python3 "$BENCH_DIR/idle_conns.py" 127.0.0.1 "${PORT[$inst]}" "$NCONN" /1k.bin \
+      >"$TMP/$inst/client.out" 2>&1 &
+    MEM_CLIENT=$!
+    for ((i = 0; i < 600; i++)); do
+      grep -qE '^(ready|failed)' "$TMP/$inst/client.out" && break
+      alive "$MEM_CLIENT" || break
+      sleep 0.1
+    done
+    if grep -q '^ready' "$TMP/$inst/client.out"; then
+      sleep 1 # let the server finish whatever it does after the last response
+      after=$(session_procs "${PID[$inst]}" | awk '{ t += $2 } END { print t + 0 }')
+      per=$(((after - before) * 1024 / NCONN))
+      printf '%-12s %14s %14s %14s\n' "$s" "$before" "$after" "$per"
+      MD+="| $s | $before | $after | $per |"$'\n'
+    else
+      printf '%-12s %14s %14s %14s\n' "$s" "$before" ERR ERR
+      MD+="| $s | $before | ERR | ERR |"$'\n'
+      log "$s: idle connections failed: $(tail -n 1 "$TMP/$inst/client.out")"
+    fi
+    kill "$MEM_CLIENT" 2>/dev/null || true
+    wait "$MEM_CLIENT" 2>/dev/null || true
+    MEM_CLIENT=""
+    stop_instance "$inst"
+  done
+fi
+
+if [[ -n $OUT ]]; then
+  { echo "$HEADER  "; echo "$HEADER2"; echo "$MD"; } >"$OUT"
+  log "markdown written to $OUT"
+fi
