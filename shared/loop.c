@@ -72,11 +72,17 @@ uint64_t loop_hrtime_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void loop_update_time(loop_t *loop) { loop->now = loop_hrtime_ns() / 1000000u; }
+void loop_update_time(loop_t *loop) {
+  loop->now = loop_hrtime_ns() / 1000000u;
+}
 
-uint64_t loop_now(const loop_t *loop) { return loop->now; }
+uint64_t loop_now(const loop_t *loop) {
+  return loop->now;
+}
 
-uint64_t loop_iterations(const loop_t *loop) { return loop->iterations; }
+uint64_t loop_iterations(const loop_t *loop) {
+  return loop->iterations;
+}
 
 /* ---- refs ------------------------------------------------------------------------------ */
 /* Invariant: refs[kind] counts handles with H_ACTIVE and H_REF; a closing handle is never
@@ -133,9 +139,15 @@ void loop_unref(loop_handle_t *h) {
     refs_sub(h->loop, h->kind);
 }
 
-int loop_has_ref(const loop_handle_t *h) { return (h->flags & H_REF) != 0; }
-int loop_is_active(const loop_handle_t *h) { return (h->flags & H_ACTIVE) != 0; }
-int loop_is_closing(const loop_handle_t *h) { return (h->flags & (H_CLOSING | H_CLOSED)) != 0; }
+int loop_has_ref(const loop_handle_t *h) {
+  return (h->flags & H_REF) != 0;
+}
+int loop_is_active(const loop_handle_t *h) {
+  return (h->flags & H_ACTIVE) != 0;
+}
+int loop_is_closing(const loop_handle_t *h) {
+  return (h->flags & (H_CLOSING | H_CLOSED)) != 0;
+}
 
 void loop_req_ref(loop_t *loop, enum loop_ref_kind kind) {
   assert((unsigned)kind < LOOP_REF_KINDS);
@@ -156,8 +168,7 @@ unsigned loop_refs(const loop_t *loop, unsigned counts[LOOP_REF_KINDS]) {
 const char *loop_ref_kind_name(enum loop_ref_kind kind) {
   /* the keys of "refs" in status --json */
   static const char *const names[LOOP_REF_KINDS] = {
-      "listeners", "connections", "timers",     "pool_jobs",
-      "ipc",       "signals",     "immediates", "other",
+      "listeners", "connections", "timers", "pool_jobs", "ipc", "signals", "immediates", "other",
   };
   return (unsigned)kind < LOOP_REF_KINDS ? names[kind] : "unknown";
 }
@@ -288,7 +299,9 @@ out:
   return rc;
 }
 
-void loop_timer_set_repeat(loop_timer_t *t, uint64_t repeat_ms) { t->repeat = repeat_ms; }
+void loop_timer_set_repeat(loop_timer_t *t, uint64_t repeat_ms) {
+  t->repeat = repeat_ms;
+}
 
 static void lag_record(loop_t *loop, uint64_t deadline) {
   double late = (double)loop_hrtime_ns() / 1e6 - (double)deadline;
@@ -468,7 +481,9 @@ out:
   return rc;
 }
 
-static int ev_errno(void) { return errno > 0 ? -errno : -EIO; }
+static int ev_errno(void) {
+  return errno > 0 ? -errno : -EIO;
+}
 
 /* Makes one direction's event pending or not; each call is at most one epoll_ctl. */
 static int io_set_dir(loop_io_t *io, struct event **evp, short what, int on) {
@@ -566,9 +581,8 @@ int loop_signal_start(loop_signal_t *s, loop_signal_cb cb, int signum) {
       rc = -ENOMEM;
       goto out;
     }
-  } else if (s->signum != signum &&
-             event_assign(s->ev, s->h.loop->base, signum, EV_SIGNAL | EV_PERSIST, signal_ev_cb,
-                          s) != 0) {
+  } else if (s->signum != signum && event_assign(s->ev, s->h.loop->base, signum,
+                                                 EV_SIGNAL | EV_PERSIST, signal_ev_cb, s) != 0) {
     rc = -EINVAL;
     goto out;
   }
@@ -741,7 +755,9 @@ void loop_free(loop_t *loop) {
   free(loop);
 }
 
-void loop_stop(loop_t *loop) { loop->stop_flag = 1; }
+void loop_stop(loop_t *loop) {
+  loop->stop_flag = 1;
+}
 
 /* The phases in order, as uv_run (libuv >= 1.45) has them; see loop.h. */
 int loop_run(loop_t *loop, enum loop_run_mode mode) {

@@ -33,7 +33,7 @@ struct pool_s {
 
   /* everything below is guarded by mu */
   pthread_mutex_t mu;
-  pthread_cond_t cv; /* a job was queued, or stop */
+  pthread_cond_t cv;  /* a job was queued, or stop */
   pool_job_t *q_head; /* FIFO, doubly linked through next/prev */
   pool_job_t *q_tail;
   pool_job_t *done_head; /* FIFO of finished jobs, linked through next */
@@ -43,7 +43,7 @@ struct pool_s {
   int stop;
 };
 
-#define job_of(p) ((pool_job_t *)((char *)(p) - offsetof(pool_job_t, pending)))
+#define job_of(p) ((pool_job_t *)((char *)(p)-offsetof(pool_job_t, pending)))
 
 /* ---- queue (callers hold mu) ----------------------------------------------------------- */
 static void queue_append(pool_t *pool, pool_job_t *job) {
@@ -156,7 +156,9 @@ static void pool_on_wake(loop_io_t *io, int events) {
   }
 }
 
-static void pool_io_closed(loop_handle_t *h) { free(h); }
+static void pool_io_closed(loop_handle_t *h) {
+  free(h);
+}
 
 /* Stops and joins the threads, releases everything but the jobs. */
 static void pool_teardown(pool_t *pool) {
