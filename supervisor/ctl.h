@@ -1,0 +1,40 @@
+/* The control socket: an AF_UNIX stream socket (mode 0600, peers checked with SO_PEERCRED)
+ * through which the CLI talks to a running supervisor. Protocol, one request per connection:
+ *   request:  one line of printable ASCII, at most SUP_CTL_MAX_LINE bytes, ending in "\n"
+ *             ("reload", "quit", "stop", "reopen", "status", "status json")
+ *   reply:    "ok\n" or "error\n", then a free-form body; the server closes after it.
+ * The server side runs on the supervisor's loop, non-blocking; the client side (the CLI) is
+ * a plain blocking call with a deadline. */
+#ifndef EVC_SUP_CTL_H
+#define EVC_SUP_CTL_H
+
+#include <stddef.h>
+
+#include "log.h"
+#include "loop.h"
+
+#define SUP_CTL_MAX_LINE 255
+
+typedef struct sup_ctl sup_ctl_t;
+typedef struct sup_ctl_req sup_ctl_req_t;
+
+/* Called once per well-formed request line (without its newline). The handler must answer
+ * with sup_ctl_reply(), now or later (reload answers once the outcome is known). */
+typedef void (*sup_ctl_handler)(sup_ctl_req_t *req, const char *line, void *data);
+
+/* 1 if a live server accepts connections on path, 0 if not (absent or stale). */
+int sup_ctl_probe(const char *path);
+/* Binds path (replacing a stale socket), mode 0600, and serves it. 0 or -errno (logged). */
+int sup_ctl_new(loop_t *loop, log_t *log, const char *path, sup_ctl_handler handler, void *data,
+                sup_ctl_t **out);
+/* Answers a request exactly once; body may be NULL. The connection closes after it. */
+void sup_ctl_reply(sup_ctl_req_t *req, int ok, const char *body);
+/* Stops serving: closes the listener and unanswered clients, unlinks the socket file. Memory
+ * is released in close callbacks (the loop must run once more). NULL: no-op. */
+void sup_ctl_close(sup_ctl_t *ctl);
+
+/* Client: sends line, waits up to timeout_s for the whole reply. Returns 0 with *ok (1/0)
+ * and *body (malloc'd, the caller frees), or -errno (-ETIMEDOUT, -ECONNREFUSED...). */
+int sup_ctl_call(const char *path, const char *line, double timeout_s, int *ok, char **body);
+
+#endif

@@ -1,0 +1,209 @@
+/* evcluster's command line: run the supervisor in the foreground (-c FILE), check a config
+ * (-t), signal a running supervisor through its control socket (-s reload|quit|stop|reopen),
+ * print its status (status [--json]). The CLI side runs in a short-lived process of its own;
+ * only `-c FILE` alone becomes the supervisor. */
+#include <errno.h>
+#include <getopt.h>
+#include <libconfig.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "ctl.h"
+#include "log.h"
+#include "sup.h"
+#include "util.h"
+
+#define EVC_VERSION "0.1.0"
+#define EXIT_USAGE 2
+#define CONF_ERR_MAX 8192
+#define RELOAD_WAIT_S 60.0 /* the supervisor answers within its reload timeout */
+#define CALL_WAIT_S 10.0
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: evcluster -c FILE                 run in the foreground\n"
+          "       evcluster -c FILE -t              check the configuration\n"
+          "       evcluster -c FILE -s reload       reload; exit status says whether it worked\n"
+          "       evcluster -c FILE -s quit|stop|reopen\n"
+          "                                         graceful | fast shutdown | reopen logs\n"
+          "       evcluster -c FILE status [--json] the running cluster\n"
+          "       evcluster -h | -v\n");
+}
+
+/* The control socket of a config that may not load any more (a reload is how its errors get
+ * fixed): ask libconfig for the key alone, else the default beside the file. */
+static char *ctl_path_fallback(const char *file) {
+  char abs[PATH_MAX];
+  if (!realpath(file, abs))
+    snprintf(abs, sizeof(abs), "%s", file);
+  char dircopy[PATH_MAX];
+  snprintf(dircopy, sizeof(dircopy), "%s", abs);
+  const char *dir = dirname(dircopy);
+  const char *name = "evcluster.sock";
+  config_t cfg;
+  config_init(&cfg);
+  const char *v = NULL;
+  if (config_read_file(&cfg, abs) == CONFIG_TRUE && config_lookup_string(&cfg, "control_socket", &v))
+    name = v;
+  struct sup_buf b = {0};
+  if (name[0] == '/')
+    sup_buf_printf(&b, "%s", name);
+  else
+    sup_buf_printf(&b, "%s/%s", dir, name);
+  config_destroy(&cfg);
+  return b.p;
+}
+
+static int control_path(const char *file, char **out) {
+  conf_t *conf = NULL;
+  if (conf_load(file, &conf, NULL, 0) == 0) {
+    *out = sup_xstrdup(conf->control_socket);
+    conf_free(conf);
+    return 0;
+  }
+  *out = ctl_path_fallback(file);
+  return 0;
+}
+
+/* One request to the running supervisor: prints the body (stdout if ok, else stderr). */
+static int call(const char *file, const char *line, double timeout, int quiet_ok) {
+  char *path = NULL;
+  control_path(file, &path);
+  int ok = 0;
+  char *body = NULL;
+  int rc = sup_ctl_call(path, line, timeout, &ok, &body);
+  int status = 1;
+  if (rc < 0) {
+    if (rc == -ENOENT || rc == -ECONNREFUSED)
+      fprintf(stderr, "evcluster: not running (no supervisor answers on %s)\n", path);
+    else
+      fprintf(stderr, "evcluster: control socket %s: %s\n", path, strerror(-rc));
+  } else {
+    if (!ok || !quiet_ok)
+      fputs(body, ok ? stdout : stderr);
+    status = ok ? 0 : 1;
+  }
+  free(body);
+  free(path);
+  return status;
+}
+
+static int check_config(const char *file) {
+  char err[CONF_ERR_MAX] = "";
+  conf_t *conf = NULL;
+  int rc = conf_load(file, &conf, err, sizeof(err));
+  if (rc < 0) {
+    if (err[0])
+      fprintf(stderr, "%s%s", err, err[strlen(err) - 1] == '\n' ? "" : "\n");
+    else
+      fprintf(stderr, "%s: %s\n", file, strerror(-rc));
+    return 1;
+  }
+  conf_free(conf);
+  printf("configuration ok\n");
+  return 0;
+}
+
+static int run(const char *file) {
+  char err[CONF_ERR_MAX] = "";
+  conf_t *conf = NULL;
+  int rc = conf_load(file, &conf, err, sizeof(err));
+  if (rc < 0) {
+    if (err[0])
+      fprintf(stderr, "%s%s", err, err[strlen(err) - 1] == '\n' ? "" : "\n");
+    else
+      fprintf(stderr, "%s: %s\n", file, strerror(-rc));
+    return 1;
+  }
+  log_t *log = NULL;
+  rc = log_new("supervisor", conf->error_log, &log);
+  if (rc < 0) {
+    fprintf(stderr, "evcluster: cannot open the error log %s: %s\n", conf->error_log,
+            strerror(-rc));
+    conf_free(conf);
+    return 1;
+  }
+  sup_t *sup = NULL;
+  int status = 1;
+  if (sup_new(conf, log, &sup) == 0) { /* takes conf */
+    status = sup_run(sup);
+    sup_free(sup);
+  }
+  log_free(log);
+  return status;
+}
+
+int main(int argc, char **argv) {
+  const char *file = NULL, *signal_name = NULL;
+  int test = 0, opt;
+  opterr = 0;
+  /* "+": stop at the first operand, so "status --json" reaches us whole */
+  while ((opt = getopt(argc, argv, "+c:ts:hv")) != -1) {
+    switch (opt) {
+    case 'c':
+      file = optarg;
+      break;
+    case 't':
+      test = 1;
+      break;
+    case 's':
+      signal_name = optarg;
+      break;
+    case 'h':
+      usage(stdout);
+      return 0;
+    case 'v':
+      printf("evcluster %s\n", EVC_VERSION);
+      return 0;
+    default:
+      fprintf(stderr, "evcluster: %s -%c\n",
+              optopt && strchr("cs", optopt) ? "missing argument for" : "unknown option",
+              optopt ? optopt : '?');
+      usage(stderr);
+      return EXIT_USAGE;
+    }
+  }
+  const char *command = optind < argc ? argv[optind] : NULL;
+  int json = 0;
+  if (command) {
+    if (strcmp(command, "status") != 0) {
+      fprintf(stderr, "evcluster: unknown command '%s'\n", command);
+      usage(stderr);
+      return EXIT_USAGE;
+    }
+    for (int i = optind + 1; i < argc; i++) {
+      if (strcmp(argv[i], "--json") == 0) {
+        json = 1;
+      } else {
+        fprintf(stderr, "evcluster: status: unknown argument '%s'\n", argv[i]);
+        return EXIT_USAGE;
+      }
+    }
+  }
+  if (!file) {
+    fprintf(stderr, "evcluster: -c FILE is required\n");
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  if ((test != 0) + (signal_name != NULL) + (command != NULL) > 1) {
+    fprintf(stderr, "evcluster: -t, -s and status do not combine\n");
+    return EXIT_USAGE;
+  }
+  if (test)
+    return check_config(file);
+  if (command)
+    return call(file, json ? "status json" : "status", CALL_WAIT_S, 0);
+  if (signal_name) {
+    static const char *const names[] = {"reload", "quit", "stop", "reopen"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+      if (strcmp(signal_name, names[i]) == 0)
+        return call(file, names[i], i == 0 ? RELOAD_WAIT_S : CALL_WAIT_S, 0);
+    fprintf(stderr, "evcluster: -s takes reload, quit, stop or reopen, not '%s'\n", signal_name);
+    return EXIT_USAGE;
+  }
+  return run(file);
+}
