@@ -109,7 +109,9 @@ struct loop_io_s {
 
 /* kind says what the watcher's ref counts as (listener, connection, ipc, other). */
 int loop_io_init(loop_t *loop, loop_io_t *io, int fd, enum loop_ref_kind kind);
-/* Watch `events` (LOOP_READ | LOOP_WRITE), replacing the previous interest; 0 is a stop. */
+/* Watch `events` (LOOP_READ | LOOP_WRITE), replacing the previous interest; 0 is a stop.
+ * The same interest again costs nothing. A watcher ready both ways in one poll may be called
+ * once per direction (a stop or close from the first call cancels the second). */
 int loop_io_start(loop_io_t *io, int events, loop_io_cb cb);
 int loop_io_stop(loop_io_t *io);
 
@@ -167,7 +169,8 @@ void loop_req_unref(loop_t *loop, enum loop_ref_kind kind);
 /* ---- the loop -------------------------------------------------------------------------- */
 /* 0 or -errno; *out owned by the caller, released with loop_free(). */
 int loop_new(loop_t **out);
-/* Frees the loop. Every handle must have been closed and its close callback run. NULL: no-op. */
+/* Frees the loop. Every handle must have been closed; close callbacks still waiting (closed
+ * after the last loop run) run here rather than leak. NULL: no-op. */
 void loop_free(loop_t *loop);
 /* Returns 0 when the loop ended (nothing alive, or stopped), 1 in ONCE/NOWAIT mode when
  * something is still alive, or -errno when libevent failed. */

@@ -50,7 +50,8 @@ int pool_cancel(pool_job_t *job);
 void pool_stats(const pool_t *pool, struct pool_stats *out);
 /* Joins every thread (running jobs finish their work first), then runs done, on the calling
  * thread, for each job not yet delivered: -ECANCELED for the queued, 0 for the finished.
- * Loop thread only, never from a done callback. NULL: no-op. */
+ * Loop thread only, never from a done callback. The eventfd watcher is closed with
+ * loop_close(): its memory goes in the next close phase, or in loop_free(). NULL: no-op. */
 void pool_free(pool_t *pool);
 
 #endif
