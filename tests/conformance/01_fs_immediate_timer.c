@@ -1,5 +1,6 @@
 /* Inside a file-completion callback, an immediate and a 0 ms timer: the immediate runs first
- * (check comes before timers). Twice: after a pool stat and after a pool read of a file. */
+ * (check comes before timers). Twice: after a pool stat, and after a pool read of a file with
+ * the timer already due (busy-wait) before the immediate is even started. */
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -51,6 +52,7 @@ static void read_done(pool_job_t *job, int status) {
   struct file_job *f = job->data;
   trace("readFile done%s", status || f->err ? " (error)" : "");
   CHECK(loop_timer_start(&timer_b, on_timer_b, 1, 0));
+  spin_ms(4);
   CHECK(loop_immediate_start(&imm2, on_imm2));
 }
 

@@ -1,5 +1,6 @@
 /* A 0 ms timer started inside a timer callback runs in the next timers phase: after the due
- * sibling timer and after an immediate started next to it. */
+ * sibling timer and after an immediate started next to it, even when it is due before the
+ * timers phase ends (A1 busy-waits): the phase runs only what was due when it began. */
 #include "trace.h"
 
 static loop_timer_t a1, a2, b;
@@ -12,6 +13,7 @@ static void on_a1(loop_timer_t *t) {
   trace("timer A1");
   CHECK(loop_timer_start(&b, on_b, 1, 0));
   CHECK(loop_immediate_start(&im, on_im));
+  spin_ms(4);
 }
 static void on_a2(loop_timer_t *t) { (void)t; trace("timer A2"); }
 
