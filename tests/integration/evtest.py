@@ -387,3 +387,60 @@ def read_head(conn):
         k = k.strip().lower()
         headers[k] = headers[k] + ", " + v.strip() if k in headers else v.strip()
     return Response(int(status), reason, headers, b"", version)
+
+
+# ---- Helpers for the supervisor suites (1x, 5x, 6x, 7x): status, worker pids, polling. ----
+
+def sup_status(server, timeout=10):
+    """The running cluster as `status --json` reports it (a dict), or None if it fails."""
+    import json
+    r = server.cli("status", "--json", timeout=timeout)
+    if r.returncode != 0:
+        return None
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        fail("status --json is not JSON: %r" % r.stdout)
+
+
+def sup_workers(server, generation=None, state=None):
+    """Pids of the workers status lists, optionally only one generation's or state's."""
+    st = sup_status(server) or {"workers": []}
+    return sorted(w["pid"] for w in st["workers"]
+                  if (generation is None or w["generation"] == generation)
+                  and (state is None or w["state"] == state))
+
+
+def sup_wait(fn, timeout, what):
+    """Polls fn() (every 50 ms) until it returns something true; fails the test with `what`
+    when timeout passes first. Returns fn's value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            fail("%s: not within %.1fs" % (what, timeout))
+        time.sleep(0.05)
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def drain_lines(server):
+    """Moves every output line read so far into server.log without waiting; returns it."""
+    while True:
+        try:
+            line = server.lines.get_nowait()
+        except queue.Empty:
+            return server.log
+        if line is None:
+            server.lines.put(None)
+            return server.log
+        server.log.append(line)
