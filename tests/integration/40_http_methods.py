@@ -95,7 +95,7 @@ def test_unknown_method_400_and_close(s):
 
 
 def main():
-    with Server(files={"a.txt": A_TXT, "index.html": INDEX}) as s:
+    with remove_at_exit(Server(files={"a.txt": A_TXT, "index.html": INDEX})) as s:
         res = run_cases(s, [test_get, test_head_same_headers_no_body, test_head_with_curl,
                             test_405_for_write_methods, test_405_keeps_connection_usable,
                             test_options, test_unknown_method_400_and_close])

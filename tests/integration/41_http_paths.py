@@ -144,7 +144,7 @@ def setup_links(s):
 
 def main():
     results = []
-    s = Server(files=FILES)
+    s = remove_at_exit(Server(files=FILES))
     setup_links(s)
     with s:
         results.append(run_cases(s, [
@@ -152,7 +152,7 @@ def main():
             test_query_ignored, test_traversal_never_escapes, test_symlink_outside_root_403,
             test_symlink_inside_root_served, test_directory_redirect, test_directory_index,
             test_directory_without_index_403, test_missing_404]))
-    with Server(settings={"index": '"start.html"'}, files=FILES) as s2:
+    with remove_at_exit(Server(settings={"index": '"start.html"'}, files=FILES)) as s2:
         results.append(run_cases(s2, [test_index_config_key]))
     finish(results)
 

@@ -89,7 +89,8 @@ def test_etag(s):
 
 
 def main():
-    s = Server(settings={"mime_types": '{ txt = "text/x-custom"; }'}, files=FILES)
+    s = remove_at_exit(Server(settings={"mime_types": '{ txt = "text/x-custom"; }'},
+                              files=FILES))
     for name in FILES:
         os.utime(os.path.join(s.root, name), (MTIME, MTIME))
     with s:

@@ -111,7 +111,7 @@ def test_large_file_middle(s):
 
 
 def main():
-    with Server(files={"r.bin": DATA, "big.bin": BIG, "ok.txt": b"ok\n"}) as s:
+    with remove_at_exit(Server(files={"r.bin": DATA, "big.bin": BIG, "ok.txt": b"ok\n"})) as s:
         res = run_cases(s, [test_first_bytes, test_suffix, test_open, test_end_clamped,
                             test_unsatisfiable_416, test_malformed_ignored, test_overlapping,
                             test_head_with_range, test_ranges_on_keepalive,

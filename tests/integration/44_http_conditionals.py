@@ -121,7 +121,7 @@ def test_if_range(s):
 
 
 def main():
-    s = Server(files={"c.txt": BODY, "other.txt": b"other\n"})
+    s = remove_at_exit(Server(files={"c.txt": BODY, "other.txt": b"other\n"}))
     os.utime(os.path.join(s.root, "c.txt"), (MTIME, MTIME))
     with s:
         res = run_cases(s, [test_if_match, test_if_unmodified_since, test_if_none_match_304,

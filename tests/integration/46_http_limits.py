@@ -36,7 +36,8 @@ def test_request_line_too_long_414(s):
 
 def test_garbage_400_and_close(s):
     for what, data in (("binary", b"\x00\x01\x02garbage\xff\r\n\r\n"),
-                       ("TLS hello", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 40),
+                       ("TLS hello",
+                        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 40),
                        ("bad version", b"GET / HTTX/1.1\r\nHost: x\r\n\r\n")):
         r, closed = raw_request(s.port, data)
         expect(r is not None, what + ": connection closed without a 400")
@@ -146,7 +147,7 @@ def main():
                   % MAX_HEADER,
         "timeouts": "{ graceful = 5.0; keepalive = %.1f; header = %.1f; send = %.1f; }"
                     % (KEEPALIVE_T, HEADER_T, SEND_T)}
-    s = Server(settings=settings, files=FILES)
+    s = remove_at_exit(Server(settings=settings, files=FILES))
     s.write_file("big.bin", b"\xab" * BIG)
     with s:
         results.append(run_cases(s, [
@@ -155,7 +156,7 @@ def main():
             test_silent_connection_closed, test_keepalive_timeout, test_send_timeout]))
     settings = {"limits": "{ max_connections = 2; max_header_bytes = 8192; "
                           "keepalive_requests = 100; }"}
-    with Server(settings=settings, files=FILES) as s2:
+    with remove_at_exit(Server(settings=settings, files=FILES)) as s2:
         results.append(run_cases(s2, [test_max_connections]))
     finish(results)
 

@@ -97,7 +97,7 @@ def test_concurrent_downloads_and_small_requests(s):
 
 
 def main():
-    with Server(files={"big.bin": BIG, "small.txt": SMALL}) as s:
+    with remove_at_exit(Server(files={"big.bin": BIG, "small.txt": SMALL})) as s:
         res = run_cases(s, [test_curl_download, test_raw_download,
                             test_concurrent_downloads_and_small_requests])
     finish([res])

@@ -93,7 +93,8 @@ def test_escaping(s):
     # Rejected by the parser (400): whatever is logged must still be escaped.
     raw_request(s.port, b"GET /ctl HTTP/1.1\r\nHost: x\r\nUser-Agent: evil\x01agent\r\n\r\n")
     raw_request(s.port, b"GET /inj HTTP/1.1\r\nHost: x\r\nUser-Agent: x\n127.0.0.1 - - "
-                b"[01/Jan/2020:00:00:00 +0000] \"GET /injected HTTP/1.1\" 200 1 \"-\" \"-\"\r\n\r\n")
+                b"[01/Jan/2020:00:00:00 +0000] \"GET /injected HTTP/1.1\" 200 1 \"-\" \"-\""
+                b"\r\n\r\n")
     raw_request(s.port, b"GET /inj2\x1b[31m HTTP/1.1\r\nHost: x\r\n\r\n")
     request(s.port, "/a.txt?sentinel")       # logged after the hostile ones
     wait_line(s, b"/a.txt?sentinel ")
@@ -152,7 +153,8 @@ def test_off_writes_nothing(s2):
 
 def main():
     results = []
-    s = Server(settings={"access_log": '"access.log"', "root": '"../www"'}, files=FILES)
+    s = remove_at_exit(Server(settings={"access_log": '"access.log"', "root": '"../www"'},
+                              files=FILES))
     # The config lives in conf/ while the server runs in the parent folder: a log path taken
     # relative to the working directory instead of the config would land in the wrong place.
     os.mkdir(os.path.join(s.dir, "conf"))
@@ -161,7 +163,7 @@ def main():
     with s:
         results.append(run_cases(s, [test_combined_line, test_status_and_bytes, test_escaping,
                                      test_reopen]))
-    with Server(settings={"access_log": '"off"'}, files=FILES) as s2:
+    with remove_at_exit(Server(settings={"access_log": '"off"'}, files=FILES)) as s2:
         results.append(run_cases(s2, [test_off_writes_nothing]))
     finish(results)
 

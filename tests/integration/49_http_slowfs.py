@@ -11,7 +11,9 @@ SLOW_MS = 1000
 FAST_LIMIT = 0.3
 HERE = os.path.dirname(os.path.abspath(__file__))
 FILES = {"slow-1.txt": b"first slow file\n" * 1000, "slow-2.txt": b"second slow file\n" * 3,
-         "fast.txt": b"fast file\n"}
+         "fast.txt": b"fast file\n",
+         # Large enough to be sent from the file (not from memory) in more than one piece.
+         "slow-big.bin": bytes(range(256)) * 2600}
 
 
 def shim_path(workdir):
@@ -106,8 +108,46 @@ def test_slow_then_fast_on_one_connection(s):
         c.close()
 
 
+def test_fast_while_large_slow_file_sends(s):
+    # Every read of the slow file's descriptor is slow, sendfile() included: a loop thread that
+    # sends from the file itself waits for the disk, and the fast requests meanwhile with it.
+    body = FILES["slow-big.bin"]
+    got = {}
+
+    def fetch():
+        try:
+            c = Conn(s.port, timeout=30)
+            try:
+                got["r"] = roundtrip(c, "GET", "/slow-big.bin")
+            finally:
+                c.close()
+        except Exception as e:
+            got["err"] = "%s: %s" % (type(e).__name__, e)
+    th = threading.Thread(target=fetch, daemon=True)
+    th.start()
+    expect(wait_for(lambda: "slow-big.bin" in {os.path.basename(p)
+                                               for p in slow_log_paths(s.slowlog)}, 5, 0.01),
+           "the shim saw no delayed call for slow-big.bin within 5 s")
+    worst, n, deadline = 0.0, 0, time.monotonic() + 20
+    while th.is_alive() and time.monotonic() < deadline:
+        t0 = time.monotonic()
+        r = request(s.port, "/fast.txt")
+        worst = max(worst, time.monotonic() - t0)
+        n += 1
+        expect_eq(r.body, FILES["fast.txt"], "fast request during the large slow one")
+        th.join(0.05)
+    th.join(10)
+    expect("err" not in got, "large slow download failed: %s" % got.get("err"))
+    r = got.get("r")
+    expect(r is not None, "large slow download did not finish")
+    expect_eq((r.status, len(r.body), r.body == body), (200, len(body), True), "slow-big.bin")
+    expect(worst < FAST_LIMIT, "while a large slow file was being sent, a fast request took %.0f "
+           "ms (%d fast requests; limit %.0f ms): the loop thread reads the file (sendfile?)"
+           % (worst * 1000, n, FAST_LIMIT * 1000))
+
+
 def main():
-    s = Server(settings={"pool_threads": "4"}, files=FILES, workers=1)
+    s = remove_at_exit(Server(settings={"pool_threads": "4"}, files=FILES, workers=1))
     s.slowlog = os.path.join(s.dir, "slowfs.log")
     env = {"LD_PRELOAD": preload_value(shim_path(s.dir)), "EVC_SLOWFS_MS": str(SLOW_MS),
            "EVC_SLOWFS_MARK": "slow-", "EVC_SLOWFS_LOG": s.slowlog}
@@ -122,7 +162,8 @@ def main():
             else:
                 os.environ[k] = v
     try:
-        res = run_cases(s, [test_fast_while_slow_pending, test_slow_then_fast_on_one_connection])
+        res = run_cases(s, [test_fast_while_slow_pending, test_slow_then_fast_on_one_connection,
+                            test_fast_while_large_slow_file_sends])
     finally:
         s.stop()
     finish([res])

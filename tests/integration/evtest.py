@@ -444,3 +444,12 @@ def drain_lines(server):
             server.lines.put(None)
             return server.log
         server.log.append(line)
+
+
+def remove_at_exit(server):
+    """Removes the server's temporary folder when the test exits (large files must not pile
+    up in /tmp); returns the server. Kept when EVC_KEEP is set, for a look afterwards."""
+    import atexit, shutil
+    if not os.environ.get("EVC_KEEP"):
+        atexit.register(shutil.rmtree, server.dir, True)
+    return server

@@ -35,9 +35,10 @@ static void *real(const char *name) {
 }
 
 /* Declares and resolves (once) real_NAME, a pointer of the given function-pointer type. */
-#define REAL(type, name) \
-  static __typeof__(type) real_##name; \
-  if (!real_##name) real_##name = (__typeof__(type))real(#name)
+#define REAL(type, name)                                                                           \
+  static __typeof__(type) real_##name;                                                             \
+  if (!real_##name)                                                                                \
+  real_##name = (__typeof__(type))real(#name)
 
 static int is_slow_path(const char *path) {
   const char *mark = getenv("EVC_SLOWFS_MARK");
@@ -54,7 +55,16 @@ static int is_slow_fd(int fd) {
 }
 
 static void mark_fd(int fd, int slow) {
-  if (fd >= 0 && fd < SLOWFS_MAX_FD) slow_fds[fd] = (unsigned char)slow;
+  if (fd >= 0 && fd < SLOWFS_MAX_FD)
+    slow_fds[fd] = (unsigned char)slow;
+}
+
+/* The C library's syscall(), bypassing this shim's own wrapper below (no recursion). */
+static long raw_syscall(long n, long a, long b, long c, long d) {
+  static __typeof__(long (*)(long, ...)) fn;
+  if (!fn)
+    fn = (__typeof__(long (*)(long, ...)))real("syscall");
+  return fn(n, a, b, c, d);
 }
 
 /* Logs the call (raw syscalls only: the shim must not recurse) and sleeps. errno is kept. */
@@ -65,13 +75,14 @@ static void delay(const char *call, const char *path, int fd) {
     char line[4200];
     int n = path ? snprintf(line, sizeof line, "%s %s\n", call, path)
                  : snprintf(line, sizeof line, "%s fd=%d\n", call, fd);
-    int lfd = (int)syscall(SYS_openat, AT_FDCWD, log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-                           0644);
+    int lfd = (int)raw_syscall(SYS_openat, AT_FDCWD, (long)log,
+                               O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (lfd >= 0) {
-      if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
-      if (syscall(SYS_write, lfd, line, (size_t)n) < 0) { /* best effort */
+      if (n > (int)sizeof line - 1)
+        n = (int)sizeof line - 1;
+      if (raw_syscall(SYS_write, lfd, (long)line, n, 0) < 0) { /* best effort */
       }
-      syscall(SYS_close, lfd);
+      raw_syscall(SYS_close, lfd, 0, 0, 0);
     }
   }
   const char *ms_s = getenv("EVC_SLOWFS_MS");
@@ -87,7 +98,8 @@ static mode_t open_mode(int flags, va_list ap) {
 }
 
 static int after_open(int fd, int slow) {
-  if (fd >= 0) mark_fd(fd, slow);
+  if (fd >= 0)
+    mark_fd(fd, slow);
   return fd;
 }
 
@@ -100,7 +112,8 @@ int open(const char *path, int flags, ...) {
   mode_t mode = open_mode(flags, ap);
   va_end(ap);
   int slow = is_slow_path(path);
-  if (slow) delay("open", path, -1);
+  if (slow)
+    delay("open", path, -1);
   return after_open(real_open(path, flags, mode), slow);
 }
 
@@ -111,7 +124,8 @@ int open64(const char *path, int flags, ...) {
   mode_t mode = open_mode(flags, ap);
   va_end(ap);
   int slow = is_slow_path(path);
-  if (slow) delay("open64", path, -1);
+  if (slow)
+    delay("open64", path, -1);
   return after_open(real_open64(path, flags, mode), slow);
 }
 
@@ -122,7 +136,8 @@ int openat(int dirfd, const char *path, int flags, ...) {
   mode_t mode = open_mode(flags, ap);
   va_end(ap);
   int slow = is_slow_path(path);
-  if (slow) delay("openat", path, -1);
+  if (slow)
+    delay("openat", path, -1);
   return after_open(real_openat(dirfd, path, flags, mode), slow);
 }
 
@@ -133,7 +148,8 @@ int openat64(int dirfd, const char *path, int flags, ...) {
   mode_t mode = open_mode(flags, ap);
   va_end(ap);
   int slow = is_slow_path(path);
-  if (slow) delay("openat64", path, -1);
+  if (slow)
+    delay("openat64", path, -1);
   return after_open(real_openat64(dirfd, path, flags, mode), slow);
 }
 
@@ -141,28 +157,32 @@ int openat64(int dirfd, const char *path, int flags, ...) {
 int __open_2(const char *path, int flags) {
   REAL(int (*)(const char *, int), __open_2);
   int slow = is_slow_path(path);
-  if (slow) delay("open", path, -1);
+  if (slow)
+    delay("open", path, -1);
   return after_open(real___open_2(path, flags), slow);
 }
 
 int __open64_2(const char *path, int flags) {
   REAL(int (*)(const char *, int), __open64_2);
   int slow = is_slow_path(path);
-  if (slow) delay("open64", path, -1);
+  if (slow)
+    delay("open64", path, -1);
   return after_open(real___open64_2(path, flags), slow);
 }
 
 int __openat_2(int dirfd, const char *path, int flags) {
   REAL(int (*)(int, const char *, int), __openat_2);
   int slow = is_slow_path(path);
-  if (slow) delay("openat", path, -1);
+  if (slow)
+    delay("openat", path, -1);
   return after_open(real___openat_2(dirfd, path, flags), slow);
 }
 
 int __openat64_2(int dirfd, const char *path, int flags) {
   REAL(int (*)(int, const char *, int), __openat64_2);
   int slow = is_slow_path(path);
-  if (slow) delay("openat64", path, -1);
+  if (slow)
+    delay("openat64", path, -1);
   return after_open(real___openat64_2(dirfd, path, flags), slow);
 }
 
@@ -174,11 +194,12 @@ int close(int fd) {
 
 /* ---- stats by path ---- */
 
-#define PATH_STAT(name, stype) \
-  int name(const char *path, struct stype *st) { \
-    REAL(int (*)(const char *, struct stype *), name); \
-    if (is_slow_path(path)) delay(#name, path, -1); \
-    return real_##name(path, st); \
+#define PATH_STAT(name, stype)                                                                     \
+  int name(const char *path, struct stype *st) {                                                   \
+    REAL(int (*)(const char *, struct stype *), name);                                             \
+    if (is_slow_path(path))                                                                        \
+      delay(#name, path, -1);                                                                      \
+    return real_##name(path, st);                                                                  \
   }
 
 PATH_STAT(stat, stat)
@@ -187,12 +208,13 @@ PATH_STAT(lstat, stat)
 PATH_STAT(lstat64, stat64)
 
 /* fstatat with an empty path and AT_EMPTY_PATH is an fstat of dirfd. */
-#define AT_STAT(name, stype) \
-  int name(int dirfd, const char *path, struct stype *st, int flags) { \
-    REAL(int (*)(int, const char *, struct stype *, int), name); \
-    if (is_slow_path(path) || ((flags & AT_EMPTY_PATH) && is_empty_path(path) && is_slow_fd(dirfd))) \
-      delay(#name, is_empty_path(path) ? NULL : path, dirfd); \
-    return real_##name(dirfd, path, st, flags); \
+#define AT_STAT(name, stype)                                                                       \
+  int name(int dirfd, const char *path, struct stype *st, int flags) {                             \
+    REAL(int (*)(int, const char *, struct stype *, int), name);                                   \
+    if (is_slow_path(path) ||                                                                      \
+        ((flags & AT_EMPTY_PATH) && is_empty_path(path) && is_slow_fd(dirfd)))                     \
+      delay(#name, is_empty_path(path) ? NULL : path, dirfd);                                      \
+    return real_##name(dirfd, path, st, flags);                                                    \
   }
 
 AT_STAT(fstatat, stat)
@@ -211,11 +233,12 @@ int statx(int dirfd, const char *path, int flags, unsigned int mask, struct stat
 }
 
 /* glibc before 2.33 routed stat() through these. */
-#define XSTAT(name, stype) \
-  int name(int ver, const char *path, struct stype *st) { \
-    REAL(int (*)(int, const char *, struct stype *), name); \
-    if (is_slow_path(path)) delay(#name, path, -1); \
-    return real_##name(ver, path, st); \
+#define XSTAT(name, stype)                                                                         \
+  int name(int ver, const char *path, struct stype *st) {                                          \
+    REAL(int (*)(int, const char *, struct stype *), name);                                        \
+    if (is_slow_path(path))                                                                        \
+      delay(#name, path, -1);                                                                      \
+    return real_##name(ver, path, st);                                                             \
   }
 
 XSTAT(__xstat, stat)
@@ -225,11 +248,12 @@ XSTAT(__lxstat64, stat64)
 
 /* ---- calls on descriptors opened on slow paths ---- */
 
-#define FD_STAT(name, stype) \
-  int name(int fd, struct stype *st) { \
-    REAL(int (*)(int, struct stype *), name); \
-    if (is_slow_fd(fd)) delay(#name, NULL, fd); \
-    return real_##name(fd, st); \
+#define FD_STAT(name, stype)                                                                       \
+  int name(int fd, struct stype *st) {                                                             \
+    REAL(int (*)(int, struct stype *), name);                                                      \
+    if (is_slow_fd(fd))                                                                            \
+      delay(#name, NULL, fd);                                                                      \
+    return real_##name(fd, st);                                                                    \
   }
 
 FD_STAT(fstat, stat)
@@ -237,78 +261,149 @@ FD_STAT(fstat64, stat64)
 
 int __fxstat(int ver, int fd, struct stat *st) {
   REAL(int (*)(int, int, struct stat *), __fxstat);
-  if (is_slow_fd(fd)) delay("__fxstat", NULL, fd);
+  if (is_slow_fd(fd))
+    delay("__fxstat", NULL, fd);
   return real___fxstat(ver, fd, st);
 }
 
 int __fxstat64(int ver, int fd, struct stat64 *st) {
   REAL(int (*)(int, int, struct stat64 *), __fxstat64);
-  if (is_slow_fd(fd)) delay("__fxstat64", NULL, fd);
+  if (is_slow_fd(fd))
+    delay("__fxstat64", NULL, fd);
   return real___fxstat64(ver, fd, st);
 }
 
 ssize_t read(int fd, void *buf, size_t n) {
-  REAL(ssize_t (*)(int, void *, size_t), read);
-  if (is_slow_fd(fd)) delay("read", NULL, fd);
+  REAL(ssize_t(*)(int, void *, size_t), read);
+  if (is_slow_fd(fd))
+    delay("read", NULL, fd);
   return real_read(fd, buf, n);
 }
 
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen) {
-  REAL(ssize_t (*)(int, void *, size_t, size_t), __read_chk);
-  if (is_slow_fd(fd)) delay("read", NULL, fd);
+  REAL(ssize_t(*)(int, void *, size_t, size_t), __read_chk);
+  if (is_slow_fd(fd))
+    delay("read", NULL, fd);
   return real___read_chk(fd, buf, n, buflen);
 }
 
 ssize_t pread(int fd, void *buf, size_t n, off_t off) {
-  REAL(ssize_t (*)(int, void *, size_t, off_t), pread);
-  if (is_slow_fd(fd)) delay("pread", NULL, fd);
+  REAL(ssize_t(*)(int, void *, size_t, off_t), pread);
+  if (is_slow_fd(fd))
+    delay("pread", NULL, fd);
   return real_pread(fd, buf, n, off);
 }
 
 ssize_t pread64(int fd, void *buf, size_t n, off64_t off) {
-  REAL(ssize_t (*)(int, void *, size_t, off64_t), pread64);
-  if (is_slow_fd(fd)) delay("pread64", NULL, fd);
+  REAL(ssize_t(*)(int, void *, size_t, off64_t), pread64);
+  if (is_slow_fd(fd))
+    delay("pread64", NULL, fd);
   return real_pread64(fd, buf, n, off);
 }
 
 ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen) {
-  REAL(ssize_t (*)(int, void *, size_t, off_t, size_t), __pread_chk);
-  if (is_slow_fd(fd)) delay("pread", NULL, fd);
+  REAL(ssize_t(*)(int, void *, size_t, off_t, size_t), __pread_chk);
+  if (is_slow_fd(fd))
+    delay("pread", NULL, fd);
   return real___pread_chk(fd, buf, n, off, buflen);
 }
 
 ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen) {
-  REAL(ssize_t (*)(int, void *, size_t, off64_t, size_t), __pread64_chk);
-  if (is_slow_fd(fd)) delay("pread64", NULL, fd);
+  REAL(ssize_t(*)(int, void *, size_t, off64_t, size_t), __pread64_chk);
+  if (is_slow_fd(fd))
+    delay("pread64", NULL, fd);
   return real___pread64_chk(fd, buf, n, off, buflen);
 }
 
 ssize_t readv(int fd, const struct iovec *iov, int cnt) {
-  REAL(ssize_t (*)(int, const struct iovec *, int), readv);
-  if (is_slow_fd(fd)) delay("readv", NULL, fd);
+  REAL(ssize_t(*)(int, const struct iovec *, int), readv);
+  if (is_slow_fd(fd))
+    delay("readv", NULL, fd);
   return real_readv(fd, iov, cnt);
 }
 
 ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off) {
-  REAL(ssize_t (*)(int, const struct iovec *, int, off_t), preadv);
-  if (is_slow_fd(fd)) delay("preadv", NULL, fd);
+  REAL(ssize_t(*)(int, const struct iovec *, int, off_t), preadv);
+  if (is_slow_fd(fd))
+    delay("preadv", NULL, fd);
   return real_preadv(fd, iov, cnt, off);
 }
 
 ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off) {
-  REAL(ssize_t (*)(int, const struct iovec *, int, off64_t), preadv64);
-  if (is_slow_fd(fd)) delay("preadv64", NULL, fd);
+  REAL(ssize_t(*)(int, const struct iovec *, int, off64_t), preadv64);
+  if (is_slow_fd(fd))
+    delay("preadv64", NULL, fd);
   return real_preadv64(fd, iov, cnt, off);
 }
 
 ssize_t sendfile(int out_fd, int in_fd, off_t *off, size_t n) {
-  REAL(ssize_t (*)(int, int, off_t *, size_t), sendfile);
-  if (is_slow_fd(in_fd)) delay("sendfile", NULL, in_fd);
+  REAL(ssize_t(*)(int, int, off_t *, size_t), sendfile);
+  if (is_slow_fd(in_fd))
+    delay("sendfile", NULL, in_fd);
   return real_sendfile(out_fd, in_fd, off, n);
 }
 
 ssize_t sendfile64(int out_fd, int in_fd, off64_t *off, size_t n) {
-  REAL(ssize_t (*)(int, int, off64_t *, size_t), sendfile64);
-  if (is_slow_fd(in_fd)) delay("sendfile64", NULL, in_fd);
+  REAL(ssize_t(*)(int, int, off64_t *, size_t), sendfile64);
+  if (is_slow_fd(in_fd))
+    delay("sendfile64", NULL, in_fd);
   return real_sendfile64(out_fd, in_fd, off, n);
+}
+
+/* ---- raw syscall(): openat2 has no glibc wrapper, so servers call it this way ---- */
+
+long syscall(long number, ...) {
+  REAL(long (*)(long, ...), syscall);
+  va_list ap;
+  va_start(ap, number);
+  long a[6];
+  for (int i = 0; i < 6; i++)
+    a[i] = va_arg(ap, long); /* as glibc's own syscall() does */
+  va_end(ap);
+  const char *path = NULL;
+  int fd = -1, opens = 0;
+  switch (number) {
+#ifdef SYS_openat2
+  case SYS_openat2:
+#endif
+  case SYS_openat:
+  case SYS_newfstatat:
+  case SYS_statx:
+    path = (const char *)a[1];
+    opens = number != SYS_newfstatat && number != SYS_statx;
+    break;
+#ifdef SYS_open
+  case SYS_open:
+  case SYS_stat:
+  case SYS_lstat:
+    path = (const char *)a[0];
+    opens = number == SYS_open;
+    break;
+#endif
+  case SYS_fstat:
+  case SYS_read:
+  case SYS_pread64:
+  case SYS_readv:
+  case SYS_preadv:
+    fd = (int)a[0];
+    break;
+  case SYS_sendfile:
+    fd = (int)a[1];
+    break;
+  case SYS_close:
+    mark_fd((int)a[0], 0);
+    break;
+  default:
+    break;
+  }
+  int slow = path ? is_slow_path(path) : is_slow_fd(fd);
+  if (slow) {
+    char name[32];
+    snprintf(name, sizeof name, "syscall-%ld", number);
+    delay(name, path, fd);
+  }
+  long r = real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (opens && r >= 0)
+    mark_fd((int)r, slow);
+  return r;
 }
