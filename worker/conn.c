@@ -174,7 +174,7 @@ void conn_abort(struct conn *c) {
  * bytes), shut our side down first and read until it stops, so that closing with unread
  * data does not reset the connection under the answer it has not read yet. */
 static void conn_finish(struct conn *c) {
-  if (c->peer_eof || c->parser.parsed >= c->in_len) {
+  if (c->peer_eof || (c->parser.parsed >= c->in_len && !c->parser.body_pending)) {
     conn_close(c);
     return;
   }
@@ -476,7 +476,6 @@ static void log_access(struct conn *c) {
 
 /* The answer is out: log it, then the next request, idle, or close. */
 static void response_done(struct conn *c) {
-  struct wctx *w = c->w;
   log_access(c);
   sfile_op_release(&c->r->op);
   if (!c->keep_alive || c->parser.error_status) {
@@ -487,18 +486,23 @@ static void response_done(struct conn *c) {
   c->state = ST_READING;
   c->request_started = 0;
   set_events(c, c->peer_eof ? 0 : LOOP_READ);
-  if (c->in_len > 0) { /* pipelined: the next request is already here */
-    if (!c->in_process)
-      conn_process(c);
-    return;
-  }
+  if (!c->in_process) /* else the conn_process below us goes on with the next request */
+    conn_process(c);
+}
+
+/* Nothing of a next request has arrived: give the buffer back (an idle keep-alive
+ * connection costs only its struct) and wait, or go. */
+static void go_idle(struct conn *c) {
+  struct wctx *w = c->w;
   if (c->peer_eof) {
     conn_close(c);
     return;
   }
-  /* Idle: give the buffer back; an idle keep-alive connection costs only its struct. */
-  buf_put(w, c->in);
-  c->in = NULL;
+  if (c->in) {
+    buf_put(w, c->in);
+    c->in = NULL;
+    c->in_len = 0;
+  }
   arm(c, w->draining ? DRAIN_GRACE_MS : w->keepalive_ms);
 }
 
@@ -631,7 +635,10 @@ static void conn_process(struct conn *c) {
   while (c->state == ST_READING && !c->closing) {
     enum http_parse_result pr = http_parser_execute(&c->parser, c->in, &c->in_len);
     if (pr == HTTP_PARSE_AGAIN) {
-      if (!c->request_started && c->in_len > 0) {
+      if (http_parser_idle(&c->parser, c->in_len)) {
+        go_idle(c);
+      } else if (!c->request_started) {
+        /* The header timeout runs from a request's first byte (or its body's). */
         c->request_started = 1;
         arm(c, c->w->header_ms);
       }
@@ -740,7 +747,7 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
 
 void conn_drain(struct conn *c) {
   /* A busy connection finds w->draining when it finishes its answer. */
-  if (c->state == ST_READING && !c->request_started && c->in_len == 0)
+  if (c->state == ST_READING && !c->in)
     arm(c, DRAIN_GRACE_MS);
   else if (c->state == ST_WRITING || c->state == ST_FILE)
     c->keep_alive = 0;

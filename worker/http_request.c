@@ -1,7 +1,7 @@
 /* HTTP/1.1 request parsing on llhttp (see http_request.h). Runs on a worker's loop thread
  * (and in the fuzz harness). llhttp is paused twice per request: after the header block, so
- * we learn where the body starts and can drop body bytes we do not keep, and after the
- * message, so pipelined requests are answered one at a time, in order. */
+ * the request is answered without waiting for a body it may carry, and after the message,
+ * so the body is dropped and pipelined requests are answered one at a time, in order. */
 #include "http_request.h"
 
 #include <string.h>
@@ -128,17 +128,18 @@ static int on_headers_complete(llhttp_t *l) {
     p->error_why = "HTTP/1.1 request without Host";
     return -1;
   }
+  p->req.keep_alive = llhttp_should_keep_alive(l);
+  if (l->upgrade || l->method == HTTP_CONNECT) {
+    /* CONNECT or Upgrade: what follows is not HTTP; answer, then close */
+    p->req.upgrade = 1;
+    p->req.keep_alive = 0;
+  }
   return HPE_PAUSED;
 }
 
 static int on_message_complete(llhttp_t *l) {
   http_parser_t *p = parser_of(l);
-  p->req.keep_alive = llhttp_should_keep_alive(l);
-  if (l->upgrade) { /* CONNECT or Upgrade: what follows is not HTTP; answer, then close */
-    p->req.upgrade = 1;
-    p->req.keep_alive = 0;
-  }
-  p->done = 1;
+  p->msg_complete = 1;
   return HPE_PAUSED;
 }
 
@@ -162,8 +163,8 @@ static void reset_request(http_parser_t *p) {
   p->dup_host = 0;
   p->line_started = 0;
   p->done = 0;
-  p->head_end = 0;
-  p->tail_fed = 0;
+  p->body_pending = 0;
+  p->msg_complete = 0;
   p->parsed = 0;
 }
 
@@ -181,44 +182,68 @@ static enum http_parse_result fail(http_parser_t *p, int status, const char *why
   return HTTP_PARSE_ERROR;
 }
 
+/* After the pause at the header block: one empty execute tells whether the message is
+ * already complete (no body) or a body follows. */
+static int probe_body(http_parser_t *p, const char *buf) {
+  llhttp_errno_t e = llhttp_execute(&p->llhttp, buf + p->parsed, 0);
+  if (e == HPE_OK)
+    return 1;
+  if (e == HPE_PAUSED_UPGRADE) {
+    p->req.upgrade = 1;
+    p->req.keep_alive = 0;
+    p->msg_complete = 0;
+    return 0;
+  }
+  if (e == HPE_PAUSED && p->msg_complete) {
+    p->msg_complete = 0;
+    llhttp_resume(&p->llhttp);
+    return 0;
+  }
+  return -1;
+}
+
 enum http_parse_result http_parser_execute(http_parser_t *p, char *buf, uint32_t *len) {
   if (p->error_status)
     return HTTP_PARSE_ERROR;
   if (p->done)
     return HTTP_PARSE_DONE;
   p->base = buf;
-  /* After the pause at the header block llhttp may still owe us on_message_complete with no
-   * byte left to feed (a request without a body), so resume with an empty execute too. */
-  while (p->parsed < *len || (p->head_end && p->parsed == p->head_end && !p->tail_fed)) {
-    if (p->parsed == *len)
-      p->tail_fed = 1;
+  while (p->parsed < *len) {
     llhttp_errno_t e = llhttp_execute(&p->llhttp, buf + p->parsed, *len - p->parsed);
     if (e == HPE_OK) {
       p->parsed = *len;
       break;
     }
-    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+    if (e == HPE_PAUSED && p->msg_complete) {
+      /* The end of a body we were discarding: drop it, go on with the next request. */
       p->parsed = (uint32_t)(llhttp_get_error_pos(&p->llhttp) - buf);
-      if (e == HPE_PAUSED_UPGRADE) {
-        /* CONNECT or Upgrade: what follows is not HTTP; answer, then close. */
-        p->req.upgrade = 1;
-        p->req.keep_alive = 0;
-        p->done = 1;
-      }
-      if (p->done)
-        return HTTP_PARSE_DONE;
-      p->head_end = p->parsed; /* paused after the header block */
-      p->tail_fed = 0;
+      p->msg_complete = 0;
+      p->in_body = 0;
       llhttp_resume(&p->llhttp);
+      memmove(buf, buf + p->parsed, *len - p->parsed);
+      *len -= p->parsed;
+      p->parsed = 0;
       continue;
+    }
+    if (e == HPE_PAUSED) {
+      /* The header block is complete: the request is ready. Its body, if any, is read and
+       * dropped after the answer (the client need not finish sending it to get one). */
+      p->parsed = (uint32_t)(llhttp_get_error_pos(&p->llhttp) - buf);
+      llhttp_resume(&p->llhttp);
+      int body = probe_body(p, buf);
+      if (body < 0)
+        return fail(p, 400, llhttp_errno_name(llhttp_get_errno(&p->llhttp)));
+      p->body_pending = body;
+      p->done = 1;
+      return HTTP_PARSE_DONE;
     }
     const char *why = p->error_why ? p->error_why : llhttp_get_error_reason(&p->llhttp);
     return fail(p, 400, why && *why ? why : llhttp_errno_name(e));
   }
-  if (p->head_end) {
-    /* In a body we do not keep: drop what llhttp consumed. */
-    *len = p->head_end;
-    p->parsed = p->head_end;
+  if (p->in_body) {
+    /* Everything fed since the last request was body: nothing of it is kept. */
+    *len = 0;
+    p->parsed = 0;
   } else if (*len >= p->max_header_bytes) {
     if (p->req.line.len == 0)
       return fail(p, 414, "request line too long");
@@ -232,10 +257,11 @@ void http_parser_next(http_parser_t *p, char *buf, uint32_t *len) {
   if (rest > 0 && p->parsed > 0)
     memmove(buf, buf + p->parsed, rest);
   *len = rest;
+  int body = p->body_pending;
   reset_request(p);
-  llhttp_resume(&p->llhttp);
+  p->in_body = body;
 }
 
 int http_parser_idle(const http_parser_t *p, uint32_t len) {
-  return !p->done && len == 0;
+  return !p->done && !p->in_body && len == 0;
 }

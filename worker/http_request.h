@@ -44,7 +44,7 @@ typedef struct http_request {
 
 enum http_parse_result {
   HTTP_PARSE_AGAIN = 0, /* every byte consumed; need more */
-  HTTP_PARSE_DONE,      /* p->req is a complete request (its body, if any, read and dropped) */
+  HTTP_PARSE_DONE,      /* p->req is complete up to its header block; a body is dropped later */
   HTTP_PARSE_ERROR,     /* p->error_status says what to answer; then close the connection */
 };
 
@@ -58,28 +58,30 @@ typedef struct http_parser {
   const char *base;      /* the caller's buffer during an execute */
   uint32_t parsed;       /* bytes of the buffer fed to llhttp */
   uint32_t msg_start;    /* where the current request begins */
-  uint32_t head_end;     /* 0 until the header block ended */
   uint32_t max_header_bytes;
   struct http_span field;
   struct http_span value;
   int cur_hdr; /* enum http_hdr of the header being read, or -1 */
   int dup_host;
   int line_started;
-  int tail_fed; /* the empty execute after the header pause was done */
+  int msg_complete; /* on_message_complete ran */
+  int body_pending; /* the request being answered has a body still to drop */
+  int in_body;      /* dropping the body of the request answered last */
   int done;
 } http_parser_t;
 
 /* max_header_bytes bounds the request line and header block together. */
 void http_parser_init(http_parser_t *p, uint32_t max_header_bytes);
-/* Feeds buf[parsed, *len) to the parser. Body bytes of a request (a GET with a body) are
- * dropped from buf as they are consumed, so *len may shrink: the caller's buffer need only
- * hold one header block. */
+/* Feeds buf[parsed, *len) to the parser. A request is DONE once its header block is in.
+ * The body of a request (a GET with a body) is consumed after http_parser_next() and dropped
+ * from buf as it goes, so *len may shrink: the caller's buffer need only hold one header
+ * block. */
 enum http_parse_result http_parser_execute(http_parser_t *p, char *buf, uint32_t *len);
 /* After a request is answered: moves the bytes that followed it (pipelined requests) to the
  * start of buf, updates *len, and readies the parser for the next request. */
 void http_parser_next(http_parser_t *p, char *buf, uint32_t *len);
-/* 1 if no byte of a next request has been received (the connection is idle between
- * requests), given the buffer's current length. */
+/* 1 if no byte of a next request (nor of the last one's body) is outstanding: the
+ * connection is idle between requests, given the buffer's current length. */
 int http_parser_idle(const http_parser_t *p, uint32_t len);
 
 static inline const char *http_span_ptr(const char *buf, struct http_span s) {

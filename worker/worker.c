@@ -66,22 +66,18 @@ static void set_accepting(struct worker *wk, int on) {
   wk->accepting = on;
 }
 
-/* Accepting stops while the worker is at max_connections or out of descriptors; the
- * listener stays ref'd meanwhile (a worker at its limit is not idle). */
+/* Accepting stops while the worker is at max_connections (its connections keep it alive)
+ * or out of descriptors (the accept timer, ref'd for the pause, keeps it alive). */
 static void update_accepting(struct worker *wk) {
   int want = !wk->w.draining && !wk->accept_paused_fd &&
              wk->w.n_conns < (unsigned)wk->w.conf->limits.max_connections;
   set_accepting(wk, want);
-  if (!want && !wk->listeners_closed) {
-    /* a stopped watcher holds no ref: keep the worker alive through the pause */
-    for (size_t i = 0; i < wk->n_listeners; i++)
-      loop_ref(&wk->listeners[i].h);
-  }
 }
 
 static void on_accept_timer(loop_timer_t *t) {
   struct worker *wk = t->h.data;
   wk->accept_paused_fd = 0;
+  loop_unref(&t->h);
   update_accepting(wk);
 }
 
@@ -103,6 +99,7 @@ static void on_accept(loop_io_t *io, int events) {
         wk->accept_paused_fd = 1;
         update_accepting(wk);
         loop_timer_start(&wk->accept_timer, on_accept_timer, ACCEPT_PAUSE_MS, 0);
+        loop_ref(&wk->accept_timer.h);
         return;
       }
       log_msg(wk->w.log, LOG_ERROR, "accept4() failed: %s", strerror(errno));
