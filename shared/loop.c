@@ -701,6 +701,17 @@ out:
 }
 
 /* ---- the loop -------------------------------------------------------------------------- */
+
+/* libevent prints its own warnings to stderr. One is expected and harmless here: a worker
+ * forked from the supervisor makes a new base while the supervisor's (abandoned in the child,
+ * never used again) still has signals, so the new base takes signal handling over. Drop that
+ * one; pass everything else through. */
+static void libevent_log(int severity, const char *msg) {
+  if (severity == EVENT_LOG_WARN && strstr(msg, "Added a signal to event base") != NULL)
+    return;
+  fprintf(stderr, "[libevent] %s\n", msg);
+}
+
 int loop_new(loop_t **out) {
   int rc = 0;
   loop_t *loop = NULL;
@@ -714,6 +725,7 @@ int loop_new(loop_t **out) {
   }
   /* One thread per loop: no libevent locks. Coarse timer on purpose: the precise one makes
    * epoll arm a timerfd, one more syscall per poll. */
+  event_set_log_callback(libevent_log);
   event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
   loop->base = event_base_new_with_config(cfg);
   if (loop->base == NULL) {
