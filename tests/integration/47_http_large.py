@@ -39,6 +39,25 @@ def test_raw_download(s):
         c.close()
 
 
+def test_pipelined_large_and_small(s):
+    c = Conn(s.port, timeout=10)
+    try:
+        c.send(http_req("GET", "/big.bin") + http_req("GET", "/small.txt")
+               + http_req("GET", "/big.bin", {"Range": "bytes=%d-" % (SIZE - 1000)})
+               + http_req("GET", "/small.txt"))
+        r = read_head(c)
+        expect_eq((r.status, r.header("content-length")), (200, str(SIZE)), "pipelined large")
+        h = hashlib.sha256()
+        read_body_hashed(c, SIZE, h)
+        expect_eq(h.hexdigest(), BIG_SHA, "sha256 of the pipelined large response")
+        expect_eq(c.read_response().body, SMALL, "small after large, pipelined")
+        r = c.read_response()
+        expect_eq((r.status, r.body == BIG[-1000:]), (206, True), "range of large, pipelined")
+        expect_eq(c.read_response().body, SMALL, "small after range, pipelined")
+    finally:
+        c.close()
+
+
 def test_concurrent_downloads_and_small_requests(s):
     rate = 6 * 1024 * 1024        # slow readers: each download takes over 3 s
     progress = [[0], [0]]
@@ -98,7 +117,7 @@ def test_concurrent_downloads_and_small_requests(s):
 
 def main():
     with remove_at_exit(Server(files={"big.bin": BIG, "small.txt": SMALL})) as s:
-        res = run_cases(s, [test_curl_download, test_raw_download,
+        res = run_cases(s, [test_curl_download, test_raw_download, test_pipelined_large_and_small,
                             test_concurrent_downloads_and_small_requests])
     finish([res])
 

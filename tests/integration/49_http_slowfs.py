@@ -7,7 +7,7 @@ import os, sys, shutil, glob
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
 
-SLOW_MS = 1000
+SLOW_MS = 700
 FAST_LIMIT = 0.3
 HERE = os.path.dirname(os.path.abspath(__file__))
 FILES = {"slow-1.txt": b"first slow file\n" * 1000, "slow-2.txt": b"second slow file\n" * 3,
@@ -146,6 +146,23 @@ def test_fast_while_large_slow_file_sends(s):
            % (worst * 1000, n, FAST_LIMIT * 1000))
 
 
+def test_pipelined_slow_then_fast_in_order(s):
+    # The fast file finishes first on the pool; its response must still wait for the slow one.
+    c = Conn(s.port, timeout=20)
+    try:
+        c.send(http_req("GET", "/slow-2.txt") + http_req("GET", "/fast.txt")
+               + http_req("HEAD", "/slow-1.txt") + http_req("GET", "/fast.txt"))
+        r1, r2 = c.read_response(), c.read_response()
+        r3, r4 = c.read_response(head=True), c.read_response()
+        expect_eq((r1.status, r1.body), (200, FILES["slow-2.txt"]), "pipelined 1 (slow)")
+        expect_eq((r2.status, r2.body), (200, FILES["fast.txt"]), "pipelined 2 (fast)")
+        expect_eq((r3.status, r3.header("content-length")),
+                  (200, str(len(FILES["slow-1.txt"]))), "pipelined 3 (slow HEAD)")
+        expect_eq((r4.status, r4.body), (200, FILES["fast.txt"]), "pipelined 4 (fast)")
+    finally:
+        c.close()
+
+
 def main():
     s = remove_at_exit(Server(settings={"pool_threads": "4"}, files=FILES, workers=1))
     s.slowlog = os.path.join(s.dir, "slowfs.log")
@@ -163,6 +180,7 @@ def main():
                 os.environ[k] = v
     try:
         res = run_cases(s, [test_fast_while_slow_pending, test_slow_then_fast_on_one_connection,
+                            test_pipelined_slow_then_fast_in_order,
                             test_fast_while_large_slow_file_sends])
     finally:
         s.stop()
