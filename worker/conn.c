@@ -1,8 +1,9 @@
 /* Client connections of a worker (see conn.h). Runs on the worker's loop thread only; the
- * file lookups it submits run on the pool and come back to on_file / on_prefetch.
+ * file lookups and sendfile calls it submits run on the pool and come back to on_file and
+ * on_sent.
  *
  * A connection is in one of four states: READING (waiting for or parsing a request), FILE
- * (a lookup or prefetch is on the pool), WRITING (sending an answer), LINGER (our side has
+ * (a lookup or a sendfile is on the pool), WRITING (sending an answer), LINGER (our side has
  * shut down; reading what the client still sends so it gets our last answer, not a reset).
  * One request is answered at a time; bytes of pipelined requests wait in the input buffer. */
 #define _GNU_SOURCE
@@ -14,7 +15,6 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +27,6 @@
 #include "http_request.h"
 #include "http_response.h"
 
-#define SEND_CHUNK (512 * 1024) /* at most this much per sendfile call: others get a turn */
 #define DRAIN_GRACE_MS 500      /* an idle connection of a draining worker gets this long */
 #define LINGER_MS 2000
 #define MAX_FREE_BUFS 64
@@ -39,7 +38,7 @@ enum conn_state { ST_READING, ST_FILE, ST_WRITING, ST_LINGER };
 struct resp {
   struct conn *conn;
   struct sfile_op op;
-  struct sfile_prefetch pf;
+  struct sfile_send snd;
   char head[HEAD_MAX];
   uint32_t head_len, head_sent;
   const char *body; /* in memory: a small file (op.body) or an error page (page) */
@@ -47,7 +46,6 @@ struct resp {
   int file_fd;      /* large file: sendfile from here */
   off_t file_off;
   uint64_t file_left;
-  off_t warm_until; /* the pool has brought the file into memory up to here */
   int status;
   uint64_t body_bytes; /* for the access log */
   char page[512];
@@ -71,7 +69,7 @@ struct conn {
   int request_started; /* bytes of a request have arrived: the header timeout runs */
   unsigned requests;
   uint64_t last_progress; /* loop ms of the last byte sent */
-  pool_job_t *job;        /* the lookup or prefetch on the pool, or NULL */
+  pool_job_t *job;        /* the lookup or sendfile on the pool, or NULL */
   struct resp *r;
   char addr[INET6_ADDRSTRLEN];
 };
@@ -79,6 +77,7 @@ struct conn {
 static void conn_process(struct conn *c);
 static void conn_send(struct conn *c);
 static void on_io(loop_io_t *io, int events);
+static void response_done(struct conn *c);
 static void conn_close(struct conn *c);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
@@ -123,6 +122,9 @@ static void release(struct conn *c) {
   if (--c->holds > 0)
     return;
   struct wctx *w = c->w;
+  /* Only now: a sendfile job may have been using the socket until a moment ago, and a closed
+   * descriptor number can be reused by the next accept. */
+  close(c->io.fd);
   if (c->in)
     buf_put(w, c->in);
   if (c->r) {
@@ -136,9 +138,7 @@ static void release(struct conn *c) {
 /* ---- closing ----------------------------------------------------------------------------- */
 
 static void on_io_closed(loop_handle_t *h) {
-  struct conn *c = h->data;
-  close(c->io.fd);
-  release(c);
+  release(h->data);
 }
 
 static void on_timer_closed(loop_handle_t *h) {
@@ -198,8 +198,10 @@ static void on_timer(loop_timer_t *t) {
     }
     log_msg(w->log, LOG_INFO, "client %s: send timeout, closing", c->addr);
   }
-  if (c->state == ST_FILE)
-    return; /* a slow disk is not the client's fault */
+  if (c->state == ST_FILE) {
+    arm(c, w->send_ms); /* a slow disk is not the client's fault: look again later */
+    return;
+  }
   conn_close(c);
 }
 
@@ -221,7 +223,6 @@ static struct resp *resp_get(struct conn *c) {
   r->file_fd = -1;
   r->file_off = 0;
   r->file_left = 0;
-  r->warm_until = 0;
   r->status = 0;
   r->body_bytes = 0;
   return r;
@@ -371,8 +372,6 @@ static void answer_file(struct conn *c) {
     r->file_off = (off_t)start;
     r->file_left = len;
     r->body_bytes = len;
-    /* The lookup warmed the file's first SFILE_CHUNK bytes. */
-    r->warm_until = (off_t)(size < SFILE_CHUNK ? size : SFILE_CHUNK);
   }
   start_send(c);
 }
@@ -428,8 +427,8 @@ static void on_file(pool_job_t *job, int status) {
   }
 }
 
-static void on_prefetch(pool_job_t *job, int status) {
-  struct resp *r = (struct resp *)((char *)job - offsetof(struct resp, pf.job));
+static void on_sent(pool_job_t *job, int status) {
+  struct resp *r = (struct resp *)((char *)job - offsetof(struct resp, snd.job));
   struct conn *c = r->conn;
   c->job = NULL;
   if (c->closing) {
@@ -437,15 +436,21 @@ static void on_prefetch(pool_job_t *job, int status) {
     return;
   }
   c->holds--;
-  if (status < 0) {
-    conn_close(c);
+  if (status < 0 || (r->snd.err < 0 && r->snd.err != -EAGAIN)) {
+    conn_close(c); /* the client is gone (EPIPE, ECONNRESET), or the file shrank */
     return;
   }
-  r->warm_until = r->pf.off + (off_t)r->pf.len;
+  r->file_off = r->snd.off;
+  r->file_left -= r->snd.sent;
   c->state = ST_WRITING;
-  c->last_progress = loop_now(c->w->loop);
-  arm(c, c->w->send_ms);
-  conn_send(c);
+  if (r->snd.sent > 0)
+    c->last_progress = loop_now(c->w->loop);
+  if (r->file_left == 0) {
+    response_done(c);
+    return;
+  }
+  /* Socket full: wait until it drains, then hand the next chunk to the pool. */
+  set_events(c, c->events | LOOP_WRITE);
 }
 
 /* ---- sending ----------------------------------------------------------------------------- */
@@ -510,7 +515,6 @@ static void conn_send(struct conn *c) {
   struct resp *r = c->r;
   struct wctx *w = c->w;
   size_t before = r->head_sent + r->body_sent;
-  off_t file_before = r->file_off;
   while (r->head_sent < r->head_len || r->body_sent < r->body_len) {
     struct iovec iov[2];
     int n = 0;
@@ -543,48 +547,26 @@ static void conn_send(struct conn *c) {
     }
   }
   if (r->file_left > 0) {
-    if (r->file_off >= r->warm_until) {
-      /* Ask the pool to bring the next part into memory; the loop never waits for the
-       * disk. */
-      r->pf.fd = r->file_fd;
-      r->pf.off = r->file_off;
-      r->pf.len = SFILE_CHUNK;
-      if (sfile_prefetch_submit(w->pool, &r->pf, on_prefetch) < 0) {
-        conn_close(c);
-        return;
-      }
-      c->job = &r->pf.job;
-      c->holds++;
-      c->state = ST_FILE;
-      if (c->events & LOOP_WRITE)
-        set_events(c, c->events & ~LOOP_WRITE);
-      return;
-    }
-    size_t want = r->file_left;
-    if (want > SEND_CHUNK)
-      want = SEND_CHUNK;
-    if ((off_t)want > r->warm_until - r->file_off)
-      want = (size_t)(r->warm_until - r->file_off);
-    ssize_t sent = sendfile(c->io.fd, r->file_fd, &r->file_off, want);
-    if (sent < 0) {
-      if (errno == EAGAIN || errno == EINTR)
-        goto wait_writable;
+    /* sendfile reads the file: the pool does it, the loop never waits for a disk. */
+    r->snd.sock = c->io.fd;
+    r->snd.fd = r->file_fd;
+    r->snd.off = r->file_off;
+    r->snd.len = r->file_left < SFILE_CHUNK ? (size_t)r->file_left : SFILE_CHUNK;
+    if (sfile_send_submit(w->pool, &r->snd, on_sent) < 0) {
       conn_close(c);
       return;
     }
-    if (sent == 0) { /* the file shrank under us: the length we promised cannot be kept */
-      conn_close(c);
-      return;
-    }
-    r->file_left -= (uint64_t)sent;
-    c->last_progress = loop_now(w->loop);
-    if (r->file_left > 0)
-      goto wait_writable; /* one chunk per turn: the next comes when the socket is ready */
+    c->job = &r->snd.job;
+    c->holds++;
+    c->state = ST_FILE;
+    if (c->events & LOOP_WRITE)
+      set_events(c, c->events & ~LOOP_WRITE);
+    return;
   }
   response_done(c);
   return;
 wait_writable:
-  if (r->head_sent + r->body_sent != before || r->file_off != file_before)
+  if (r->head_sent + r->body_sent != before)
     c->last_progress = loop_now(w->loop);
   if (!(c->events & LOOP_WRITE))
     set_events(c, c->events | LOOP_WRITE);

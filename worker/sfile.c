@@ -1,5 +1,6 @@
-/* Static-file lookups (see sfile.h). sfile_work and prefetch_work run on pool threads and
- * touch only their op and the immutable ctx; everything else runs on the worker's loop. */
+/* Static-file lookups and sends (see sfile.h). sfile_work and send_work run on pool threads
+ * and touch only their job and the immutable ctx; everything else runs on the worker's
+ * loop. */
 #define _GNU_SOURCE
 #include "sfile.h"
 
@@ -9,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -132,51 +133,6 @@ static int read_all(int fd, char *buf, size_t len) {
   return 0;
 }
 
-/* Brings [off, off+len) of fd into the page cache and returns once it is there, so that the
- * loop's sendfile of that range copies from memory. mincore() on a mapping tells whether it
- * already is (the common case: no copy); when not, pread() into a scratch buffer waits for
- * the disk. Pages are never touched through the mapping: a file truncated under us would
- * turn that into SIGBUS. */
-static void warm_range(int fd, off_t off, size_t len) {
-  long page = sysconf(_SC_PAGESIZE);
-  off_t start = off - off % page;
-  size_t span = len + (size_t)(off - start);
-  if (span == 0)
-    return;
-  void *map = mmap(NULL, span, PROT_READ, MAP_SHARED, fd, start);
-  if (map != MAP_FAILED) {
-    size_t pages = (span + (size_t)page - 1) / (size_t)page;
-    unsigned char vec[512];
-    int missing = 0;
-    for (size_t done = 0; done < pages && !missing; done += sizeof(vec)) {
-      size_t n = pages - done < sizeof(vec) ? pages - done : sizeof(vec);
-      if (mincore((char *)map + done * (size_t)page, n * (size_t)page, vec) < 0) {
-        missing = 1;
-        break;
-      }
-      for (size_t i = 0; i < n; i++)
-        missing |= !(vec[i] & 1);
-    }
-    munmap(map, span);
-    if (!missing)
-      return;
-  }
-  enum { SCRATCH = 64 * 1024 };
-  char *scratch = malloc(SCRATCH);
-  if (!scratch)
-    return;
-  for (size_t done = 0; done < span;) {
-    size_t n = span - done < SCRATCH ? span - done : SCRATCH;
-    ssize_t r = pread(fd, scratch, n, start + (off_t)done);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      break;
-    done += (size_t)r;
-  }
-  free(scratch);
-}
-
 static void sfile_work(pool_job_t *job) {
   struct sfile_op *op = job->data;
   const sfile_ctx_t *c = op->ctx;
@@ -227,9 +183,6 @@ static void sfile_work(pool_job_t *job) {
       op->result = SFILE_ERROR;
       return;
     }
-  } else {
-    size_t ahead = op->st.st_size < SFILE_CHUNK ? (size_t)op->st.st_size : SFILE_CHUNK;
-    warm_range(fd, 0, ahead);
   }
   op->fd = fd;
   op->result = SFILE_OK;
@@ -250,14 +203,29 @@ int sfile_submit(pool_t *pool, struct sfile_op *op, pool_done_fn done) {
   return pool_submit(pool, &op->job, sfile_work, done);
 }
 
-static void prefetch_work(pool_job_t *job) {
-  struct sfile_prefetch *pf = job->data;
-  warm_range(pf->fd, pf->off, pf->len);
+static void send_work(pool_job_t *job) {
+  struct sfile_send *snd = job->data;
+  snd->sent = 0;
+  snd->err = 0;
+  while (snd->sent < snd->len) {
+    ssize_t n = sendfile(snd->sock, snd->fd, &snd->off, snd->len - snd->sent);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      snd->err = -errno;
+      return;
+    }
+    if (n == 0) { /* the file shrank under us: the promised length cannot be kept */
+      snd->err = -EIO;
+      return;
+    }
+    snd->sent += (size_t)n;
+  }
 }
 
-int sfile_prefetch_submit(pool_t *pool, struct sfile_prefetch *pf, pool_done_fn done) {
-  pf->job.data = pf;
-  return pool_submit(pool, &pf->job, prefetch_work, done);
+int sfile_send_submit(pool_t *pool, struct sfile_send *snd, pool_done_fn done) {
+  snd->job.data = snd;
+  return pool_submit(pool, &snd->job, send_work, done);
 }
 
 void sfile_op_release(struct sfile_op *op) {

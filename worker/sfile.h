@@ -12,10 +12,9 @@
 #include "pool.h"
 
 /* Small files are read on the pool and sent with their headers in one write; larger ones go
- * out with sendfile. */
-#define SFILE_SMALL_MAX (32 * 1024)
-/* The part of a large file the pool pulls into the page cache ahead of the loop's sendfile
- * calls (which send at most a socket buffer's worth each). */
+ * out with sendfile, which reads the file and so runs on the pool too. */
+#define SFILE_SMALL_MAX (64 * 1024)
+/* At most this much per sendfile job: one large download holds a pool thread only so long. */
 #define SFILE_CHUNK (2 * 1024 * 1024)
 
 /* Per worker, immutable once made: pool threads read it without a lock. */
@@ -52,15 +51,20 @@ void sfile_ctx_free(sfile_ctx_t *ctx);
 /* Runs the lookup on a pool thread, then done on the loop thread. 0 or -errno from
  * pool_submit. */
 int sfile_submit(pool_t *pool, struct sfile_op *op, pool_done_fn done);
-/* Work for a pool thread: pull [off, off+len) of fd into the page cache so the loop's
- * sendfile does not wait for the disk. */
-struct sfile_prefetch {
+/* sendfile(sock, fd) on a pool thread: the kernel may have to read the file from disk, and
+ * the loop never waits for a disk. The socket is non-blocking: the job sends until len is
+ * out or the socket is full. While it runs, the loop must neither write to sock nor close
+ * it. */
+struct sfile_send {
   pool_job_t job;
+  int sock;
   int fd;
-  off_t off;
+  off_t off;  /* advanced by what was sent */
   size_t len;
+  size_t sent; /* result */
+  int err;     /* result: 0, -EAGAIN (socket full), or -errno; -EIO if the file shrank */
 };
-int sfile_prefetch_submit(pool_t *pool, struct sfile_prefetch *pf, pool_done_fn done);
+int sfile_send_submit(pool_t *pool, struct sfile_send *snd, pool_done_fn done);
 void sfile_op_release(struct sfile_op *op);
 
 #endif
