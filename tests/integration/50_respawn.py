@@ -5,7 +5,7 @@ import os, re, shutil, signal, sys, time
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
 
-s = Server(workers=2)
+s = Server(workers=2, files={"index.html": "hi\n"})
 logdir = os.path.join(s.dir, "logs")
 os.mkdir(logdir)
 s.write_conf({"access_log": '"logs/access.log"'})
@@ -45,8 +45,8 @@ try:
     os.mkdir(logdir)
     s.wait_log(r"worker \d+ \(slot \d+, generation 1\) ready", 15)
     sup_wait(lambda: len(sup_workers(s, state="running")) == 2, 5, "two running workers again")
-    r = request(s.port, "/")
-    check(r.status in (200, 404), "serving after recovery: %r" % r)
+    r = request(s.port, "/index.html")
+    check(r.status == 200 and r.body == b"hi\n", "serving after recovery: %r" % r)
 finally:
     s.stop()
 print("ok")

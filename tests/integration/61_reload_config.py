@@ -37,18 +37,22 @@ try:
     m = s.wait_log(READY_RE, 10)
     check(int(m.group(1)) == 2, "generation 2 ready")
     check(int(m.group(3).rsplit(":", 1)[1]) == s.port, "same port after reload")
+    # an old worker may still take a connection queued before its DRAIN arrived: once the
+    # old generation is gone, every answer must come from the new root
+    sup_wait(lambda: not any(pid_alive(p) for p in old), 10, "old workers exit")
     r = request(s.port, "/index.html")
     check(r.status == 200 and r.body == b"new root\n", "new root served: %r" % r)
-    sup_wait(lambda: not any(pid_alive(p) for p in old), 10, "old workers exit")
     st = sup_status(s)
     check(st["supervisor"]["generation"] == 2 and
           all(w["generation"] == 2 for w in st["workers"]), "only generation 2 listed: %r" % st)
 
     # SIGHUP does the same
     s.write_conf({"root": '"www"', "workers": "3"})
+    gen2 = sup_workers(s)
     s.signal(signal.SIGHUP)
     m = s.wait_log(READY_RE, 10)
     check(int(m.group(1)) == 3 and int(m.group(2)) == 3, "HUP: generation 3 with 3 workers")
+    sup_wait(lambda: not any(pid_alive(p) for p in gen2), 10, "generation 2 exits")
     r = request(s.port, "/index.html")
     check(r.status == 200 and r.body == b"old root\n", "root switched back")
     sup_wait(lambda: len(sup_workers(s)) == 3, 10, "three workers, only the new generation")
