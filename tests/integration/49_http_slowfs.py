@@ -50,7 +50,21 @@ def slow_log_paths(logfile):
     try:
         with open(logfile) as f:
             return {parts[1] for parts in (line.split() for line in f)
-                    if len(parts) == 2 and not parts[1].startswith("fd=")}
+                    if len(parts) >= 2 and not parts[1].startswith("fd=")}
+    except FileNotFoundError:
+        return set()
+
+
+def loop_thread_calls(logfile):
+    """Delayed calls made by a process's main thread (the worker's loop): "call target" each."""
+    try:
+        with open(logfile) as f:
+            out = []
+            for line in f:
+                kv = dict(p.split("=", 1) for p in line.split()[2:] if "=" in p)
+                if kv.get("pid") and kv.get("pid") == kv.get("tid"):
+                    out.append(" ".join(line.split()[:2]))
+            return out
     except FileNotFoundError:
         return set()
 
@@ -163,6 +177,13 @@ def test_pipelined_slow_then_fast_in_order(s):
         c.close()
 
 
+def test_loop_thread_never_touched_a_slow_file(s):
+    # Runs last: every delayed call the earlier cases caused was made on a pool thread.
+    calls = loop_thread_calls(s.slowlog)
+    expect(not calls, "the worker's loop thread made %d slow file calls itself: %s"
+           % (len(calls), ", ".join(calls[:8])))
+
+
 def main():
     s = remove_at_exit(Server(settings={"pool_threads": "4"}, files=FILES, workers=1))
     s.slowlog = os.path.join(s.dir, "slowfs.log")
@@ -181,7 +202,8 @@ def main():
     try:
         res = run_cases(s, [test_fast_while_slow_pending, test_slow_then_fast_on_one_connection,
                             test_pipelined_slow_then_fast_in_order,
-                            test_fast_while_large_slow_file_sends])
+                            test_fast_while_large_slow_file_sends,
+                            test_loop_thread_never_touched_a_slow_file])
     finally:
         s.stop()
     finish([res])

@@ -2,8 +2,10 @@
  * for some paths only. Every open/stat-family call on a path containing EVC_SLOWFS_MARK
  * (default "slow"), and every read/stat/sendfile call on a descriptor opened on such a path,
  * sleeps EVC_SLOWFS_MS milliseconds (default 1000) before doing the real call. With
- * EVC_SLOWFS_LOG set, each delayed call first appends "call target\n" to that file, so a test
- * can wait for "the slow work has started" instead of sleeping. Runs inside the server. */
+ * EVC_SLOWFS_LOG set, each delayed call first appends "call target pid=P tid=T\n" to that
+ * file, so a test can wait for "the slow work has started" instead of sleeping, and see which
+ * thread did it (tid == pid: the process's main thread, the worker's loop). Runs inside the
+ * server. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -73,8 +75,9 @@ static void delay(const char *call, const char *path, int fd) {
   const char *log = getenv("EVC_SLOWFS_LOG");
   if (log && *log) {
     char line[4200];
-    int n = path ? snprintf(line, sizeof line, "%s %s\n", call, path)
-                 : snprintf(line, sizeof line, "%s fd=%d\n", call, fd);
+    long pid = raw_syscall(SYS_getpid, 0, 0, 0, 0), tid = raw_syscall(SYS_gettid, 0, 0, 0, 0);
+    int n = path ? snprintf(line, sizeof line, "%s %s pid=%ld tid=%ld\n", call, path, pid, tid)
+                 : snprintf(line, sizeof line, "%s fd=%d pid=%ld tid=%ld\n", call, fd, pid, tid);
     int lfd = (int)raw_syscall(SYS_openat, AT_FDCWD, (long)log,
                                O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (lfd >= 0) {
