@@ -1,0 +1,40 @@
+/* What to answer for a GET or HEAD of a regular file: conditionals (RFC 9110 13.2.2), the
+ * Range, the status and every header, decided from the request and the file's metadata.
+ * Pure, like the rest of http_*: the connection code and the fuzz harness share it. */
+#ifndef EVC_HTTP_ANSWER_H
+#define EVC_HTTP_ANSWER_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "conf.h"
+#include "http_date.h"
+#include "http_request.h"
+#include "http_response.h"
+
+/* The file as the answer sees it. etag and last_modified may be precomputed by a cache (then
+ * etag_len > 0 and last_modified[0] != 0); http_answer_file fills them otherwise. */
+struct http_file_info {
+  uint64_t size;
+  time_t mtime;
+  const char *path; /* for the Content-Type: the file's name, as served (index resolved) */
+  size_t path_len;
+  char etag[48];
+  size_t etag_len;
+  char last_modified[HTTP_DATE_LEN + 1];
+};
+
+struct http_answer {
+  struct http_head head; /* status and header fields; date and connection left to the caller */
+  uint64_t body_off;     /* the bytes of the file to send: [body_off, body_off + body_len) */
+  uint64_t body_len;     /* 0 for HEAD, 304, 412, 416 */
+  int error_page;        /* 412 and 416 carry the small HTML error body instead */
+};
+
+/* q and buf: the parsed request and the buffer its spans point into. mime: the config's
+ * overrides. The answer's pointers refer to f and the mime tables: keep f alive while the
+ * head is written. */
+void http_answer_file(const http_request_t *q, const char *buf, struct http_file_info *f,
+                      const conf_mime_t *mime, size_t n_mime, struct http_answer *out);
+
+#endif
