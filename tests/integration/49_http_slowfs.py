@@ -66,7 +66,7 @@ def loop_thread_calls(logfile):
                     out.append(" ".join(line.split()[:2]))
             return out
     except FileNotFoundError:
-        return set()
+        return []
 
 
 def test_fast_while_slow_pending(s):
@@ -179,6 +179,7 @@ def test_pipelined_slow_then_fast_in_order(s):
 
 def test_loop_thread_never_touched_a_slow_file(s):
     # Runs last: every delayed call the earlier cases caused was made on a pool thread.
+    expect(slow_log_paths(s.slowlog), "the shim logged no slow call at all")
     calls = loop_thread_calls(s.slowlog)
     expect(not calls, "the worker's loop thread made %d slow file calls itself: %s"
            % (len(calls), ", ".join(calls[:8])))

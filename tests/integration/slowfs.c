@@ -42,9 +42,26 @@ static void *real(const char *name) {
   if (!real_##name)                                                                                \
   real_##name = (__typeof__(type))real(#name)
 
+/* The settings, read once when the shim is loaded: a server may clear its environment later
+ * (nginx's workers do), and getenv() is not safe against a concurrent setenv(). */
+static char cfg_mark[256] = "slow";
+static char cfg_log[4096];
+static long cfg_ms = 1000;
+
+__attribute__((constructor)) static void slowfs_init(void) {
+  const char *v = getenv("EVC_SLOWFS_MARK");
+  if (v && *v)
+    snprintf(cfg_mark, sizeof cfg_mark, "%s", v);
+  v = getenv("EVC_SLOWFS_LOG");
+  if (v)
+    snprintf(cfg_log, sizeof cfg_log, "%s", v);
+  v = getenv("EVC_SLOWFS_MS");
+  if (v)
+    cfg_ms = strtol(v, NULL, 10);
+}
+
 static int is_slow_path(const char *path) {
-  const char *mark = getenv("EVC_SLOWFS_MARK");
-  return path && strstr(path, mark && *mark ? mark : "slow") != NULL;
+  return path && strstr(path, cfg_mark) != NULL;
 }
 
 /* 1 for the "" of an AT_EMPTY_PATH call (glibc marks path nonnull, so test it out of line). */
@@ -72,8 +89,8 @@ static long raw_syscall(long n, long a, long b, long c, long d) {
 /* Logs the call (raw syscalls only: the shim must not recurse) and sleeps. errno is kept. */
 static void delay(const char *call, const char *path, int fd) {
   int saved = errno;
-  const char *log = getenv("EVC_SLOWFS_LOG");
-  if (log && *log) {
+  const char *log = cfg_log;
+  if (*log) {
     char line[4200];
     long pid = raw_syscall(SYS_getpid, 0, 0, 0, 0), tid = raw_syscall(SYS_gettid, 0, 0, 0, 0);
     int n = path ? snprintf(line, sizeof line, "%s %s pid=%ld tid=%ld\n", call, path, pid, tid)
@@ -88,8 +105,7 @@ static void delay(const char *call, const char *path, int fd) {
       raw_syscall(SYS_close, lfd, 0, 0, 0);
     }
   }
-  const char *ms_s = getenv("EVC_SLOWFS_MS");
-  long ms = ms_s ? strtol(ms_s, NULL, 10) : 1000;
+  long ms = cfg_ms;
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
   }
