@@ -19,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http_cond.h"
+#include "fcache.h"
+#include "http_answer.h"
 #include "http_log.h"
 #include "http_mime.h"
 #include "http_path.h"
@@ -38,12 +39,15 @@ enum conn_state { ST_READING, ST_FILE, ST_WRITING, ST_LINGER };
 struct resp {
   struct conn *conn;
   struct sfile_op op;
+  char key[PATH_MAX]; /* the request path below the root: the cache's key */
+  size_t key_len;
   struct sfile_send snd;
   char head[HEAD_MAX];
   uint32_t head_len, head_sent;
   const char *body; /* in memory: a small file (op.body) or an error page (page) */
   size_t body_len, body_sent;
-  int file_fd;      /* large file: sendfile from here */
+  struct fcache_entry *entry; /* the file being answered (a reference), or NULL */
+  int file_fd;      /* large file: sendfile from here (the entry's) */
   off_t file_off;
   uint64_t file_left;
   int status;
@@ -129,6 +133,8 @@ static void release(struct conn *c) {
     buf_put(w, c->in);
   if (c->r) {
     sfile_op_release(&c->r->op);
+    if (c->r->entry)
+      fcache_release(w->cache, c->r->entry);
     free(c->r);
   }
   free(c);
@@ -217,6 +223,7 @@ static struct resp *resp_get(struct conn *c) {
   struct resp *r = c->r;
   r->op.fd = -1;
   r->op.body = NULL;
+  r->entry = NULL;
   r->head_len = r->head_sent = 0;
   r->body = NULL;
   r->body_len = r->body_sent = 0;
@@ -281,97 +288,38 @@ static void answer_simple(struct conn *c, int status, const struct http_head *ex
   start_send(c);
 }
 
-static struct http_cond_headers cond_headers(const http_request_t *q, const char *b) {
-  struct http_cond_headers h = {0};
-#define COND(field, id)                                                                        \
-  if (q->hdr_present & (1u << id)) {                                                           \
-    h.field = b + q->hdr[id].off;                                                              \
-    h.field##_len = q->hdr[id].len;                                                            \
-  }
-  COND(if_match, HTTP_H_IF_MATCH)
-  COND(if_none_match, HTTP_H_IF_NONE_MATCH)
-  COND(if_modified_since, HTTP_H_IF_MODIFIED_SINCE)
-  COND(if_unmodified_since, HTTP_H_IF_UNMODIFIED_SINCE)
-  COND(if_range, HTTP_H_IF_RANGE)
-#undef COND
-  return h;
-}
-
-/* The lookup found a regular file: conditionals, range, headers, then the bytes. */
-static void answer_file(struct conn *c) {
+/* Answers from a file entry (fresh from the cache or just looked up): conditionals, range,
+ * headers, then the bytes, from memory or with sendfile on the pool. Takes the reference. */
+static void serve_entry(struct conn *c, struct fcache_entry *e) {
   struct wctx *w = c->w;
   struct resp *r = c->r;
   const http_request_t *q = &c->parser.req;
-  uint64_t size = (uint64_t)r->op.st.st_size;
-  char etag[48], last_modified[HTTP_DATE_LEN + 1];
-  size_t etag_len = http_cond_etag(etag, sizeof(etag), r->op.st.st_mtime, size);
-  http_date_format(r->op.st.st_mtime, last_modified);
-  struct http_validators v = {r->op.st.st_mtime, etag, etag_len};
-  struct http_cond_headers ch = cond_headers(q, c->in);
-
-  struct http_head h = {
-      .status = 200,
-      .date = date_now(w),
-      .last_modified = last_modified,
-      .etag = etag,
-      .etag_len = etag_len,
-      .accept_ranges = 1,
-      .connection = conn_header(c),
-  };
-  enum http_cond_result cr = http_cond_eval(&ch, &v);
-  if (cr == HTTP_COND_PRECONDITION_FAILED) {
-    sfile_op_release(&r->op);
-    answer_simple(c, 412, NULL);
+  struct http_answer a;
+  r->entry = e;
+  http_answer_file(q, c->in, &e->info, w->conf->mime, w->conf->n_mime, &a);
+  if (a.error_page) {
+    answer_simple(c, a.head.status, &a.head);
     return;
   }
-  uint64_t start = 0, len = size;
-  if (cr == HTTP_COND_NOT_MODIFIED) {
-    h.status = 304;
-    len = 0;
-  } else if ((q->hdr_present & (1u << HTTP_H_RANGE)) && http_cond_if_range(&ch, &v)) {
-    struct http_range rg;
-    enum http_range_result rr = http_range_parse(c->in + q->hdr[HTTP_H_RANGE].off,
-                                                 q->hdr[HTTP_H_RANGE].len, size, &rg);
-    if (rr == HTTP_RANGE_UNSATISFIABLE) {
-      sfile_op_release(&r->op);
-      struct http_head extra = {.unsatisfied = 1, .range_size = size};
-      answer_simple(c, 416, &extra);
-      return;
-    }
-    if (rr == HTTP_RANGE_OK) {
-      h.status = 206;
-      h.has_range = 1;
-      h.range_start = rg.start;
-      h.range_end = rg.end;
-      h.range_size = size;
-      start = rg.start;
-      len = rg.end - rg.start + 1;
-    }
-  }
-  if (h.status != 304) {
-    h.content_type = http_mime_type(w->conf->mime, w->conf->n_mime, r->op.path,
-                                    strlen(r->op.path));
-    h.has_length = 1;
-    h.content_length = len;
-  }
-  int n = http_head_write(r->head, sizeof(r->head), &h);
+  a.head.date = date_now(w);
+  a.head.connection = conn_header(c);
+  int n = http_head_write(r->head, sizeof(r->head), &a.head);
   if (n < 0) {
     conn_close(c);
     return;
   }
   r->head_len = (uint32_t)n;
-  r->status = h.status;
-  if (q->method == HTTP_HEAD || h.status == 304 || len == 0) {
-    sfile_op_release(&r->op);
-  } else if (r->op.body) {
-    r->body = r->op.body + start;
-    r->body_len = len;
-    r->body_bytes = len;
+  r->status = a.head.status;
+  r->body_bytes = a.body_len;
+  if (a.body_len == 0) {
+    /* HEAD, 304, or an empty file: headers only */
+  } else if (e->body) {
+    r->body = e->body + a.body_off;
+    r->body_len = a.body_len;
   } else {
-    r->file_fd = r->op.fd;
-    r->file_off = (off_t)start;
-    r->file_left = len;
-    r->body_bytes = len;
+    r->file_fd = e->fd;
+    r->file_off = (off_t)a.body_off;
+    r->file_left = a.body_len;
   }
   start_send(c);
 }
@@ -391,9 +339,20 @@ static void on_file(pool_job_t *job, int status) {
     return;
   }
   switch (r->op.result) {
-  case SFILE_OK:
-    answer_file(c);
+  case SFILE_OK: {
+    struct wctx *w = c->w;
+    const char *type = http_mime_type(w->conf->mime, w->conf->n_mime, r->op.path,
+                                      strlen(r->op.path));
+    struct fcache_entry *e =
+        fcache_put(w->cache, r->key, r->key_len, &r->op, type, loop_now(w->loop));
+    if (!e) {
+      sfile_op_release(&r->op);
+      answer_simple(c, 500, NULL);
+      break;
+    }
+    serve_entry(c, e);
     break;
+  }
   case SFILE_NOT_FOUND:
     answer_simple(c, 404, NULL);
     break;
@@ -483,6 +442,10 @@ static void log_access(struct conn *c) {
 static void response_done(struct conn *c) {
   log_access(c);
   sfile_op_release(&c->r->op);
+  if (c->r->entry) {
+    fcache_release(c->w->cache, c->r->entry);
+    c->r->entry = NULL;
+  }
   if (!c->keep_alive || c->parser.error_status) {
     conn_finish(c);
     return;
@@ -582,15 +545,9 @@ static void handle_request(struct conn *c) {
   c->keep_alive = q->keep_alive && !w->draining && c->requests < w->keepalive_requests;
   struct resp *r = resp_get(c);
   if (q->method != HTTP_GET && q->method != HTTP_HEAD) {
-    if (q->method == HTTP_OPTIONS) {
-      struct http_head extra = {.allow = "GET, HEAD, OPTIONS"};
-      answer_simple(c, 204, &extra);
-    } else {
-      struct http_head extra = {.allow = "GET, HEAD"};
-      if (q->method == HTTP_CONNECT)
-        c->keep_alive = 0;
-      answer_simple(c, 405, &extra);
-    }
+    /* A static server supports retrieval only; OPTIONS too gets the list of what it does. */
+    struct http_head extra = {.allow = "GET, HEAD"};
+    answer_simple(c, 405, &extra);
     return;
   }
   char path[PATH_MAX];
@@ -599,9 +556,17 @@ static void handle_request(struct conn *c) {
     answer_simple(c, 400, NULL);
     return;
   }
+  /* below the root: drop the leading '/' (the NUL comes along) */
+  memcpy(r->key, path + 1, plen);
+  r->key_len = plen - 1;
+  struct fcache_entry *e = fcache_get(w->cache, r->key, r->key_len, loop_now(w->loop));
+  if (e) { /* fresh in the cache: answered here, no pool round trip, no file system */
+    serve_entry(c, e);
+    return;
+  }
   r->op.ctx = w->files;
   r->op.trailing_slash = plen > 0 && path[plen - 1] == '/';
-  memcpy(r->op.path, path + 1, plen); /* below the root: drop the leading '/' (NUL included) */
+  memcpy(r->op.path, r->key, r->key_len + 1);
   if (sfile_submit(w->pool, &r->op, on_file) < 0) {
     answer_simple(c, 503, NULL);
     return;

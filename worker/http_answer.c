@@ -24,13 +24,16 @@ static struct http_cond_headers cond_headers(const http_request_t *q, const char
   return h;
 }
 
+void http_answer_prepare(struct http_file_info *f) {
+  f->etag_len = http_cond_etag(f->etag, sizeof(f->etag), f->mtime, f->size);
+  http_date_format(f->mtime, f->last_modified);
+}
+
 void http_answer_file(const http_request_t *q, const char *buf, struct http_file_info *f,
                       const conf_mime_t *mime, size_t n_mime, struct http_answer *out) {
   memset(out, 0, sizeof(*out));
-  if (f->etag_len == 0)
-    f->etag_len = http_cond_etag(f->etag, sizeof(f->etag), f->mtime, f->size);
-  if (f->last_modified[0] == '\0')
-    http_date_format(f->mtime, f->last_modified);
+  if (f->etag_len == 0 || f->last_modified[0] == '\0')
+    http_answer_prepare(f);
 
   struct http_head *h = &out->head;
   struct http_validators v = {f->mtime, f->etag, f->etag_len};
@@ -75,7 +78,8 @@ void http_answer_file(const http_request_t *q, const char *buf, struct http_file
       break;
     }
   }
-  h->content_type = http_mime_type(mime, n_mime, f->path, f->path_len);
+  h->content_type =
+      f->content_type ? f->content_type : http_mime_type(mime, n_mime, f->path, f->path_len);
   h->has_length = 1;
   h->content_length = len;
   out->body_off = start;

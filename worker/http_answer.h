@@ -12,12 +12,13 @@
 #include "http_request.h"
 #include "http_response.h"
 
-/* The file as the answer sees it. etag and last_modified may be precomputed by a cache (then
- * etag_len > 0 and last_modified[0] != 0); http_answer_file fills them otherwise. */
+/* The file as the answer sees it. etag, last_modified and content_type may be precomputed
+ * (by http_answer_prepare and a cache); http_answer_file fills what is missing. */
 struct http_file_info {
   uint64_t size;
   time_t mtime;
-  const char *path; /* for the Content-Type: the file's name, as served (index resolved) */
+  const char *content_type; /* NULL: from path, by extension */
+  const char *path; /* the file's name, as served (index resolved) */
   size_t path_len;
   char etag[48];
   size_t etag_len;
@@ -34,6 +35,8 @@ struct http_answer {
 /* q and buf: the parsed request and the buffer its spans point into. mime: the config's
  * overrides. The answer's pointers refer to f and the mime tables: keep f alive while the
  * head is written. */
+/* Fills f's etag and last_modified from its size and mtime. */
+void http_answer_prepare(struct http_file_info *f);
 void http_answer_file(const http_request_t *q, const char *buf, struct http_file_info *f,
                       const conf_mime_t *mime, size_t n_mime, struct http_answer *out);
 

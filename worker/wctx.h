@@ -7,6 +7,7 @@
 
 #include "access_log.h"
 #include "conf.h"
+#include "fcache.h"
 #include "http_date.h"
 #include "log.h"
 #include "loop.h"
@@ -22,6 +23,7 @@ struct wctx {
   log_t *log;
   alog_t *alog;
   sfile_ctx_t *files;
+  fcache_t *cache;
   http_date_cache_t date; /* written by connections: the Date header, once a second */
   /* limits and timeouts from the conf, in the units the hot path uses */
   uint32_t max_header_bytes;

@@ -2,7 +2,7 @@
 """Response headers: Date (IMF-fixdate, now), Server: evcluster, Content-Type by extension
 (built-in table, overridable with mime_types), Content-Length, Last-Modified (the file's
 mtime), ETag (strong, quoted, changes with the file), Accept-Ranges: bytes."""
-import os, sys, calendar
+import os, time, sys, calendar
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
 from email.utils import parsedate_to_datetime
@@ -74,6 +74,9 @@ def test_accept_ranges(s):
     expect_eq(request(s.port, "/index.html").header("accept-ranges"), "bytes", "Accept-Ranges")
 
 
+CACHE_VALID = 1.0  # seconds: the worker's open-file cache validity
+
+
 def test_etag(s):
     e1 = request(s.port, "/etag.bin").header("etag")
     expect(e1 is not None, "no ETag")
@@ -83,8 +86,14 @@ def test_etag(s):
     expect(other != e1, "two different files share the ETag %r" % e1)
     path = s.write_file("etag.bin", b"version two")
     os.utime(path, (MTIME + 100, MTIME + 100))
-    r = request(s.port, "/etag.bin")
-    expect_eq(r.body, b"version two", "body after the file changed")
+    # The worker caches open files for CACHE_VALID seconds: the change must show within that.
+    changed = time.monotonic()
+    while True:
+        r = request(s.port, "/etag.bin")
+        if r.body == b"version two" or time.monotonic() - changed > CACHE_VALID + 0.5:
+            break
+        time.sleep(0.05)  # polling a condition with a deadline, not synchronisation
+    expect_eq(r.body, b"version two", "body within %.1f s after the file changed" % CACHE_VALID)
     expect(r.header("etag") != e1, "ETag %r did not change with the file" % e1)
 
 

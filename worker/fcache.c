@@ -1,0 +1,177 @@
+/* The open-file cache (see fcache.h): a chained hash table of entries on an LRU list. Loop
+ * thread only; the bytes and descriptors it holds are read by pool threads (sendfile) only
+ * while the connection that submitted the job holds a reference. */
+#include "fcache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BUCKETS 4096 /* a power of two */
+
+struct fcache {
+  struct fcache_limits lim;
+  struct fcache_entry *buckets[BUCKETS];
+  struct fcache_entry *lru_head, *lru_tail; /* head: most recently used */
+  size_t entries, bytes, fds;
+};
+
+static uint64_t hash_key(const char *k, size_t n) {
+  uint64_t h = 14695981039346656037ull; /* FNV-1a */
+  for (size_t i = 0; i < n; i++) {
+    h ^= (unsigned char)k[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+int fcache_new(const struct fcache_limits *lim, fcache_t **out) {
+  fcache_t *c = calloc(1, sizeof(*c));
+  if (!c)
+    return -ENOMEM;
+  c->lim = *lim;
+  *out = c;
+  return 0;
+}
+
+static void entry_free(struct fcache_entry *e) {
+  if (e->fd >= 0)
+    close(e->fd);
+  free(e->body);
+  free(e);
+}
+
+static void lru_unlink(fcache_t *c, struct fcache_entry *e) {
+  if (e->lru_prev)
+    e->lru_prev->lru_next = e->lru_next;
+  else
+    c->lru_head = e->lru_next;
+  if (e->lru_next)
+    e->lru_next->lru_prev = e->lru_prev;
+  else
+    c->lru_tail = e->lru_prev;
+  e->lru_prev = e->lru_next = NULL;
+}
+
+static void lru_push_front(fcache_t *c, struct fcache_entry *e) {
+  e->lru_prev = NULL;
+  e->lru_next = c->lru_head;
+  if (c->lru_head)
+    c->lru_head->lru_prev = e;
+  c->lru_head = e;
+  if (!c->lru_tail)
+    c->lru_tail = e;
+}
+
+/* Takes e out of the table; its memory goes with its last reference. */
+static void drop(fcache_t *c, struct fcache_entry *e) {
+  struct fcache_entry **pp = &c->buckets[e->hash & (BUCKETS - 1)];
+  while (*pp != e)
+    pp = &(*pp)->hnext;
+  *pp = e->hnext;
+  lru_unlink(c, e);
+  e->cached = 0;
+  c->entries--;
+  if (e->body)
+    c->bytes -= e->size;
+  if (e->fd >= 0)
+    c->fds--;
+  if (e->refs == 0)
+    entry_free(e);
+}
+
+static struct fcache_entry *find(fcache_t *c, const char *key, size_t len, uint64_t h) {
+  for (struct fcache_entry *e = c->buckets[h & (BUCKETS - 1)]; e; e = e->hnext)
+    if (e->hash == h && e->key_len == len && memcmp(e->key, key, len) == 0)
+      return e;
+  return NULL;
+}
+
+struct fcache_entry *fcache_get(fcache_t *c, const char *key, size_t key_len, uint64_t now_ms) {
+  if (c->lim.valid_ms == 0)
+    return NULL;
+  uint64_t h = hash_key(key, key_len);
+  struct fcache_entry *e = find(c, key, key_len, h);
+  if (!e)
+    return NULL;
+  if (now_ms - e->validated_ms >= c->lim.valid_ms) {
+    drop(c, e); /* stale: the caller looks the file up again */
+    return NULL;
+  }
+  if (c->lru_head != e) {
+    lru_unlink(c, e);
+    lru_push_front(c, e);
+  }
+  e->refs++;
+  return e;
+}
+
+struct fcache_entry *fcache_put(fcache_t *c, const char *key, size_t key_len,
+                                struct sfile_op *op, const char *content_type,
+                                uint64_t now_ms) {
+  struct fcache_entry *e = calloc(1, sizeof(*e) + key_len + 1);
+  if (!e)
+    return NULL;
+  memcpy(e->key, key, key_len);
+  e->key_len = key_len;
+  e->hash = hash_key(key, key_len);
+  e->size = (uint64_t)op->st.st_size;
+  e->validated_ms = now_ms;
+  e->refs = 1;
+  if (op->body) { /* the bytes are in memory: the descriptor is not needed any more */
+    e->body = op->body;
+    e->fd = -1;
+    close(op->fd);
+  } else {
+    e->fd = op->fd;
+  }
+  op->body = NULL;
+  op->fd = -1;
+  struct http_file_info *f = &e->info;
+  f->size = e->size;
+  f->mtime = op->st.st_mtime;
+  f->content_type = content_type;
+  http_answer_prepare(f);
+
+  if (c->lim.valid_ms == 0)
+    return e; /* uncached: a private entry for this one answer */
+  struct fcache_entry *old = find(c, key, key_len, e->hash);
+  if (old)
+    drop(c, old);
+  e->cached = 1;
+  e->hnext = c->buckets[e->hash & (BUCKETS - 1)];
+  c->buckets[e->hash & (BUCKETS - 1)] = e;
+  lru_push_front(c, e);
+  c->entries++;
+  if (e->body)
+    c->bytes += e->size;
+  if (e->fd >= 0)
+    c->fds++;
+  /* Evict from the cold end until within every bound (never the entry just made). */
+  while (c->lru_tail && c->lru_tail != e &&
+         (c->entries > c->lim.max_entries || c->bytes > c->lim.max_bytes ||
+          c->fds > c->lim.max_fds))
+    drop(c, c->lru_tail);
+  return e;
+}
+
+void fcache_release(fcache_t *c, struct fcache_entry *e) {
+  (void)c;
+  if (--e->refs == 0 && !e->cached)
+    entry_free(e);
+}
+
+void fcache_stats(const fcache_t *c, size_t *entries, size_t *bytes, size_t *fds) {
+  *entries = c->entries;
+  *bytes = c->bytes;
+  *fds = c->fds;
+}
+
+void fcache_free(fcache_t *c) {
+  if (!c)
+    return;
+  while (c->lru_head)
+    drop(c, c->lru_head);
+  free(c);
+}

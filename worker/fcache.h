@@ -1,0 +1,62 @@
+/* The worker's open-file cache: what a lookup on the pool found (the descriptor, the
+ * metadata, the bytes of a small file, the precomputed ETag and Last-Modified), kept for a
+ * short validity so that the loop answers repeated requests without a pool round trip and
+ * without touching the file system. An entry older than its validity is not used: the
+ * request looks the file up again on the pool, and the new result replaces the entry, so a
+ * changed or deleted file is served fresh within the validity. Bounded in entries, bytes and
+ * descriptors (LRU). Loop thread only. */
+#ifndef EVC_FCACHE_H
+#define EVC_FCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "http_answer.h"
+#include "sfile.h"
+
+typedef struct fcache fcache_t;
+
+/* Fields are read-only for users; an entry stays valid while they hold a reference, even
+ * after the cache dropped it. */
+struct fcache_entry {
+  int fd;     /* open (a large file, sent with sendfile), or -1 when body holds the bytes */
+  char *body; /* the whole file when small, else NULL */
+  uint64_t size;
+  struct http_file_info info; /* etag, Last-Modified and the served name, precomputed */
+  /* private */
+  struct fcache_entry *hnext;          /* hash chain */
+  struct fcache_entry *lru_prev, *lru_next;
+  uint64_t hash;
+  uint64_t validated_ms;
+  unsigned refs;
+  int cached; /* still in the table */
+  size_t key_len;
+  char key[]; /* the request path below the root, as normalised ("dir/" or "a.txt") */
+};
+
+struct fcache_limits {
+  uint64_t valid_ms;  /* 0: no caching at all */
+  size_t max_entries;
+  size_t max_bytes;   /* of small files' bytes */
+  size_t max_fds;     /* descriptors of large files kept open */
+};
+
+int fcache_new(const struct fcache_limits *lim, fcache_t **out);
+/* The fresh entry for key, with a reference the caller releases; NULL on a miss or when the
+ * entry is past its validity. */
+struct fcache_entry *fcache_get(fcache_t *c, const char *key, size_t key_len, uint64_t now_ms);
+/* Makes an entry of a successful lookup, taking op's descriptor and body (op is left with
+ * neither). key is the request path the lookup was for (op->path may have the index name
+ * appended); content_type is the served file's (a static string or one of the conf's).
+ * Returns it with a reference; NULL only when out of memory (op keeps its fd and body then).
+ * The entry replaces an older one for the same key. */
+struct fcache_entry *fcache_put(fcache_t *c, const char *key, size_t key_len,
+                                struct sfile_op *op, const char *content_type,
+                                uint64_t now_ms);
+void fcache_release(fcache_t *c, struct fcache_entry *e);
+void fcache_stats(const fcache_t *c, size_t *entries, size_t *bytes, size_t *fds);
+/* Drops every entry; those still referenced go when released. NULL: no-op. */
+void fcache_free(fcache_t *c);
+
+#endif
