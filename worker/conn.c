@@ -60,8 +60,8 @@ struct conn {
   loop_timer_t timer;
   struct wctx *w;
   struct conn *prev, *next;
-  http_parser_t parser;
-  char *in; /* NULL while idle: an idle keep-alive connection holds no buffer */
+  http_parser_t *p; /* with the input buffer: NULL while idle */
+  char *in; /* NULL while idle: an idle keep-alive connection holds no buffer, no parser */
   uint32_t in_len;
   enum conn_state state;
   int events;          /* the io interest set */
@@ -97,25 +97,50 @@ static void arm(struct conn *c, uint64_t ms) {
   loop_timer_start(&c->timer, c->timer.cb, ms, 0);
 }
 
-static char *buf_get(struct wctx *w) {
-  if (w->n_free_bufs > 0)
-    return w->free_bufs[--w->n_free_bufs];
-  char *b = malloc(w->max_header_bytes);
+/* A connection with a request under way holds one block: its parser, then its input
+ * buffer. Idle connections give theirs back; a few are kept for reuse. */
+#define PARSER_SPACE ((sizeof(http_parser_t) + 63) & ~(size_t)63)
+
+static void buf_get(struct conn *c) {
+  struct wctx *w = c->w;
+  char *b = w->n_free_bufs > 0 ? w->free_bufs[--w->n_free_bufs]
+                               : malloc(PARSER_SPACE + w->max_header_bytes);
   if (!b)
     abort(); /* out of memory: nothing sensible left to do for a server */
-  return b;
+  c->p = (http_parser_t *)b;
+  c->in = b + PARSER_SPACE;
+  c->in_len = 0;
+  http_parser_init(c->p, w->max_header_bytes);
 }
 
-static void buf_put(struct wctx *w, char *b) {
+static void buf_put(struct conn *c) {
+  struct wctx *w = c->w;
+  char *b = (char *)c->p;
   if (w->n_free_bufs < MAX_FREE_BUFS)
     w->free_bufs[w->n_free_bufs++] = b;
   else
     free(b);
+  c->p = NULL;
+  c->in = NULL;
+  c->in_len = 0;
+}
+
+/* Per-answer state goes back to a short free list when the connection idles, so an idle
+ * keep-alive connection costs only its struct. */
+static void resp_put(struct conn *c) {
+  struct wctx *w = c->w;
+  if (w->n_free_resps < MAX_FREE_BUFS)
+    w->free_resps[w->n_free_resps++] = c->r;
+  else
+    free(c->r);
+  c->r = NULL;
 }
 
 void conn_free_buffers(struct wctx *w) {
   while (w->n_free_bufs > 0)
     free(w->free_bufs[--w->n_free_bufs]);
+  while (w->n_free_resps > 0)
+    free(w->free_resps[--w->n_free_resps]);
 }
 
 struct conn *conn_next(struct conn *c) {
@@ -130,12 +155,12 @@ static void release(struct conn *c) {
    * descriptor number can be reused by the next accept. */
   close(c->io.fd);
   if (c->in)
-    buf_put(w, c->in);
+    buf_put(c);
   if (c->r) {
     sfile_op_release(&c->r->op);
     if (c->r->entry)
       fcache_release(w->cache, c->r->entry);
-    free(c->r);
+    resp_put(c);
   }
   free(c);
   w->conn_gone(w);
@@ -180,7 +205,7 @@ void conn_abort(struct conn *c) {
  * bytes), shut our side down first and read until it stops, so that closing with unread
  * data does not reset the connection under the answer it has not read yet. */
 static void conn_finish(struct conn *c) {
-  if (c->peer_eof || (c->parser.parsed >= c->in_len && !c->parser.body_pending)) {
+  if (c->peer_eof || (c->p->parsed >= c->in_len && !c->p->body_pending)) {
     conn_close(c);
     return;
   }
@@ -215,7 +240,8 @@ static void on_timer(loop_timer_t *t) {
 
 static struct resp *resp_get(struct conn *c) {
   if (!c->r) {
-    c->r = malloc(sizeof(*c->r));
+    struct wctx *w = c->w;
+    c->r = w->n_free_resps > 0 ? w->free_resps[--w->n_free_resps] : malloc(sizeof(*c->r));
     if (!c->r)
       abort();
     c->r->conn = c;
@@ -238,7 +264,7 @@ static struct resp *resp_get(struct conn *c) {
 static enum http_conn_header conn_header(struct conn *c) {
   if (!c->keep_alive)
     return HTTP_CONN_CLOSE;
-  return c->parser.req.http_minor == 0 ? HTTP_CONN_KEEP_ALIVE : HTTP_CONN_NONE;
+  return c->p->req.http_minor == 0 ? HTTP_CONN_KEEP_ALIVE : HTTP_CONN_NONE;
 }
 
 static const char *date_now(struct wctx *w) {
@@ -257,7 +283,7 @@ static void start_send(struct conn *c) {
  * Location or an unsatisfied range's size; NULL for none. */
 static void answer_simple(struct conn *c, int status, const struct http_head *extra) {
   struct resp *r = c->r;
-  int is_head = c->parser.req.method == HTTP_HEAD;
+  int is_head = c->p->req.method == HTTP_HEAD;
   if (status == 400 || status >= 500 || status == 414 || status == 431)
     c->keep_alive = 0; /* after a broken request the stream may be out of sync */
   struct http_head h = {0};
@@ -293,7 +319,7 @@ static void answer_simple(struct conn *c, int status, const struct http_head *ex
 static void serve_entry(struct conn *c, struct fcache_entry *e) {
   struct wctx *w = c->w;
   struct resp *r = c->r;
-  const http_request_t *q = &c->parser.req;
+  const http_request_t *q = &c->p->req;
   struct http_answer a;
   r->entry = e;
   http_answer_file(q, c->in, &e->info, w->conf->mime, w->conf->n_mime, &a);
@@ -361,7 +387,7 @@ static void on_file(pool_job_t *job, int status) {
     break;
   case SFILE_REDIRECT: {
     /* Location: the path as the client wrote it, plus the slash, plus its query. */
-    const http_request_t *q = &c->parser.req;
+    const http_request_t *q = &c->p->req;
     const char *t = c->in + q->target.off;
     size_t tlen = q->target.len;
     const char *qs = memchr(t, '?', tlen);
@@ -418,7 +444,7 @@ static void log_access(struct conn *c) {
   struct wctx *w = c->w;
   if (!w->alog)
     return;
-  const http_request_t *q = &c->parser.req;
+  const http_request_t *q = &c->p->req;
   struct http_log_entry e = {
       .remote_addr = c->addr,
       .time = time(NULL),
@@ -446,11 +472,11 @@ static void response_done(struct conn *c) {
     fcache_release(c->w->cache, c->r->entry);
     c->r->entry = NULL;
   }
-  if (!c->keep_alive || c->parser.error_status) {
+  if (!c->keep_alive || c->p->error_status) {
     conn_finish(c);
     return;
   }
-  http_parser_next(&c->parser, c->in, &c->in_len);
+  http_parser_next(c->p, c->in, &c->in_len);
   c->state = ST_READING;
   c->request_started = 0;
   set_events(c, c->peer_eof ? 0 : LOOP_READ);
@@ -466,11 +492,10 @@ static void go_idle(struct conn *c) {
     conn_close(c);
     return;
   }
-  if (c->in) {
-    buf_put(w, c->in);
-    c->in = NULL;
-    c->in_len = 0;
-  }
+  if (c->in)
+    buf_put(c);
+  if (c->r)
+    resp_put(c);
   arm(c, w->draining ? DRAIN_GRACE_MS : w->keepalive_ms);
 }
 
@@ -539,7 +564,7 @@ wait_writable:
 
 static void handle_request(struct conn *c) {
   struct wctx *w = c->w;
-  const http_request_t *q = &c->parser.req;
+  const http_request_t *q = &c->p->req;
   c->requests++;
   w->requests++;
   c->keep_alive = q->keep_alive && !w->draining && c->requests < w->keepalive_requests;
@@ -580,9 +605,9 @@ static void handle_request(struct conn *c) {
 static void conn_process(struct conn *c) {
   c->in_process = 1;
   while (c->state == ST_READING && !c->closing) {
-    enum http_parse_result pr = http_parser_execute(&c->parser, c->in, &c->in_len);
+    enum http_parse_result pr = http_parser_execute(c->p, c->in, &c->in_len);
     if (pr == HTTP_PARSE_AGAIN) {
-      if (http_parser_idle(&c->parser, c->in_len)) {
+      if (http_parser_idle(c->p, c->in_len)) {
         go_idle(c);
       } else if (!c->request_started) {
         /* The header timeout runs from a request's first byte (or its body's). */
@@ -595,7 +620,7 @@ static void conn_process(struct conn *c) {
       c->requests++;
       c->keep_alive = 0;
       resp_get(c);
-      answer_simple(c, c->parser.error_status, NULL);
+      answer_simple(c, c->p->error_status, NULL);
       break;
     }
     handle_request(c);
@@ -605,10 +630,8 @@ static void conn_process(struct conn *c) {
 
 static void conn_read(struct conn *c) {
   struct wctx *w = c->w;
-  if (!c->in) {
-    c->in = buf_get(w);
-    c->in_len = 0;
-  }
+  if (!c->in)
+    buf_get(c);
   uint32_t room = w->max_header_bytes - c->in_len;
   if (room == 0) {
     /* Full of pipelined requests while one is being answered: let the kernel hold the
@@ -667,7 +690,6 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
     strcpy(c->addr, "-");
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  http_parser_init(&c->parser, w->max_header_bytes);
   int rc = loop_io_init(w->loop, &c->io, fd, LOOP_REF_CONNECTION);
   if (rc < 0) {
     close(fd);

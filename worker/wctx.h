@@ -34,8 +34,10 @@ struct wctx {
   unsigned n_conns;
   uint64_t requests;
   int draining;
-  char **free_bufs; /* input buffers of idle connections, reused */
+  char **free_bufs; /* parser + input buffer blocks of idle connections, reused */
   unsigned n_free_bufs;
+  void **free_resps; /* answer state of idle connections, reused */
+  unsigned n_free_resps;
   /* called by conn.c after a connection is gone (resume accepting, finish a drain) */
   void (*conn_gone)(struct wctx *w);
 };

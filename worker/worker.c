@@ -45,6 +45,7 @@ struct worker {
   enum worker_state state;
   int stopping;
   char *free_bufs[64];
+  void *free_resps[64];
 };
 
 static struct worker *worker_of(struct wctx *w) {
@@ -297,6 +298,7 @@ static int setup(struct worker *wk, const struct worker_args *a) {
   w->keepalive_ms = (uint64_t)(conf->timeouts.keepalive * 1000.0);
   w->send_ms = (uint64_t)(conf->timeouts.send * 1000.0);
   w->free_bufs = wk->free_bufs;
+  w->free_resps = wk->free_resps;
   w->conn_gone = conn_gone;
   http_date_cache_init(&w->date);
 
