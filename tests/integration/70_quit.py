@@ -17,6 +17,10 @@ def refused_soon(port, timeout):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         except ConnectionRefusedError:
             return True
+        except ConnectionResetError:
+            # Completed in the backlog just as the last listener closed: the kernel resets
+            # it. Not served either; keep polling until connects are refused outright.
+            pass
         time.sleep(0.02)
     return False
 
