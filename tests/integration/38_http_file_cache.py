@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""The worker's open-file cache: a file asked for again within the cache's validity (1 s) is
+answered without touching the file system (proved with the slowfs shim: the second request
+for a slow file is fast), and a changed, deleted or replaced file is served fresh once the
+validity has passed: never older than that."""
+import os, sys, time, importlib.util
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evtest import *
+
+VALID = 1.0  # the cache's validity in the worker
+SLACK = 0.5
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location("slowfs_test", os.path.join(HERE, "49_http_slowfs.py"))
+FILES = {"a.txt": b"one\n", "gone.txt": b"here\n", "slow-c.txt": b"cached slow\n" * 10,
+         "big.bin": b"B" * (200 * 1024)}
+
+
+def poll_until(fn, limit):
+    """Polls fn() (a condition on a fresh request) until true or limit seconds pass; returns
+    the seconds it took, or None."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        if fn():
+            return time.monotonic() - t0
+        time.sleep(0.02)  # polling a condition with a deadline, not synchronisation
+    return None
+
+
+def test_changed_file_fresh_within_validity(s):
+    expect_eq(request(s.port, "/a.txt").body, b"one\n", "first answer")
+    s.write_file("a.txt", b"two, longer\n")
+    took = poll_until(lambda: request(s.port, "/a.txt").body == b"two, longer\n", VALID + SLACK)
+    expect(took is not None, "changed file still served stale after %.1f s" % (VALID + SLACK))
+
+
+def test_deleted_file_gone_within_validity(s):
+    expect_eq(request(s.port, "/gone.txt").status, 200, "before delete")
+    os.unlink(os.path.join(s.root, "gone.txt"))
+    took = poll_until(lambda: request(s.port, "/gone.txt").status == 404, VALID + SLACK)
+    expect(took is not None, "deleted file still served after %.1f s" % (VALID + SLACK))
+
+
+def test_replaced_large_file(s):
+    r = request(s.port, "/big.bin")
+    expect_eq(len(r.body), 200 * 1024, "large file, first")
+    tmp = os.path.join(s.root, "big.tmp")
+    with open(tmp, "wb") as f:
+        f.write(b"N" * 1000)
+    os.rename(tmp, os.path.join(s.root, "big.bin"))  # an atomic deploy replaces the inode
+    took = poll_until(lambda: request(s.port, "/big.bin").body == b"N" * 1000, VALID + SLACK)
+    expect(took is not None, "replaced file still served old bytes after %.1f s" % (VALID + SLACK))
+
+
+def main():
+    slowfs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(slowfs)
+    s = remove_at_exit(Server(files=FILES))
+    shim = slowfs.shim_path(s.dir)
+    log = os.path.join(s.dir, "slowfs.log")
+    os.environ.update({"LD_PRELOAD": slowfs.preload_value(shim), "EVC_SLOWFS_MS": "600",
+                       "EVC_SLOWFS_MARK": "slow", "EVC_SLOWFS_LOG": log})
+    try:
+        s.start()
+    finally:
+        for k in ("LD_PRELOAD", "EVC_SLOWFS_MS", "EVC_SLOWFS_MARK", "EVC_SLOWFS_LOG"):
+            os.environ.pop(k, None)
+
+    def test_hit_does_not_touch_the_disk(srv):
+        t0 = time.monotonic()
+        expect_eq(request(srv.port, "/slow-c.txt").body, FILES["slow-c.txt"], "slow, first")
+        first = time.monotonic() - t0
+        expect(first >= 0.5, "the first request did not go to the (slow) disk: %.3f s" % first)
+        t0 = time.monotonic()
+        expect_eq(request(srv.port, "/slow-c.txt").body, FILES["slow-c.txt"], "slow, again")
+        again = time.monotonic() - t0
+        expect(again < 0.2, "a repeat within the validity went to the disk: %.3f s" % again)
+
+    try:
+        res = run_cases(s, [test_hit_does_not_touch_the_disk,
+                            test_changed_file_fresh_within_validity,
+                            test_deleted_file_gone_within_validity, test_replaced_large_file])
+    finally:
+        s.stop()
+    finish([res])
+
+
+if __name__ == "__main__":
+    main()
