@@ -71,6 +71,7 @@ struct conn {
   int closing;
   int in_process;      /* conn_process is on the stack: do not re-enter it */
   int request_started; /* bytes of a request have arrived: the header timeout runs */
+  int nodelay;         /* TCP_NODELAY is set */
   unsigned requests;
   uint64_t last_progress; /* loop ms of the last byte sent */
   pool_job_t *job;        /* the lookup or sendfile on the pool, or NULL */
@@ -273,6 +274,14 @@ static const char *date_now(struct wctx *w) {
 
 /* Starts sending r->head (and r->body or the file range) in WRITING state. */
 static void start_send(struct conn *c) {
+  /* Nagle only matters once answers can follow each other before the client acknowledges
+   * (keep-alive, pipelining) or a file is streamed: a one-answer connection skips the
+   * syscall. */
+  if (!c->nodelay && (c->requests > 1 || c->r->file_left > 0)) {
+    int one = 1;
+    setsockopt(c->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->nodelay = 1;
+  }
   c->state = ST_WRITING;
   c->last_progress = loop_now(c->w->loop);
   arm(c, c->w->send_ms);
@@ -646,12 +655,19 @@ static void conn_read(struct conn *c) {
       c->in_len = 0; /* discard: we only wait for the client to finish */
       return;
     }
-    if (c->state == ST_READING)
+    if (c->state == ST_READING) {
       conn_process(c);
+      /* Still waiting for (more of) a request: now epoll must tell us when it comes. */
+      if (c->state == ST_READING && !c->closing && !(c->events & LOOP_READ))
+        set_events(c, c->events | LOOP_READ);
+    }
     return;
   }
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+    if (!(c->events & LOOP_READ))
+      set_events(c, c->events | LOOP_READ);
     return;
+  }
   /* EOF or error. A request being answered still gets its answer (the client may only have
    * shut down its sending side); otherwise we are done. */
   c->peer_eof = 1;
@@ -688,8 +704,6 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
               sizeof(c->addr));
   else
     strcpy(c->addr, "-");
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   int rc = loop_io_init(w->loop, &c->io, fd, LOOP_REF_CONNECTION);
   if (rc < 0) {
     close(fd);
@@ -702,8 +716,6 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
   c->timer.cb = on_timer;
   /* The connection's io handle is its ref; its timer must not count as one more. */
   loop_unref(&c->timer.h);
-  c->events = LOOP_READ;
-  loop_io_start(&c->io, LOOP_READ, on_io);
   /* Until the first byte, the client has the header timeout to send its request. */
   loop_timer_start(&c->timer, on_timer, w->header_ms, 0);
   c->next = w->conns;
@@ -711,6 +723,9 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
     w->conns->prev = c;
   w->conns = c;
   w->n_conns++;
+  /* The request has usually arrived with the handshake: read before registering with
+   * epoll. A connection answered at once and closed never costs an epoll_ctl. */
+  conn_read(c);
   return 0;
 }
 
