@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include "http_request.h"
 #include "http_response.h"
 
+#define LOOP_SEND_CHUNK (512 * 1024) /* per sendfile call on the loop */
 #define DRAIN_GRACE_MS 500      /* an idle connection of a draining worker gets this long */
 #define LINGER_MS 2000
 #define MAX_FREE_BUFS 64
@@ -541,6 +543,33 @@ static void conn_send(struct conn *c) {
     } else {
       r->head_sent = r->head_len;
       r->body_sent += s - h;
+    }
+  }
+  if (r->file_left > 0 && !w->no_cachestat) {
+    /* The pages are in memory: sendfile here copies from the page cache and cannot wait for
+     * the disk. One bounded chunk per turn, so one fast client cannot hold the loop. */
+    size_t want = r->file_left < LOOP_SEND_CHUNK ? (size_t)r->file_left : LOOP_SEND_CHUNK;
+    int resident = sfile_resident(r->file_fd, r->file_off, want);
+    if (resident == -ENOSYS)
+      w->no_cachestat = 1;
+    if (resident == 1) {
+      ssize_t sent = sendfile(c->io.fd, r->file_fd, &r->file_off, want);
+      if (sent < 0 && errno != EAGAIN && errno != EINTR) {
+        conn_close(c);
+        return;
+      }
+      if (sent == 0) { /* the file shrank under us: the promised length cannot be kept */
+        conn_close(c);
+        return;
+      }
+      if (sent > 0) {
+        r->file_left -= (uint64_t)sent;
+        c->last_progress = loop_now(w->loop);
+      }
+      if (r->file_left > 0)
+        goto wait_writable;
+      response_done(c);
+      return;
     }
   }
   if (r->file_left > 0) {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +227,29 @@ static void send_work(pool_job_t *job) {
 int sfile_send_submit(pool_t *pool, struct sfile_send *snd, pool_done_fn done) {
   snd->job.data = snd;
   return pool_submit(pool, &snd->job, send_work, done);
+}
+
+#ifndef SYS_cachestat
+#define SYS_cachestat 451
+#endif
+
+struct cachestat_range {
+  uint64_t off;
+  uint64_t len;
+};
+
+struct cachestat {
+  uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+int sfile_resident(int fd, off_t off, size_t len) {
+  struct cachestat_range range = {(uint64_t)off, len};
+  struct cachestat cs;
+  if (syscall(SYS_cachestat, fd, &range, &cs, 0) != 0)
+    return errno == ENOSYS ? -ENOSYS : 0;
+  uint64_t page = 4096;
+  uint64_t pages = ((uint64_t)off + len + page - 1) / page - (uint64_t)off / page;
+  return cs.nr_cache >= pages;
 }
 
 void sfile_op_release(struct sfile_op *op) {

@@ -13,7 +13,7 @@
 
 /* Small files are read on the pool and sent with their headers in one write; larger ones go
  * out with sendfile, which reads the file and so runs on the pool too. */
-#define SFILE_SMALL_MAX (64 * 1024)
+#define SFILE_SMALL_MAX (16 * 1024)
 /* At most this much per sendfile job: one large download holds a pool thread only so long. */
 #define SFILE_CHUNK (2 * 1024 * 1024)
 
@@ -65,6 +65,11 @@ struct sfile_send {
   int err;     /* result: 0, -EAGAIN (socket full), or -errno; -EIO if the file shrank */
 };
 int sfile_send_submit(pool_t *pool, struct sfile_send *snd, pool_done_fn done);
+/* 1 if every page of [off, off+len) of fd is in the page cache (cachestat, Linux >= 6.5), so
+ * that a sendfile of it copies from memory and cannot wait for the disk; 0 if not;
+ * -ENOSYS where the kernel cannot tell (then always use the pool). Does no I/O: safe on the
+ * loop thread. */
+int sfile_resident(int fd, off_t off, size_t len);
 void sfile_op_release(struct sfile_op *op);
 
 #endif

@@ -34,6 +34,7 @@ struct wctx {
   unsigned n_conns;
   uint64_t requests;
   int draining;
+  int no_cachestat; /* the kernel cannot tell page-cache residency: sendfile on the pool */
   char **free_bufs; /* parser + input buffer blocks of idle connections, reused */
   unsigned n_free_bufs;
   void **free_resps; /* answer state of idle connections, reused */

@@ -371,6 +371,12 @@ ssize_t sendfile64(int out_fd, int in_fd, off64_t *off, size_t n) {
 
 /* ---- raw syscall(): openat2 has no glibc wrapper, so servers call it this way ---- */
 
+#define SLOWFS_SYS_CACHESTAT 451 /* x86_64 and most others; not in older headers */
+
+struct slowfs_cachestat {
+  unsigned long long nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
 long syscall(long number, ...) {
   REAL(long (*)(long, ...), syscall);
   va_list ap;
@@ -379,6 +385,12 @@ long syscall(long number, ...) {
   for (int i = 0; i < 6; i++)
     a[i] = va_arg(ap, long); /* as glibc's own syscall() does */
   va_end(ap);
+  /* cachestat(fd, range, out, flags): a slow disk's pages are never in memory, so a server
+   * that asks before a sendfile on its loop thread must be told to go to its pool. */
+  if (number == SLOWFS_SYS_CACHESTAT && is_slow_fd((int)a[0])) {
+    memset((void *)a[2], 0, sizeof(struct slowfs_cachestat));
+    return 0;
+  }
   const char *path = NULL;
   int fd = -1, opens = 0;
   switch (number) {
