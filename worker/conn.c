@@ -30,6 +30,7 @@
 #include "http_response.h"
 
 #define LOOP_SEND_CHUNK (512 * 1024) /* per sendfile call on the loop */
+#define OUT_CAP (32 * 1024)       /* pipelined answers gathered per write */
 #define DRAIN_GRACE_MS 500      /* an idle connection of a draining worker gets this long */
 #define LINGER_MS 2000
 #define MAX_FREE_BUFS 64
@@ -77,6 +78,8 @@ struct conn {
   unsigned requests;
   uint64_t last_progress; /* loop ms of the last byte sent */
   pool_job_t *job;        /* the lookup or sendfile on the pool, or NULL */
+  char *out;              /* answers to pipelined requests gathered for one write, or NULL */
+  uint32_t out_len, out_sent;
   struct resp *r;
   char addr[INET6_ADDRSTRLEN];
 };
@@ -150,10 +153,17 @@ struct conn *conn_next(struct conn *c) {
   return c->next;
 }
 
+static void out_free(struct conn *c) {
+  free(c->out);
+  c->out = NULL;
+  c->out_len = c->out_sent = 0;
+}
+
 static void release(struct conn *c) {
   if (--c->holds > 0)
     return;
   struct wctx *w = c->w;
+  out_free(c);
   /* Only now: a sendfile job may have been using the socket until a moment ago, and a closed
    * descriptor number can be reused by the next accept. */
   close(c->io.fd);
@@ -275,7 +285,42 @@ static const char *date_now(struct wctx *w) {
 }
 
 /* Starts sending r->head (and r->body or the file range) in WRITING state. */
+/* Pipelining: when the next request is already complete in the input buffer, an answer held
+ * in memory is gathered with the ones that follow and they go out in one write. Only then:
+ * an answer must never wait for a request the client has not finished sending. */
+static int try_gather(struct conn *c) {
+  struct resp *r = c->r;
+  if (!c->in_process || r->file_left > 0 || !c->keep_alive)
+    return 0;
+  uint32_t rest = c->in_len - c->p->parsed;
+  if (rest < 4 || !memmem(c->in + c->p->parsed, rest, "\r\n\r\n", 4))
+    return 0;
+  size_t need = r->head_len + r->body_len;
+  if (need > OUT_CAP - c->out_len)
+    return 0;
+  if (!c->out && !(c->out = malloc(OUT_CAP)))
+    abort();
+  memcpy(c->out + c->out_len, r->head, r->head_len);
+  memcpy(c->out + c->out_len + r->head_len, r->body, r->body_len);
+  c->out_len += (uint32_t)need;
+  return 1;
+}
+
+/* Before a request waits for the pool: what was gathered goes out now, as far as the socket
+ * takes it (the rest leads the next answer). */
+static void push_gathered(struct conn *c) {
+  ssize_t n = send(c->io.fd, c->out + c->out_sent, c->out_len - c->out_sent, MSG_NOSIGNAL);
+  if (n > 0)
+    c->out_sent += (uint32_t)n;
+  if (c->out_sent == c->out_len)
+    out_free(c);
+}
+
 static void start_send(struct conn *c) {
+  if (try_gather(c)) {
+    response_done(c);
+    return;
+  }
   /* Nagle only matters once answers can follow each other before the client acknowledges
    * (keep-alive, pipelining) or a file is streamed: a one-answer connection skips the
    * syscall. */
@@ -513,10 +558,14 @@ static void go_idle(struct conn *c) {
 static void conn_send(struct conn *c) {
   struct resp *r = c->r;
   struct wctx *w = c->w;
-  size_t before = r->head_sent + r->body_sent;
-  while (r->head_sent < r->head_len || r->body_sent < r->body_len) {
-    struct iovec iov[2];
+  int progress = 0;
+  while (c->out || r->head_sent < r->head_len || r->body_sent < r->body_len) {
+    struct iovec iov[3];
     int n = 0;
+    if (c->out) { /* gathered answers to earlier pipelined requests go first */
+      iov[n].iov_base = c->out + c->out_sent;
+      iov[n++].iov_len = c->out_len - c->out_sent;
+    }
     if (r->head_sent < r->head_len) {
       iov[n].iov_base = r->head + r->head_sent;
       iov[n++].iov_len = r->head_len - r->head_sent;
@@ -537,6 +586,16 @@ static void conn_send(struct conn *c) {
       return;
     }
     size_t s = (size_t)sent;
+    progress = 1;
+    if (c->out) {
+      size_t o = c->out_len - c->out_sent;
+      if (s < o) {
+        c->out_sent += (uint32_t)s;
+        continue;
+      }
+      s -= o;
+      out_free(c);
+    }
     size_t h = r->head_len - r->head_sent;
     if (s <= h) {
       r->head_sent += (uint32_t)s;
@@ -592,7 +651,7 @@ static void conn_send(struct conn *c) {
   response_done(c);
   return;
 wait_writable:
-  if (r->head_sent + r->body_sent != before)
+  if (progress)
     c->last_progress = loop_now(w->loop);
   if (!(c->events & LOOP_WRITE))
     set_events(c, c->events | LOOP_WRITE);
@@ -627,6 +686,8 @@ static void handle_request(struct conn *c) {
     serve_entry(c, e);
     return;
   }
+  if (c->out)
+    push_gathered(c);
   r->op.ctx = w->files;
   r->op.trailing_slash = plen > 0 && path[plen - 1] == '/';
   memcpy(r->op.path, r->key, r->key_len + 1);

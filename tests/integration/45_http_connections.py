@@ -84,6 +84,32 @@ def test_pipelining(s):
         c.close()
 
 
+def test_pipelined_answers_do_not_wait_for_an_unfinished_request(s):
+    """Answers to pipelined requests may be gathered into one write, but never held for a
+    request whose bytes have not all arrived: the client may wait for them first."""
+    c = Conn(s.port, timeout=2)
+    try:
+        c.send(http_req("GET", "/a.txt") + http_req("GET", "/b.txt") + b"GET /c.txt HTTP/1.1\r\nHo")
+        expect_file(c.read_response(), "a.txt", "first of a pipelined batch")
+        expect_file(c.read_response(), "b.txt", "second, with a third still unfinished")
+        c.send(b"st: 127.0.0.1\r\n\r\n")
+        expect_file(c.read_response(), "c.txt", "the third, once complete")
+    finally:
+        c.close()
+    # Many small answers in one batch, more than one gathering buffer holds (32 KiB), on a
+    # server that allows that many requests per connection.
+    big = Server(files=FILES, settings={"limits": "{ keepalive_requests = 1000; }"})
+    with big:
+        c = Conn(big.port, timeout=5)
+        try:
+            n = 200
+            c.send(b"".join(http_req("GET", "/a.txt" if i % 2 else "/b.txt") for i in range(n)))
+            for i in range(n):
+                expect_file(c.read_response(), "a.txt" if i % 2 else "b.txt", "batched %d" % i)
+        finally:
+            c.close()
+
+
 def test_keepalive_requests_limit(s):
     c = Conn(s.port)
     try:
@@ -174,7 +200,9 @@ def main():
                           "keepalive_requests = %d; }" % KEEPALIVE_REQUESTS}
     with remove_at_exit(Server(settings=settings, files=FILES)) as s:
         res = run_cases(s, [test_keepalive_default, test_http10_closes, test_http10_keepalive,
-                            test_connection_close, test_pipelining, test_keepalive_requests_limit,
+                            test_connection_close, test_pipelining,
+                            test_pipelined_answers_do_not_wait_for_an_unfinished_request,
+                            test_keepalive_requests_limit,
                             test_keepalive_requests_limit_pipelined, test_get_body_content_length,
                             test_get_body_chunked, test_http11_without_host_400,
                             test_smuggling_400_and_close])
