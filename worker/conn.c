@@ -441,6 +441,11 @@ static void on_file(pool_job_t *job, int status) {
   case SFILE_FORBIDDEN:
     answer_simple(c, 403, NULL);
     break;
+  case SFILE_BUSY:
+    log_msg(c->w->log, LOG_WARN, "lookup of \"%s\" failed: %s; answering 503", r->op.path,
+            strerror(-r->op.err));
+    answer_simple(c, 503, NULL);
+    break;
   case SFILE_REDIRECT: {
     /* Location: the path as the client wrote it, plus the slash, plus its query. */
     const http_request_t *q = &c->p->req;

@@ -95,10 +95,14 @@ static int on_header_value_complete(llhttp_t *l) {
   }
   /* llhttp accepts obs-fold (a value continued on an indented line); RFC 9112 lets a
    * server reject it, and we do: intermediaries that unfold differently are how requests
-   * get smuggled. A folded value shows as a line break inside the span. */
-  if (p->value.len && memchr(p->base + p->value.off, '\n', p->value.len)) {
-    p->error_why = "obs-fold in a header value";
-    return -1;
+   * get smuggled. A fold shows as a line break between the field name and the value's end
+   * (the value may even start after it, when the first line was empty). */
+  if (p->value.len) {
+    uint32_t from = p->field.off + p->field.len, to = p->value.off + p->value.len;
+    if (to > from && memchr(p->base + from, '\n', to - from)) {
+      p->error_why = "obs-fold in a header value";
+      return -1;
+    }
   }
   if (h >= 0) {
     if (p->req.hdr_present & (1u << h)) {
@@ -117,6 +121,12 @@ static int on_header_value_complete(llhttp_t *l) {
 
 static int on_headers_complete(llhttp_t *l) {
   http_parser_t *p = parser_of(l);
+  /* llhttp lets a bare LF end the request line; RFC 9112 allows that leniency, but a server
+   * that reads lines differently from a proxy in front of it is a smuggling target. */
+  if (p->base[p->req.line.off + p->req.line.len] != '\r') {
+    p->error_why = "request line not ended by CRLF";
+    return -1;
+  }
   p->req.method = l->method;
   p->req.http_major = l->http_major;
   p->req.http_minor = l->http_minor;
@@ -229,6 +239,10 @@ enum http_parse_result http_parser_execute(http_parser_t *p, char *buf, uint32_t
       /* The header block is complete: the request is ready. Its body, if any, is read and
        * dropped after the answer (the client need not finish sending it to get one). */
       p->parsed = (uint32_t)(llhttp_get_error_pos(&p->llhttp) - buf);
+      /* Every line of the head ends in CRLF, the empty one too: a bare LF there is another
+       * leniency of llhttp's that a proxy may not share. */
+      if (p->parsed < 4 || memcmp(buf + p->parsed - 4, "\r\n\r\n", 4) != 0)
+        return fail(p, 400, "header block not ended by CRLF CRLF");
       llhttp_resume(&p->llhttp);
       int body = probe_body(p, buf);
       if (body < 0)

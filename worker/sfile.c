@@ -114,6 +114,10 @@ static enum sfile_result classify(int err) {
   case -EPERM:
   case -ELOOP:
     return SFILE_FORBIDDEN;
+  case -EMFILE:
+  case -ENFILE:
+  case -ENOMEM:
+    return SFILE_BUSY;
   default:
     return SFILE_ERROR;
   }

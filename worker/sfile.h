@@ -25,6 +25,7 @@ enum sfile_result {
   SFILE_NOT_FOUND,     /* 404 */
   SFILE_FORBIDDEN,     /* 403: outside the root through a symlink, not a regular file, no index */
   SFILE_REDIRECT,      /* 301: a directory named without its trailing slash */
+  SFILE_BUSY,          /* 503: out of descriptors or memory for now; try again later */
   SFILE_ERROR,         /* 500: anything else (errno in err) */
 };
 

@@ -164,6 +164,9 @@ static void errors(void **state) {
                "Content-Length: 2\r\n\r\n", 400);
   expect_error("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400);
   expect_error("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400);            /* obs-fold */
+  expect_error("GET / HTTP/1.1\r\nHost: a\r\nX-Foo:\r\n b\r\n\r\n", 400);       /* after empty */
+  expect_error("GET / HTTP/1.1\nHost: a\r\n\r\n", 400);                        /* bare LF */
+  expect_error("GET / HTTP/1.1\r\nHost: a\r\n\n", 400);                        /* bare LF */
 }
 
 static void limits(void **state) {
