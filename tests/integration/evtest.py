@@ -119,7 +119,32 @@ class Server:
         except subprocess.TimeoutExpired:
             fail("server did not exit within %ss" % timeout)
 
+    SANITIZER_RE = re.compile(r"runtime error:|ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer")
+
+    def sanitizer_reports(self):
+        """Lines of the server's output that are sanitizer reports (a worker that dies of one
+        is replaced by its supervisor, so a test could pass regardless: stop() fails it)."""
+        return [l for l in self.log if self.SANITIZER_RE.search(l)]
+
     def stop(self):
+        self._kill()
+        if self.proc:
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:  # the reader sees EOF once the group is gone
+                try:
+                    line = self.lines.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if line is None:
+                    self.lines.put(None)
+                    break
+                self.log.append(line)
+            bad = self.sanitizer_reports()
+            if bad:
+                self.proc = None
+                fail("the server printed sanitizer reports:\n" + "\n".join(self.log[-60:]))
+
+    def _kill(self):
         if self.proc and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -453,3 +478,109 @@ def remove_at_exit(server):
     if not os.environ.get("EVC_KEEP"):
         atexit.register(shutil.rmtree, server.dir, True)
     return server
+
+
+# ---- Helpers for the hostile-client suites (8x_hostile_*): raw exchanges read to the end,
+# a process's CPU time and memory from /proc. ----
+
+def parse_responses(data):
+    """Splits raw bytes a server sent into Responses (Content-Length bodies; a body without a
+    length runs to the end). Returns (responses, leftover bytes that are no whole response)."""
+    out = []
+    while b"\r\n\r\n" in data:
+        hdr, rest = data.split(b"\r\n\r\n", 1)
+        lines = hdr.decode("latin-1").split("\r\n")
+        parts = (lines[0].split(" ", 2) + ["", ""])[:3]
+        if not parts[1].isdigit():
+            break
+        status = int(parts[1])
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            k = k.strip().lower()
+            headers[k] = headers[k] + ", " + v.strip() if k in headers else v.strip()
+        n = 0 if status in (204, 304) or 100 <= status < 200 else None
+        if n is None and headers.get("content-length", "").isdigit():
+            n = int(headers["content-length"])
+        if n is None:
+            n = len(rest)
+        if len(rest) < n:
+            break
+        out.append(Response(status, parts[2], headers, rest[:n], parts[0]))
+        data = rest[n:]
+    return out, data
+
+
+def exchange(port, data, timeout=3.0):
+    """Sends raw bytes on a fresh connection and reads until the server closes it or timeout
+    passes. Returns (responses, closed, leftover): closed is True when the server closed
+    (EOF or reset) within timeout. A reset while sending counts as closed."""
+    s = connect(port, timeout)
+    got, closed = b"", False
+    try:
+        try:
+            s.sendall(data if isinstance(data, bytes) else data.encode("latin-1"))
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+        deadline = time.monotonic() + timeout
+        while not closed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            s.settimeout(left)
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+    finally:
+        s.close()
+    responses, rest = parse_responses(got)
+    return responses, closed, rest
+
+
+def proc_cpu_seconds(pid):
+    """User plus system CPU time of a process (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_kib(pid):
+    """Resident memory of a process (VmRSS), in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def proc_fd_count(pid):
+    """Open descriptors of a process (we run as root or as its owner)."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def only_worker(server):
+    """The pid of a one-worker server's running worker (fails the test if there is none)."""
+    pids = sup_wait(lambda: sup_workers(server, state="running"), 10, "a running worker")
+    check(len(pids) == 1, "expected one worker, status lists %r" % pids)
+    return pids[0]
+
+
+def proc_socket_count(pid):
+    """Open sockets of a process: its listeners, channels and client connections (not the
+    files it holds open, which a cache may keep)."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+                n += 1
+        except OSError:  # closed meanwhile
+            pass
+    return n

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Clients that never read a large response: each is cut at timeouts.send (the worker lets the
+connection go, and the client, once it reads, finds the end of the stream well before the end
+of the file), and memory stays bounded: 20 such clients each asking for a 50 MiB file do not
+grow the worker's resident memory by more than 20 MiB. Both ways a file is sent are covered:
+a sparse file (not in the page cache: sendfile on the pool) and one just written (its pages
+cached: sendfile may run on the loop)."""
+import os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evtest import *
+
+BIG = 50 * 1024 * 1024
+SEND_T = 1.5
+SLACK = 1.5
+N_CLIENTS = 20
+MAX_GROWTH_KIB = 20 * 1024
+FILES = {"a.txt": b"file a\n"}
+
+
+def stalled_client(port, path="/big.bin"):
+    """A socket with a small receive buffer that asks for path and then reads nothing."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(http_req("GET", path))
+    return sock
+
+
+def read_to_end(sock, timeout):
+    """Reads everything until EOF or reset: (bytes read, True), or (bytes, False) if the
+    stream is still open when timeout passes."""
+    got, deadline = 0, time.monotonic() + timeout
+    buf = bytearray(1 << 20)
+    try:
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            n = sock.recv_into(buf)
+            if not n:
+                return got, True
+            got += n
+    except ConnectionResetError:
+        return got, True
+    except socket.timeout:
+        pass
+    return got, False
+
+
+def one_stalled_client_cut(s, path):
+    base = proc_socket_count(s.worker)
+    sock = stalled_client(s.port, path)
+    t0 = time.monotonic()
+    try:
+        expect(wait_for(lambda: proc_socket_count(s.worker) > base, 2, 0.01),
+               "the worker did not take the client")
+        # The worker lets go of the connection (its socket) at the send timeout.
+        gone = wait_for(lambda: proc_socket_count(s.worker) <= base, SEND_T + SLACK + 5, 0.02)
+        t = time.monotonic() - t0
+        expect(gone, "%s: a client that never reads still holds its connection after %.1fs "
+               "(timeouts.send = %.1f)" % (path, t, SEND_T))
+        expect(t <= SEND_T + SLACK, "%s: a client that never reads was cut after %.2fs, "
+               "timeouts.send = %.1f" % (path, t, SEND_T))
+        expect(t >= SEND_T - 0.3, "%s: a client that never reads was cut after %.2fs, before "
+               "timeouts.send = %.1f" % (path, t, SEND_T))
+        # The client's view: what was in flight, then the end of the stream (EOF or reset).
+        got, closed = read_to_end(sock, 5)
+        expect(closed, "%s: the socket sees no EOF or reset after the send timeout (%d bytes "
+               "read)" % (path, got))
+        expect(got < BIG, "%s: the whole file arrived (%d bytes) despite the stall" % (path, got))
+    finally:
+        sock.close()
+
+
+def test_stalled_client_cut_uncached_file(s):
+    one_stalled_client_cut(s, "/big.bin")
+
+
+def test_stalled_client_cut_cached_file(s):
+    one_stalled_client_cut(s, "/hot.bin")
+
+
+def test_memory_bounded(s):
+    pid = s.worker
+    base_fds = proc_socket_count(pid)
+    before = proc_rss_kib(pid)
+    socks, peak = [], before
+    t0 = time.monotonic()
+    try:
+        for i in range(N_CLIENTS):
+            socks.append(stalled_client(s.port, "/big.bin" if i % 2 else "/hot.bin"))
+            peak = max(peak, proc_rss_kib(pid))
+        expect(wait_for(lambda: proc_socket_count(pid) >= base_fds + N_CLIENTS, 2, 0.01),
+               "the worker did not take the %d clients (%d sockets, %d before)"
+               % (N_CLIENTS, proc_socket_count(pid), base_fds))
+        # Sample while the clients stall, until the worker has cut them all.
+        deadline = time.monotonic() + SEND_T + SLACK + 3
+        while time.monotonic() < deadline:
+            peak = max(peak, proc_rss_kib(pid))
+            if proc_socket_count(pid) <= base_fds:
+                break
+            time.sleep(0.02)
+        t = time.monotonic() - t0
+        expect(proc_socket_count(pid) <= base_fds, "%d stalled clients: connections still open "
+               "after %.1fs (timeouts.send = %.1f)" % (N_CLIENTS, t, SEND_T))
+        expect(peak - before <= MAX_GROWTH_KIB, "%d clients each stalled on a %d MiB file grew "
+               "the worker's RSS by %d KiB (from %d KiB; at most %d allowed)"
+               % (N_CLIENTS, BIG >> 20, peak - before, before, MAX_GROWTH_KIB))
+        print("     RSS %d KiB before, %d KiB at most with %d stalled clients"
+              % (before, peak, N_CLIENTS), flush=True)
+        for i, sock in enumerate(socks):
+            got, closed = read_to_end(sock, 2)
+            expect(closed and got < BIG, "stalled client %d: closed %s after %d bytes"
+                   % (i, closed, got))
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_still_serving(s):
+    expect_eq(only_worker(s), s.worker, "worker pid after the stalled clients")
+    r = request(s.port, "/a.txt")
+    expect_eq((r.status, r.body), (200, FILES["a.txt"]), "a normal request afterwards")
+
+
+def main():
+    settings = {
+        "limits": "{ max_connections = 1000; max_header_bytes = 8192; keepalive_requests = 100; }",
+        "timeouts": "{ graceful = 5.0; keepalive = 5.0; header = 5.0; send = %.1f; }" % SEND_T}
+    s = remove_at_exit(Server(settings=settings, files=FILES))
+    with open(os.path.join(s.root, "big.bin"), "wb") as f:
+        f.truncate(BIG)  # sparse: 50 MiB of zeros without writing them
+    with open(os.path.join(s.root, "hot.bin"), "wb") as f:
+        block = bytes(range(256)) * 4096
+        for _ in range(BIG // len(block)):
+            f.write(block)  # written: its pages are in the page cache
+    with s:
+        s.worker = only_worker(s)
+        check(request(s.port, "/a.txt").status == 200, "a request before the stalled clients")
+        results = [run_cases(s, [test_stalled_client_cut_uncached_file,
+                                 test_stalled_client_cut_cached_file, test_memory_bounded,
+                                 test_still_serving])]
+    finish(results)
+
+
+if __name__ == "__main__":
+    main()
