@@ -301,7 +301,8 @@ static int try_gather(struct conn *c) {
   if (!c->out && !(c->out = malloc(OUT_CAP)))
     abort();
   memcpy(c->out + c->out_len, r->head, r->head_len);
-  memcpy(c->out + c->out_len + r->head_len, r->body, r->body_len);
+  if (r->body_len) /* HEAD, 304: no body, and r->body may be NULL */
+    memcpy(c->out + c->out_len + r->head_len, r->body, r->body_len);
   c->out_len += (uint32_t)need;
   return 1;
 }
