@@ -185,11 +185,6 @@ static void on_io_closed(loop_handle_t *h) {
   release(h->data);
 }
 
-static void on_timer_closed(loop_handle_t *h) {
-  struct conn *c = h->data;
-  loop_close(&c->io.h, on_io_closed);
-}
-
 static void conn_close(struct conn *c) {
   if (c->closing)
     return;
@@ -207,7 +202,10 @@ static void conn_close(struct conn *c) {
      * (holds) until its done callback. */
     pool_cancel(c->job);
   }
-  loop_close(&c->timer.h, on_timer_closed);
+  /* Both in this close phase; callbacks run LIFO, so the io's, which may free the
+   * connection, comes after the timer has been dealt with. */
+  loop_close(&c->io.h, on_io_closed);
+  loop_close(&c->timer.h, NULL);
 }
 
 void conn_abort(struct conn *c) {
