@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,12 @@ int sup_listen_open(const conf_listen_t *l, log_t *log) {
   call = "listen";
   if (listen(fd, somaxconn()) < 0)
     goto fail;
+  /* Wake a worker only once a request's first bytes are in (as h2o does by default): the
+   * worker's read right after accept then finds them, and a client that connects and says
+   * nothing costs nothing until it does (the kernel still hands it over after a few
+   * seconds). Best effort: a kernel without it just wakes earlier. */
+  int defer_s = 1;
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof(defer_s));
   return fd;
 
 fail:;

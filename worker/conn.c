@@ -75,6 +75,7 @@ struct conn {
   int in_process;      /* conn_process is on the stack: do not re-enter it */
   int request_started; /* bytes of a request have arrived: the header timeout runs */
   int nodelay;         /* TCP_NODELAY is set */
+  int fd_closed;       /* the socket was closed before the handles */
   unsigned requests;
   uint64_t last_progress; /* loop ms of the last byte sent */
   pool_job_t *job;        /* the lookup or sendfile on the pool, or NULL */
@@ -164,9 +165,10 @@ static void release(struct conn *c) {
     return;
   struct wctx *w = c->w;
   out_free(c);
-  /* Only now: a sendfile job may have been using the socket until a moment ago, and a closed
-   * descriptor number can be reused by the next accept. */
-  close(c->io.fd);
+  /* Only now if not before (conn_close): a sendfile job may have been using the socket until
+   * a moment ago, and a closed descriptor number can be reused by the next accept. */
+  if (!c->fd_closed)
+    close(c->io.fd);
   if (c->in)
     buf_put(c);
   if (c->r) {
@@ -201,6 +203,15 @@ static void conn_close(struct conn *c) {
     /* A job no thread has taken yet need not run; one that has keeps the memory alive
      * (holds) until its done callback. */
     pool_cancel(c->job);
+  } else {
+    /* Nothing else uses the socket: close it now, so the FIN follows the last answer at
+     * once. Were it to wait for the close phase, a client that has its answer would often
+     * close first and pay for the TIME_WAIT and the port search itself. Stopping the
+     * watcher first keeps epoll consistent (no syscall if it was never registered). */
+    loop_io_stop(&c->io);
+    c->events = 0;
+    close(c->io.fd);
+    c->fd_closed = 1;
   }
   /* Both in this close phase; callbacks run LIFO, so the io's, which may free the
    * connection, comes after the timer has been dealt with. */

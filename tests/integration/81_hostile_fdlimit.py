@@ -41,15 +41,17 @@ class LimitedServer(Server):
 
 
 def flood(port, n):
-    """n sockets connecting without waiting (those the worker cannot accept stay queued)."""
+    """n clients that connect and start a request (those the worker cannot accept stay
+    queued). They send a first byte, as real clients do: the listener defers accept until
+    data arrives (TCP_DEFER_ACCEPT), so silent connectors would only reach the worker late."""
     socks = []
     for _ in range(n):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=2)
+            s.sendall(b"G")
+        except OSError as e:
+            raise CaseFailed("connect: %s" % e)
         s.setblocking(False)
-        rc = s.connect_ex(("127.0.0.1", port))
-        if rc not in (0, errno.EINPROGRESS):
-            s.close()
-            raise CaseFailed("connect: %s" % os.strerror(rc))
         socks.append(s)
     return socks
 
