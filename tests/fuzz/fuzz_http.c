@@ -260,6 +260,16 @@ log:
   check_log(q, buf, len, status, body_bytes, pp->mtime);
 }
 
+/* FUZZ_HTTP_TRACE=1 in the environment: each session's events on stderr, to see where two
+ * runs part. */
+static int tracing = -1;
+
+#define TRACE(...)                                                                             \
+  do {                                                                                         \
+    if (tracing)                                                                               \
+      fprintf(stderr, __VA_ARGS__);                                                            \
+  } while (0)
+
 static uint32_t xorshift(uint32_t *s) {
   uint32_t x = *s;
   x ^= x << 13;
@@ -286,6 +296,9 @@ static void session(const uint8_t *data, size_t size, const struct params *pp, u
   http_parser_t *p = malloc(sizeof(*p));
   size_t pos = 0;
   FUZZ_CHECK(buf && p);
+  if (tracing < 0)
+    tracing = getenv("FUZZ_HTTP_TRACE") != NULL;
+  TRACE("session: seed %u, limit %u, %zu bytes\n", seed, cap, size);
   http_parser_init(p, cap);
   t->h = 0xcbf29ce484222325ull;
   t->requests = 0;
@@ -294,6 +307,7 @@ static void session(const uint8_t *data, size_t size, const struct params *pp, u
     FUZZ_CHECK(len <= cap);
     if (r == HTTP_PARSE_DONE) {
       const http_request_t *q = &p->req;
+      TRACE("  DONE at %u of %u: %.*s\n", p->parsed, len, (int)q->line.len, buf + q->line.off);
       t->requests++;
       tr_int(t, 1);
       tr_int(t, q->method);
@@ -317,6 +331,7 @@ static void session(const uint8_t *data, size_t size, const struct params *pp, u
     }
     if (r == HTTP_PARSE_ERROR) {
       int st = p->error_status;
+      TRACE("  ERROR %d (%s) with %u bytes\n", st, p->error_why, len);
       FUZZ_CHECK(st == 400 || st == 414 || st == 431 || st == 501);
       FUZZ_CHECK(p->error_why != NULL);
       tr_int(t, 2);
@@ -336,6 +351,7 @@ static void session(const uint8_t *data, size_t size, const struct params *pp, u
     /* AGAIN: every byte given was taken; the buffer has room, else the connection stalls
      * (conn.c stops reading when it is full) */
     FUZZ_CHECK(len < cap);
+    TRACE("  AGAIN with %u bytes, %zu read\n", len, pos);
     if (pos == size)
       break;
     size_t take = next_read(seed, &rng);
