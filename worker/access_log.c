@@ -207,6 +207,10 @@ void alog_reopen(alog_t *a) {
     a->reopen.busy = 1;
 }
 
+int alog_enabled(const alog_t *a) {
+  return a && a->fd >= 0;
+}
+
 uint64_t alog_dropped(const alog_t *a) {
   return a ? a->dropped : 0;
 }

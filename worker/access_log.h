@@ -23,6 +23,8 @@ void alog_flush(alog_t *a);
 /* Opens the path again on the pool and switches to it once open. */
 void alog_reopen(alog_t *a);
 uint64_t alog_dropped(const alog_t *a);
+/* 0 when logging is off: callers skip building the entry. */
+int alog_enabled(const alog_t *a);
 /* Writes what is left synchronously (the worker is exiting and serves nobody) and closes;
  * the memory goes in the loop's next close phase. No flush may be in flight: call after the
  * loop has run out of refs. NULL: no-op. */

@@ -66,24 +66,33 @@ struct conn {
   http_parser_t *p; /* with the input buffer: NULL while idle */
   char *in; /* NULL while idle: an idle keep-alive connection holds no buffer, no parser */
   uint32_t in_len;
-  enum conn_state state;
-  int events;          /* the io interest set */
-  int holds;           /* the io handle, plus a pool job in flight */
-  int keep_alive;      /* for the answer being sent */
-  int peer_eof;
-  int closing;
-  int in_process;      /* conn_process is on the stack: do not re-enter it */
-  int request_started; /* bytes of a request have arrived: the header timeout runs */
-  int nodelay;         /* TCP_NODELAY is set */
-  int fd_closed;       /* the socket was closed before the handles */
   unsigned requests;
   uint64_t last_progress; /* loop ms of the last byte sent */
   pool_job_t *job;        /* the lookup or sendfile on the pool, or NULL */
   char *out;              /* answers to pipelined requests gathered for one write, or NULL */
   uint32_t out_len, out_sent;
   struct resp *r;
-  char addr[INET6_ADDRSTRLEN];
+  /* Small fields last and packed: 10,000 idle connections must cost no more than nginx's. */
+  uint8_t state;           /* enum conn_state */
+  uint8_t events;          /* the io interest set */
+  uint8_t holds;           /* the io handle, plus a pool job in flight */
+  uint8_t family;          /* the peer's address, formatted only when logged */
+  uint8_t peer_ip[16];
+  unsigned keep_alive : 1; /* for the answer being sent */
+  unsigned peer_eof : 1;
+  unsigned closing : 1;
+  unsigned in_process : 1;      /* conn_process is on the stack: do not re-enter it */
+  unsigned request_started : 1; /* bytes of a request have arrived: the header timeout runs */
+  unsigned nodelay : 1;         /* TCP_NODELAY is set */
+  unsigned fd_closed : 1;       /* the socket was closed before the handles */
 };
+
+/* The peer's address as text, for the logs. */
+static const char *peer_text(const struct conn *c, char *buf, size_t len) {
+  if (c->family == AF_INET || c->family == AF_INET6)
+    return inet_ntop(c->family, c->peer_ip, buf, (socklen_t)len) ? buf : "-";
+  return "-";
+}
 
 static void conn_process(struct conn *c);
 static void conn_send(struct conn *c);
@@ -249,7 +258,9 @@ static void on_timer(loop_timer_t *t) {
       arm(c, w->send_ms - idle);
       return;
     }
-    log_msg(w->log, LOG_INFO, "client %s: send timeout, closing", c->addr);
+    char addr[INET6_ADDRSTRLEN];
+    log_msg(w->log, LOG_INFO, "client %s: send timeout, closing",
+            peer_text(c, addr, sizeof(addr)));
   }
   if (c->state == ST_FILE) {
     arm(c, w->send_ms); /* a slow disk is not the client's fault: look again later */
@@ -513,11 +524,12 @@ static void on_sent(pool_job_t *job, int status) {
 
 static void log_access(struct conn *c) {
   struct wctx *w = c->w;
-  if (!w->alog)
+  if (!alog_enabled(w->alog))
     return;
   const http_request_t *q = &c->p->req;
+  char addr[INET6_ADDRSTRLEN];
   struct http_log_entry e = {
-      .remote_addr = c->addr,
+      .remote_addr = peer_text(c, addr, sizeof(addr)),
       .time = time(NULL),
       .request_line = q->line.len ? c->in + q->line.off : "-",
       .request_line_len = q->line.len ? q->line.len : 1,
@@ -802,13 +814,13 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
   c->w = w;
   c->holds = 1;
   c->state = ST_READING;
-  if (peer->sa_family == AF_INET && peer_len >= sizeof(struct sockaddr_in))
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->addr, sizeof(c->addr));
-  else if (peer->sa_family == AF_INET6 && peer_len >= sizeof(struct sockaddr_in6))
-    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->addr,
-              sizeof(c->addr));
-  else
-    strcpy(c->addr, "-");
+  if (peer->sa_family == AF_INET && peer_len >= sizeof(struct sockaddr_in)) {
+    c->family = AF_INET;
+    memcpy(c->peer_ip, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+  } else if (peer->sa_family == AF_INET6 && peer_len >= sizeof(struct sockaddr_in6)) {
+    c->family = AF_INET6;
+    memcpy(c->peer_ip, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+  }
   int rc = loop_io_init(w->loop, &c->io, fd, LOOP_REF_CONNECTION);
   if (rc < 0) {
     close(fd);
