@@ -55,23 +55,29 @@ struct resp {
   uint64_t file_left;
   int status;
   uint64_t body_bytes; /* for the access log */
+  uint64_t last_progress; /* loop ms of the last byte sent */
+  pool_job_t *job;        /* the lookup or sendfile on the pool, or NULL */
+  char *out; /* answers to pipelined requests gathered for one write, or NULL; kept across
+              * the requests of a batch (resp_get leaves it) */
+  uint32_t out_len, out_sent;
   char page[512];
 };
+
+/* A connection with a request under way holds one block: its parser, then its input
+ * buffer. Idle connections give theirs back; a few are kept for reuse. */
+#define PARSER_SPACE ((sizeof(http_parser_t) + 63) & ~(size_t)63)
+#define IN(c) ((char *)(c)->p + PARSER_SPACE)
 
 struct conn {
   loop_io_t io;
   loop_timer_t timer;
   struct wctx *w;
   struct conn *prev, *next;
-  http_parser_t *p; /* with the input buffer: NULL while idle */
-  char *in; /* NULL while idle: an idle keep-alive connection holds no buffer, no parser */
+  http_parser_t *p; /* and after it the input buffer (IN(c)): NULL while idle, so an idle
+                     * keep-alive connection holds no parser and no buffer */
   uint32_t in_len;
   unsigned requests;
-  uint64_t last_progress; /* loop ms of the last byte sent */
-  pool_job_t *job;        /* the lookup or sendfile on the pool, or NULL */
-  char *out;              /* answers to pipelined requests gathered for one write, or NULL */
-  uint32_t out_len, out_sent;
-  struct resp *r;
+  struct resp *r; /* answer state; NULL while idle */
   /* Small fields last and packed: 10,000 idle connections must cost no more than nginx's. */
   uint8_t state;           /* enum conn_state */
   uint8_t events;          /* the io interest set */
@@ -113,10 +119,6 @@ static void arm(struct conn *c, uint64_t ms) {
   loop_timer_start(&c->timer, c->timer.cb, ms, 0);
 }
 
-/* A connection with a request under way holds one block: its parser, then its input
- * buffer. Idle connections give theirs back; a few are kept for reuse. */
-#define PARSER_SPACE ((sizeof(http_parser_t) + 63) & ~(size_t)63)
-
 static void buf_get(struct conn *c) {
   struct wctx *w = c->w;
   char *b = w->n_free_bufs > 0 ? w->free_bufs[--w->n_free_bufs]
@@ -124,7 +126,6 @@ static void buf_get(struct conn *c) {
   if (!b)
     abort(); /* out of memory: nothing sensible left to do for a server */
   c->p = (http_parser_t *)b;
-  c->in = b + PARSER_SPACE;
   c->in_len = 0;
   http_parser_init(c->p, w->max_header_bytes);
 }
@@ -137,7 +138,6 @@ static void buf_put(struct conn *c) {
   else
     free(b);
   c->p = NULL;
-  c->in = NULL;
   c->in_len = 0;
 }
 
@@ -145,6 +145,8 @@ static void buf_put(struct conn *c) {
  * keep-alive connection costs only its struct. */
 static void resp_put(struct conn *c) {
   struct wctx *w = c->w;
+  free(c->r->out); /* empty by now but for a connection closed mid-batch */
+  c->r->out = NULL;
   if (w->n_free_resps < MAX_FREE_BUFS)
     w->free_resps[w->n_free_resps++] = c->r;
   else
@@ -163,22 +165,22 @@ struct conn *conn_next(struct conn *c) {
   return c->next;
 }
 
+/* The gathered answers are all out (or the connection is going). */
 static void out_free(struct conn *c) {
-  free(c->out);
-  c->out = NULL;
-  c->out_len = c->out_sent = 0;
+  free(c->r->out);
+  c->r->out = NULL;
+  c->r->out_len = c->r->out_sent = 0;
 }
 
 static void release(struct conn *c) {
   if (--c->holds > 0)
     return;
   struct wctx *w = c->w;
-  out_free(c);
   /* Only now if not before (conn_close): a sendfile job may have been using the socket until
    * a moment ago, and a closed descriptor number can be reused by the next accept. */
   if (!c->fd_closed)
     close(c->io.fd);
-  if (c->in)
+  if (c->p)
     buf_put(c);
   if (c->r) {
     sfile_op_release(&c->r->op);
@@ -208,10 +210,10 @@ static void conn_close(struct conn *c) {
   if (c->next)
     c->next->prev = c->prev;
   w->n_conns--;
-  if (c->job) {
+  if (c->r && c->r->job) {
     /* A job no thread has taken yet need not run; one that has keeps the memory alive
      * (holds) until its done callback. */
-    pool_cancel(c->job);
+    pool_cancel(c->r->job);
   } else {
     /* Nothing else uses the socket: close it now, so the FIN follows the last answer at
      * once. Were it to wait for the close phase, a client that has its answer would often
@@ -253,7 +255,7 @@ static void on_timer(loop_timer_t *t) {
   struct wctx *w = c->w;
   if (c->state == ST_WRITING) {
     /* The send timeout counts from the last progress, not from the answer's start. */
-    uint64_t idle = loop_now(w->loop) - c->last_progress;
+    uint64_t idle = loop_now(w->loop) - c->r->last_progress;
     if (idle < w->send_ms) {
       arm(c, w->send_ms - idle);
       return;
@@ -278,6 +280,9 @@ static struct resp *resp_get(struct conn *c) {
     if (!c->r)
       abort();
     c->r->conn = c;
+    c->r->job = NULL;
+    c->r->out = NULL;
+    c->r->out_len = c->r->out_sent = 0;
   }
   struct resp *r = c->r;
   r->op.fd = -1;
@@ -313,27 +318,27 @@ static int try_gather(struct conn *c) {
   if (!c->in_process || r->file_left > 0 || !c->keep_alive)
     return 0;
   uint32_t rest = c->in_len - c->p->parsed;
-  if (rest < 4 || !memmem(c->in + c->p->parsed, rest, "\r\n\r\n", 4))
+  if (rest < 4 || !memmem(IN(c) + c->p->parsed, rest, "\r\n\r\n", 4))
     return 0;
   size_t need = r->head_len + r->body_len;
-  if (need > OUT_CAP - c->out_len)
+  if (need > OUT_CAP - c->r->out_len)
     return 0;
-  if (!c->out && !(c->out = malloc(OUT_CAP)))
+  if (!c->r->out && !(c->r->out = malloc(OUT_CAP)))
     abort();
-  memcpy(c->out + c->out_len, r->head, r->head_len);
+  memcpy(c->r->out + c->r->out_len, r->head, r->head_len);
   if (r->body_len) /* HEAD, 304: no body, and r->body may be NULL */
-    memcpy(c->out + c->out_len + r->head_len, r->body, r->body_len);
-  c->out_len += (uint32_t)need;
+    memcpy(c->r->out + c->r->out_len + r->head_len, r->body, r->body_len);
+  c->r->out_len += (uint32_t)need;
   return 1;
 }
 
 /* Before a request waits for the pool: what was gathered goes out now, as far as the socket
  * takes it (the rest leads the next answer). */
 static void push_gathered(struct conn *c) {
-  ssize_t n = send(c->io.fd, c->out + c->out_sent, c->out_len - c->out_sent, MSG_NOSIGNAL);
+  ssize_t n = send(c->io.fd, c->r->out + c->r->out_sent, c->r->out_len - c->r->out_sent, MSG_NOSIGNAL);
   if (n > 0)
-    c->out_sent += (uint32_t)n;
-  if (c->out_sent == c->out_len)
+    c->r->out_sent += (uint32_t)n;
+  if (c->r->out_sent == c->r->out_len)
     out_free(c);
 }
 
@@ -351,7 +356,7 @@ static void start_send(struct conn *c) {
     c->nodelay = 1;
   }
   c->state = ST_WRITING;
-  c->last_progress = loop_now(c->w->loop);
+  c->r->last_progress = loop_now(c->w->loop);
   arm(c, c->w->send_ms);
   conn_send(c);
 }
@@ -399,7 +404,7 @@ static void serve_entry(struct conn *c, struct fcache_entry *e) {
   const http_request_t *q = &c->p->req;
   struct http_answer a;
   r->entry = e;
-  http_answer_file(q, c->in, &e->info, w->conf->mime, w->conf->n_mime, &a);
+  http_answer_file(q, IN(c), &e->info, w->conf->mime, w->conf->n_mime, &a);
   if (a.error_page) {
     answer_simple(c, a.head.status, &a.head);
     return;
@@ -430,7 +435,7 @@ static void serve_entry(struct conn *c, struct fcache_entry *e) {
 static void on_file(pool_job_t *job, int status) {
   struct resp *r = (struct resp *)((char *)job - offsetof(struct resp, op.job));
   struct conn *c = r->conn;
-  c->job = NULL;
+  c->r->job = NULL;
   if (c->closing) {
     sfile_op_release(&r->op);
     release(c);
@@ -470,7 +475,7 @@ static void on_file(pool_job_t *job, int status) {
   case SFILE_REDIRECT: {
     /* Location: the path as the client wrote it, plus the slash, plus its query. */
     const http_request_t *q = &c->p->req;
-    const char *t = c->in + q->target.off;
+    const char *t = IN(c) + q->target.off;
     size_t tlen = q->target.len;
     const char *qs = memchr(t, '?', tlen);
     size_t plen = qs ? (size_t)(qs - t) : tlen;
@@ -497,7 +502,7 @@ static void on_file(pool_job_t *job, int status) {
 static void on_sent(pool_job_t *job, int status) {
   struct resp *r = (struct resp *)((char *)job - offsetof(struct resp, snd.job));
   struct conn *c = r->conn;
-  c->job = NULL;
+  c->r->job = NULL;
   if (c->closing) {
     release(c);
     return;
@@ -511,7 +516,7 @@ static void on_sent(pool_job_t *job, int status) {
   r->file_left -= r->snd.sent;
   c->state = ST_WRITING;
   if (r->snd.sent > 0)
-    c->last_progress = loop_now(c->w->loop);
+    c->r->last_progress = loop_now(c->w->loop);
   if (r->file_left == 0) {
     response_done(c);
     return;
@@ -531,17 +536,17 @@ static void log_access(struct conn *c) {
   struct http_log_entry e = {
       .remote_addr = peer_text(c, addr, sizeof(addr)),
       .time = time(NULL),
-      .request_line = q->line.len ? c->in + q->line.off : "-",
+      .request_line = q->line.len ? IN(c) + q->line.off : "-",
       .request_line_len = q->line.len ? q->line.len : 1,
       .status = c->r->status,
       .body_bytes = c->r->body_bytes,
   };
   if (q->hdr_present & (1u << HTTP_H_REFERER)) {
-    e.referer = c->in + q->hdr[HTTP_H_REFERER].off;
+    e.referer = IN(c) + q->hdr[HTTP_H_REFERER].off;
     e.referer_len = q->hdr[HTTP_H_REFERER].len;
   }
   if (q->hdr_present & (1u << HTTP_H_USER_AGENT)) {
-    e.user_agent = c->in + q->hdr[HTTP_H_USER_AGENT].off;
+    e.user_agent = IN(c) + q->hdr[HTTP_H_USER_AGENT].off;
     e.user_agent_len = q->hdr[HTTP_H_USER_AGENT].len;
   }
   alog_write(w->alog, &e);
@@ -559,7 +564,7 @@ static void response_done(struct conn *c) {
     conn_finish(c);
     return;
   }
-  http_parser_next(c->p, c->in, &c->in_len);
+  http_parser_next(c->p, IN(c), &c->in_len);
   c->state = ST_READING;
   c->request_started = 0;
   set_events(c, c->peer_eof ? 0 : LOOP_READ);
@@ -575,7 +580,7 @@ static void go_idle(struct conn *c) {
     conn_close(c);
     return;
   }
-  if (c->in)
+  if (c->p)
     buf_put(c);
   if (c->r)
     resp_put(c);
@@ -586,12 +591,12 @@ static void conn_send(struct conn *c) {
   struct resp *r = c->r;
   struct wctx *w = c->w;
   int progress = 0;
-  while (c->out || r->head_sent < r->head_len || r->body_sent < r->body_len) {
+  while (c->r->out || r->head_sent < r->head_len || r->body_sent < r->body_len) {
     struct iovec iov[3];
     int n = 0;
-    if (c->out) { /* gathered answers to earlier pipelined requests go first */
-      iov[n].iov_base = c->out + c->out_sent;
-      iov[n++].iov_len = c->out_len - c->out_sent;
+    if (c->r->out) { /* gathered answers to earlier pipelined requests go first */
+      iov[n].iov_base = c->r->out + c->r->out_sent;
+      iov[n++].iov_len = c->r->out_len - c->r->out_sent;
     }
     if (r->head_sent < r->head_len) {
       iov[n].iov_base = r->head + r->head_sent;
@@ -614,10 +619,10 @@ static void conn_send(struct conn *c) {
     }
     size_t s = (size_t)sent;
     progress = 1;
-    if (c->out) {
-      size_t o = c->out_len - c->out_sent;
+    if (c->r->out) {
+      size_t o = c->r->out_len - c->r->out_sent;
       if (s < o) {
-        c->out_sent += (uint32_t)s;
+        c->r->out_sent += (uint32_t)s;
         continue;
       }
       s -= o;
@@ -650,7 +655,7 @@ static void conn_send(struct conn *c) {
       }
       if (sent > 0) {
         r->file_left -= (uint64_t)sent;
-        c->last_progress = loop_now(w->loop);
+        c->r->last_progress = loop_now(w->loop);
       }
       if (r->file_left > 0)
         goto wait_writable;
@@ -668,7 +673,7 @@ static void conn_send(struct conn *c) {
       conn_close(c);
       return;
     }
-    c->job = &r->snd.job;
+    c->r->job = &r->snd.job;
     c->holds++;
     c->state = ST_FILE;
     if (c->events & LOOP_WRITE)
@@ -679,7 +684,7 @@ static void conn_send(struct conn *c) {
   return;
 wait_writable:
   if (progress)
-    c->last_progress = loop_now(w->loop);
+    c->r->last_progress = loop_now(w->loop);
   if (!(c->events & LOOP_WRITE))
     set_events(c, c->events | LOOP_WRITE);
 }
@@ -701,7 +706,7 @@ static void handle_request(struct conn *c) {
   }
   char path[PATH_MAX];
   size_t plen;
-  if (http_path_normalize(c->in + q->target.off, q->target.len, path, sizeof(path), &plen) < 0) {
+  if (http_path_normalize(IN(c) + q->target.off, q->target.len, path, sizeof(path), &plen) < 0) {
     answer_simple(c, 400, NULL);
     return;
   }
@@ -713,7 +718,7 @@ static void handle_request(struct conn *c) {
     serve_entry(c, e);
     return;
   }
-  if (c->out)
+  if (c->r->out)
     push_gathered(c);
   r->op.ctx = w->files;
   r->op.trailing_slash = plen > 0 && path[plen - 1] == '/';
@@ -722,7 +727,7 @@ static void handle_request(struct conn *c) {
     answer_simple(c, 503, NULL);
     return;
   }
-  c->job = &r->op.job;
+  c->r->job = &r->op.job;
   c->holds++;
   c->state = ST_FILE;
 }
@@ -731,7 +736,7 @@ static void handle_request(struct conn *c) {
 static void conn_process(struct conn *c) {
   c->in_process = 1;
   while (c->state == ST_READING && !c->closing) {
-    enum http_parse_result pr = http_parser_execute(c->p, c->in, &c->in_len);
+    enum http_parse_result pr = http_parser_execute(c->p, IN(c), &c->in_len);
     if (pr == HTTP_PARSE_AGAIN) {
       if (http_parser_idle(c->p, c->in_len)) {
         go_idle(c);
@@ -756,7 +761,7 @@ static void conn_process(struct conn *c) {
 
 static void conn_read(struct conn *c) {
   struct wctx *w = c->w;
-  if (!c->in)
+  if (!c->p)
     buf_get(c);
   uint32_t room = w->max_header_bytes - c->in_len;
   if (room == 0) {
@@ -765,7 +770,7 @@ static void conn_read(struct conn *c) {
     set_events(c, c->events & ~LOOP_READ);
     return;
   }
-  ssize_t n = recv(c->io.fd, c->in + c->in_len, room, 0);
+  ssize_t n = recv(c->io.fd, IN(c) + c->in_len, room, 0);
   if (n > 0) {
     c->in_len += (uint32_t)n;
     if (c->state == ST_LINGER) {
@@ -848,7 +853,7 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
 
 void conn_drain(struct conn *c) {
   /* A busy connection finds w->draining when it finishes its answer. */
-  if (c->state == ST_READING && !c->in)
+  if (c->state == ST_READING && !c->p)
     arm(c, DRAIN_GRACE_MS);
   else if (c->state == ST_WRITING || c->state == ST_FILE)
     c->keep_alive = 0;
