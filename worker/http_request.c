@@ -60,12 +60,16 @@ static int on_version(llhttp_t *l, const char *at, size_t len) {
 
 static int on_header_field(llhttp_t *l, const char *at, size_t len) {
   http_parser_t *p = parser_of(l);
+  if (p->in_body)
+    return 0; /* trailers of a body being dropped: nothing of them is kept */
   span_add(p, &p->field, at, len);
   return 0;
 }
 
 static int on_header_field_complete(llhttp_t *l) {
   http_parser_t *p = parser_of(l);
+  if (p->in_body)
+    return 0; /* trailers of a body being dropped: nothing of them is kept */
   const char *name = p->base + p->field.off;
   p->cur_hdr = -1;
   for (int i = 0; i < HTTP_H_COUNT; i++) {
@@ -80,12 +84,16 @@ static int on_header_field_complete(llhttp_t *l) {
 
 static int on_header_value(llhttp_t *l, const char *at, size_t len) {
   http_parser_t *p = parser_of(l);
+  if (p->in_body)
+    return 0; /* trailers of a body being dropped: nothing of them is kept */
   span_add(p, &p->value, at, len);
   return 0;
 }
 
 static int on_header_value_complete(llhttp_t *l) {
   http_parser_t *p = parser_of(l);
+  if (p->in_body)
+    return 0; /* trailers of a body being dropped: nothing of them is kept */
   int h = p->cur_hdr;
   while (p->value.len > 0) { /* trailing OWS is not part of the value */
     char c = p->base[p->value.off + p->value.len - 1];
