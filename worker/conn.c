@@ -25,7 +25,6 @@
 #include "http_log.h"
 #include "http_mime.h"
 #include "http_path.h"
-#include "http_range.h"
 #include "http_request.h"
 #include "http_response.h"
 
