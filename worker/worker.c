@@ -366,6 +366,14 @@ static int setup(struct worker *wk, const struct worker_args *a) {
 
 static void teardown(struct worker *wk) {
   struct wctx *w = &wk->w;
+  /* We are on our way out: a late TERM or QUIT (from a terminal's process group, say) must
+   * not kill us mid-teardown once the watchers are gone and the default action is back. */
+  sigset_t late;
+  sigemptyset(&late);
+  sigaddset(&late, SIGTERM);
+  sigaddset(&late, SIGINT);
+  sigaddset(&late, SIGQUIT);
+  sigprocmask(SIG_BLOCK, &late, NULL);
   if (w->loop) {
     close_listeners(wk);
     for (struct conn *c = w->conns, *next; c; c = next) {
