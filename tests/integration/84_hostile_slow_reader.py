@@ -51,8 +51,13 @@ def one_stalled_client_cut(s, path):
     sock = stalled_client(s.port, path)
     t0 = time.monotonic()
     try:
-        expect(wait_for(lambda: proc_socket_count(s.worker) > base, 2, 0.01),
-               "the worker did not take the client")
+        # The worker took the client: the answer has begun (a byte is all this client reads).
+        sock.settimeout(2)
+        try:
+            first = sock.recv(1)
+        except socket.timeout:
+            first = b""
+        expect(first == b"H", "the worker did not take the client (no answer within 2 s)")
         # The worker lets go of the connection (its socket) at the send timeout.
         gone = wait_for(lambda: proc_socket_count(s.worker) <= base, SEND_T + SLACK + 5, 0.02)
         t = time.monotonic() - t0
