@@ -19,13 +19,15 @@ Usage: scripts/bench.sh [options]
   --logs            add a row: 1 KiB keep-alive with access logs on for every server
   --latency         also report the median p99 latency per server and workload
   --memory          RSS per idle keep-alive connection (10,000 connections; evcluster, nginx)
+  --multi           evcluster with 1 and 2 workers, nothing pinned, wrk -t2: requests/s and
+                    how evenly the 2 workers share the load (max/min requests, from status)
   --keep            keep the temp dir (configs, logs) and print its path
   -h                this help
 Environment: EVCLUSTER=BINARY benchmarks that binary instead of building build/evcluster.
 EOF
 }
 
-DURATION=5 ROUNDS=3 CONNS=50 OUT="" ONLY="" PIPELINE=0 LOGS=0 LATENCY=0 MEMORY=0 KEEP=0
+DURATION=5 ROUNDS=3 CONNS=50 OUT="" ONLY="" PIPELINE=0 LOGS=0 LATENCY=0 MEMORY=0 KEEP=0 MULTI=0
 while (($#)); do
   case $1 in
     -d) DURATION=${2:?-d needs SECONDS}; shift 2 ;;
@@ -38,6 +40,7 @@ while (($#)); do
     --logs) LOGS=1; shift ;;
     --latency) LATENCY=1; shift ;;
     --memory) MEMORY=1; shift ;;
+    --multi) MULTI=1; shift ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -499,6 +502,45 @@ if ((MEMORY)); then
     wait "$MEM_CLIENT" 2>/dev/null || true
     MEM_CLIENT=""
     stop_instance "$inst"
+  done
+fi
+
+# --- several workers -------------------------------------------------------------------------
+# The same 1 KiB keep-alive load on 1 and on 2 workers, nothing pinned (wrk -t2): the cluster
+# must not lose throughput to a second worker, and the shared listener must spread the
+# connections evenly (max/min of the workers' request counts in `status --json`).
+if ((MULTI)) && has evcluster "${RUNNING[@]}"; then
+  echo
+  echo "# evcluster, 1 KiB keep-alive, wrk -t2 -c$CONNS, nothing pinned (median of $ROUNDS)"
+  printf '%-10s %12s %22s\n' workers "req/s" "max/min requests"
+  MD+=$'\n'"| workers | req/s | max/min requests per worker |"$'\n|---:|---:|---:|\n'
+  for n in 1 2; do
+    dir=$TMP/multi$n
+    mkdir -p "$dir"
+    port=$(free_port)
+    render "$BENCH_DIR/evcluster.conf.in" "$dir/evcluster.conf" "PORT=$port" "ROOT=$ROOT" \
+      "TMP=$dir" "ACCESS_LOG=off"
+    sed -i "s/^workers = 1;/workers = $n;/" "$dir/evcluster.conf"
+    setsid "$EVC_BIN" -c "$dir/evcluster.conf" </dev/null >"$dir/console.log" 2>&1 &
+    mpid=$!
+    for ((i = 0; i < 100; i++)); do
+      curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/1k.bin" && break
+      sleep 0.1
+    done
+    vals=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+      out=$(wrk -t2 "-c$CONNS" "-d${DURATION}s" "http://127.0.0.1:$port/1k.bin" 2>&1)
+      vals+=("$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")")
+    done
+    rps=$(median "${vals[@]}")
+    spread=$("$EVC_BIN" -c "$dir/evcluster.conf" status --json | python3 -c '
+import json, sys
+w = [x["requests"] for x in json.load(sys.stdin)["workers"] if x["state"] == "running"]
+print("%.2f" % (max(w) / max(1, min(w))) if len(w) > 1 else "-")')
+    printf '%-10s %12s %22s\n' "$n" "$(fmt_num "$rps")" "$spread"
+    MD+="| $n | $(fmt_num "$rps") | $spread |"$'\n'
+    kill -TERM -- "-$mpid" 2>/dev/null || true
+    wait "$mpid" 2>/dev/null || true
   done
 fi
 
