@@ -26,6 +26,7 @@
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE: let connections end before trying again */
+#define LAG_PROBE_MS 250    /* the loop measures how late timers fire; this one always runs */
 
 enum worker_state { WS_STARTING = 0, WS_RUNNING = 1, WS_DRAINING = 2 };
 
@@ -42,6 +43,7 @@ struct worker {
   loop_signal_t sigs[3];
   loop_timer_t drain_timer;
   loop_timer_t accept_timer;
+  loop_timer_t lag_probe;
   enum worker_state state;
   int stopping;
   char *free_bufs[64];
@@ -277,6 +279,12 @@ static void on_ipc(loop_io_t *io, int events) {
   }
 }
 
+/* Nothing to do: the loop records how late every timer fires, and this one makes sure there
+ * is always a sample, busy or idle, for the loop lag that status reports. */
+static void on_lag_probe(loop_timer_t *t) {
+  (void)t;
+}
+
 static void on_signal(loop_signal_t *s, int signum) {
   struct worker *wk = s->h.data;
   if (signum == SIGQUIT)
@@ -361,6 +369,9 @@ static int setup(struct worker *wk, const struct worker_args *a) {
   loop_timer_init(w->loop, &wk->accept_timer);
   wk->accept_timer.h.data = wk;
   loop_unref(&wk->accept_timer.h);
+  loop_timer_init(w->loop, &wk->lag_probe);
+  loop_timer_start(&wk->lag_probe, on_lag_probe, LAG_PROBE_MS, LAG_PROBE_MS);
+  loop_unref(&wk->lag_probe.h);
   return 0;
 }
 
@@ -388,6 +399,8 @@ static void teardown(struct worker *wk) {
       loop_close(&wk->drain_timer.h, NULL);
     if (wk->accept_timer.h.loop)
       loop_close(&wk->accept_timer.h, NULL);
+    if (wk->lag_probe.h.loop)
+      loop_close(&wk->lag_probe.h, NULL);
   }
   /* The pool goes first: it hands back every job (connections free themselves when their
    * last job returns), then the access log writes what is left. */
