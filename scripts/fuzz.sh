@@ -5,7 +5,8 @@
 # Each harness runs alone, in one process (no -jobs: the machine is shared), from its seeds;
 # new inputs land in build-fuzz/corpus/<harness>/, not in the repository; crashes, leaks and
 # timeouts are written to build-fuzz/artifacts/. To bring back a small coverage corpus:
-#   build-fuzz/tests/fuzz/<harness> -merge=1 NEW_DIR tests/fuzz/corpus/<harness> build-fuzz/corpus/<harness>
+#   LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp build-fuzz/tests/fuzz/<harness> -merge=1 \
+#     NEW_DIR tests/fuzz/corpus/<harness> build-fuzz/corpus/<harness>
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
