@@ -112,6 +112,21 @@ static void key_path(const config_setting_t *s, char *out, size_t n) {
     snprintf(out + len, n - len, "[%d]", config_setting_index(s));
 }
 
+/* Text for an error line with control bytes, '"' and '\\' escaped: a path or a string from the
+ * file must not be able to break the report into lines that look like errors of their own. */
+static const char *escape(const char *in, char *buf, size_t n) {
+  const unsigned char *v = (const unsigned char *)in;
+  size_t o = 0;
+  for (; *v && o + 8 < n; v++) {
+    if (*v < 0x20 || *v == 0x7f || *v == '"' || *v == '\\')
+      o += (size_t)snprintf(buf + o, n - o, *v == '"' || *v == '\\' ? "\\%c" : "\\x%02x", *v);
+    else
+      buf[o++] = (char)*v;
+  }
+  snprintf(buf + o, n - o, "%s", *v ? "..." : "");
+  return buf;
+}
+
 /* The value as found in the file, for "got ...": strings quoted, control bytes escaped. */
 static const char *describe(const config_setting_t *s, char *buf, size_t n) {
   switch (config_setting_type(s)) {
@@ -128,18 +143,9 @@ static const char *describe(const config_setting_t *s, char *buf, size_t n) {
     snprintf(buf, n, "%s", config_setting_get_bool(s) ? "true" : "false");
     break;
   case CONFIG_TYPE_STRING: {
-    const unsigned char *v = (const unsigned char *)config_setting_get_string(s);
-    size_t o = 0;
-    buf[o++] = '"';
-    for (; *v && o + 8 < n; v++) {
-      if (*v < 0x20 || *v == 0x7f || *v == '"' || *v == '\\')
-        o += snprintf(buf + o, n - o, *v == '"' || *v == '\\' ? "\\%c" : "\\x%02x", *v);
-      else
-        buf[o++] = (char)*v;
-    }
-    if (*v)
-      o += snprintf(buf + o, n - o, "...");
-    snprintf(buf + o, n - o, "\"");
+    char esc[256];
+    /* two bytes fewer for the quotes */
+    snprintf(buf, n, "\"%s\"", escape(config_setting_get_string(s), esc, (n < 256 ? n : 256) - 2));
     break;
   }
   case CONFIG_TYPE_GROUP:
@@ -335,19 +341,23 @@ static void key_path_value(ctx_t *x, const config_setting_t *s, const key_spec_t
     fputs("evcluster: out of memory\n", stderr);
     abort();
   }
+  char shown[512]; /* a path in the message, escaped */
   if (stat(parent, &st) < 0) {
+    int err = errno;
     errs_add(x->e, s, NULL, "expected a path in an existing folder, got %s (%s: %s)",
-             describe(s, got, sizeof(got)), parent, strerror(errno));
+             describe(s, got, sizeof(got)), escape(parent, shown, sizeof(shown)), strerror(err));
   } else if (!S_ISDIR(st.st_mode)) {
     errs_add(x->e, s, NULL, "expected a path in an existing folder, got %s (%s: %s)",
-             describe(s, got, sizeof(got)), parent, strerror(ENOTDIR));
+             describe(s, got, sizeof(got)), escape(parent, shown, sizeof(shown)),
+             strerror(ENOTDIR));
   } else if (stat(abs, &st) == 0 && S_ISDIR(st.st_mode)) {
     errs_add(x->e, s, NULL, "expected a file path, got %s (%s is a folder)",
-             describe(s, got, sizeof(got)), abs);
+             describe(s, got, sizeof(got)), escape(abs, shown, sizeof(shown)));
   } else if (k->off == offsetof(conf_t, control_socket) &&
              strlen(abs) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
     errs_add(x->e, s, NULL, "expected a path of at most %zu bytes (a Unix socket), got %zu (%s)",
-             sizeof(((struct sockaddr_un *)0)->sun_path) - 1, strlen(abs), abs);
+             sizeof(((struct sockaddr_un *)0)->sun_path) - 1, strlen(abs),
+             escape(abs, shown, sizeof(shown)));
   } else {
     free(*field);
     *field = abs;
@@ -366,16 +376,19 @@ static void key_root(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
     return;
   char *abs = path_join(x->c->dir, v);
   char *real = realpath(abs, NULL);
-  if (!real)
+  char shown[512]; /* a path in the message, escaped */
+  if (!real) {
+    int err = errno;
     errs_add(x->e, s, NULL, "expected an existing folder, got %s (%s: %s)",
-             describe(s, got, sizeof(got)), abs, strerror(errno));
-  else if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
+             describe(s, got, sizeof(got)), escape(abs, shown, sizeof(shown)), strerror(err));
+  } else if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
     errs_add(x->e, s, NULL, "expected a folder, got %s (%s is not a folder)",
-             describe(s, got, sizeof(got)), real);
-  else if (access(real, R_OK | X_OK) < 0)
+             describe(s, got, sizeof(got)), escape(real, shown, sizeof(shown)));
+  } else if (access(real, R_OK | X_OK) < 0) {
+    int err = errno;
     errs_add(x->e, s, NULL, "expected a readable folder, got %s (%s: %s)",
-             describe(s, got, sizeof(got)), real, strerror(errno));
-  else {
+             describe(s, got, sizeof(got)), escape(real, shown, sizeof(shown)), strerror(err));
+  } else {
     free(x->c->root);
     x->c->root = real;
     real = NULL;

@@ -18,7 +18,7 @@
  * While the bug stands, the errors of an input with a newline inside a string (raw, "\n" or
  * "\x0a") are checked on their first line only. Set this to 0 once conf.c escapes those
  * paths. */
-#define TOLERATE_RAW_PATHS 1
+#define TOLERATE_RAW_PATHS 0
 
 static char dir[PATH_MAX], file[PATH_MAX + 16];
 
