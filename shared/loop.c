@@ -299,6 +299,10 @@ out:
   return rc;
 }
 
+uint64_t loop_timer_due(const loop_timer_t *t) {
+  return t->deadline;
+}
+
 void loop_timer_set_repeat(loop_timer_t *t, uint64_t repeat_ms) {
   t->repeat = repeat_ms;
 }

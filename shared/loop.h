@@ -70,6 +70,8 @@ int loop_timer_stop(loop_timer_t *t);
 /* Restart with the repeat interval; -EINVAL if the timer was never started. */
 int loop_timer_again(loop_timer_t *t);
 void loop_timer_set_repeat(loop_timer_t *t, uint64_t repeat_ms);
+/* When an active timer fires, in loop ms (meaningless while it is stopped). */
+uint64_t loop_timer_due(const loop_timer_t *t);
 
 /* ---- immediates (check phase) ---------------------------------------------------------- */
 typedef struct loop_immediate_s loop_immediate_t;

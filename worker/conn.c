@@ -77,6 +77,7 @@ struct conn {
   uint32_t in_len;
   unsigned requests;
   struct resp *r; /* answer state; NULL while idle */
+  uint64_t deadline; /* loop ms: the current state's timeout; the timer may fire before */
   /* Small fields last and packed: 10,000 idle connections must cost no more than nginx's. */
   uint8_t state;           /* enum conn_state */
   uint8_t events;          /* the io interest set */
@@ -114,8 +115,14 @@ static void set_events(struct conn *c, int events) {
   loop_io_start(&c->io, events, on_io);
 }
 
+/* Sets the connection's deadline. The timer moves only when it would fire too late: most
+ * requests push the deadline later, and then on_timer, firing at the old time, re-arms for
+ * what is left; that saves two heap operations on every request. */
 static void arm(struct conn *c, uint64_t ms) {
-  loop_timer_start(&c->timer, c->timer.cb, ms, 0);
+  uint64_t now = loop_now(c->w->loop);
+  c->deadline = now + ms;
+  if (!loop_is_active(&c->timer.h) || loop_timer_due(&c->timer) > c->deadline)
+    loop_timer_start(&c->timer, c->timer.cb, ms, 0);
 }
 
 static void buf_get(struct conn *c) {
@@ -252,6 +259,11 @@ static void conn_finish(struct conn *c) {
 static void on_timer(loop_timer_t *t) {
   struct conn *c = t->h.data;
   struct wctx *w = c->w;
+  uint64_t now = loop_now(w->loop);
+  if (now < c->deadline) { /* the deadline moved on since the timer was set */
+    loop_timer_start(&c->timer, c->timer.cb, c->deadline - now, 0);
+    return;
+  }
   if (c->state == ST_WRITING) {
     /* The send timeout counts from the last progress, not from the answer's start. */
     uint64_t idle = loop_now(w->loop) - c->r->last_progress;
@@ -838,7 +850,7 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
   /* The connection's io handle is its ref; its timer must not count as one more. */
   loop_unref(&c->timer.h);
   /* Until the first byte, the client has the header timeout to send its request. */
-  loop_timer_start(&c->timer, on_timer, w->header_ms, 0);
+  arm(c, w->header_ms);
   c->next = w->conns;
   if (w->conns)
     w->conns->prev = c;
