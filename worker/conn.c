@@ -617,9 +617,15 @@ static void conn_send(struct conn *c) {
       iov[n].iov_base = (char *)r->body + r->body_sent;
       iov[n++].iov_len = r->body_len - r->body_sent;
     }
-    /* MSG_MORE when the file follows: headers and the first file bytes share a packet. */
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-    ssize_t sent = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | (r->file_left ? MSG_MORE : 0));
+    /* MSG_MORE when the file follows: headers and the first file bytes share a packet.
+     * Otherwise a plain writev (SIGPIPE is ignored in workers): no msghdr to copy in. */
+    ssize_t sent;
+    if (r->file_left) {
+      struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+      sent = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_MORE);
+    } else {
+      sent = writev(c->io.fd, iov, n);
+    }
     if (sent < 0) {
       if (errno == EINTR)
         continue;
