@@ -56,6 +56,8 @@ struct resp {
   uint64_t body_bytes; /* for the access log */
   uint64_t last_progress; /* loop ms of the last byte sent */
   pool_job_t *job;        /* the lookup or sendfile on the pool, or NULL */
+  struct fcache_waiter waiter; /* linked while waiting for another request's lookup */
+  int lookup_owner;            /* this answer's lookup is the one others may wait for */
   char *out; /* answers to pipelined requests gathered for one write, or NULL; kept across
               * the requests of a batch (resp_get leaves it) */
   uint32_t out_len, out_sent;
@@ -216,6 +218,8 @@ static void conn_close(struct conn *c) {
   if (c->next)
     c->next->prev = c->prev;
   w->n_conns--;
+  if (c->r)
+    fcache_unwait(&c->r->waiter);
   if (c->r && c->r->job) {
     /* A job no thread has taken yet need not run; one that has keeps the memory alive
      * (holds) until its done callback. */
@@ -244,7 +248,15 @@ void conn_abort(struct conn *c) {
  * bytes), shut our side down first and read until it stops, so that closing with unread
  * data does not reset the connection under the answer it has not read yet. */
 static void conn_finish(struct conn *c) {
-  if (c->peer_eof || (c->p->parsed >= c->in_len && !c->p->body_pending)) {
+  if (c->peer_eof) {
+    conn_close(c);
+    return;
+  }
+  if (c->p->parsed >= c->in_len && !c->p->body_pending) {
+    /* The last answer went with MSG_MORE and is held: shutdown sends it and the FIN in one
+     * segment. close alone would too, unless the client has sent more than we read: then
+     * close resets the connection and the held answer is dropped with it. */
+    shutdown(c->io.fd, SHUT_WR);
     conn_close(c);
     return;
   }
@@ -307,6 +319,9 @@ static struct resp *resp_get(struct conn *c) {
   r->file_left = 0;
   r->status = 0;
   r->body_bytes = 0;
+  r->waiter.next = NULL;
+  r->waiter.pprev = NULL;
+  r->lookup_owner = 0;
   return r;
 }
 
@@ -443,35 +458,48 @@ static void serve_entry(struct conn *c, struct fcache_entry *e) {
   start_send(c);
 }
 
-static void on_file(pool_job_t *job, int status) {
-  struct resp *r = (struct resp *)((char *)job - offsetof(struct resp, op.job));
-  struct conn *c = r->conn;
-  c->r->job = NULL;
-  if (c->closing) {
-    sfile_op_release(&r->op);
-    release(c);
-    return;
-  }
-  c->holds--;
-  if (status < 0) { /* cancelled: only a closing connection cancels */
-    conn_close(c);
-    return;
-  }
-  switch (r->op.result) {
-  case SFILE_OK: {
-    struct wctx *w = c->w;
-    const char *type = http_mime_type(w->conf->mime, w->conf->n_mime, r->op.path,
-                                      strlen(r->op.path));
-    struct fcache_entry *e =
-        fcache_put(w->cache, r->key, r->key_len, &r->op, type, loop_now(w->loop));
-    if (!e) {
-      sfile_op_release(&r->op);
-      answer_simple(c, 500, NULL);
-      break;
+static void on_file(pool_job_t *job, int status);
+
+/* Looks c->r->key up: waits for the lookup another request has under way for the same key,
+ * or submits one. */
+static void start_lookup(struct conn *c) {
+  struct wctx *w = c->w;
+  struct resp *r = c->r;
+  if (r->out)
+    push_gathered(c);
+  c->state = ST_FILE;
+  int rc = fcache_lookup_begin(w->cache, r->key, r->key_len, &r->waiter);
+  if (rc == 1)
+    return; /* the owner's on_file resumes us */
+  r->lookup_owner = rc == 0;
+  r->op.ctx = w->files;
+  r->op.trailing_slash = r->key_len == 0 || r->key[r->key_len - 1] == '/';
+  memcpy(r->op.path, r->key, r->key_len + 1);
+  if (sfile_submit(w->pool, &r->op, on_file) < 0) {
+    if (r->lookup_owner) {
+      /* Waiters that came in between cannot exist (we are still on the stack), but the
+       * record must go. */
+      struct fcache_waiter *none;
+      fcache_lookup_done(w->cache, r->key, r->key_len, &none);
+      r->lookup_owner = 0;
     }
-    serve_entry(c, e);
-    break;
+    answer_simple(c, 503, NULL);
+    return;
   }
+  c->r->job = &r->op.job;
+  c->holds++;
+}
+
+/* The answer to a finished lookup; e (a reference the answer takes) is set when result is
+ * SFILE_OK. Also for the requests that waited for another's lookup. */
+static void answer_lookup(struct conn *c, enum sfile_result result, struct fcache_entry *e) {
+  switch (result) {
+  case SFILE_OK:
+    if (e)
+      serve_entry(c, e);
+    else
+      answer_simple(c, 500, NULL); /* out of memory for the entry */
+    break;
   case SFILE_NOT_FOUND:
     answer_simple(c, 404, NULL);
     break;
@@ -479,8 +507,6 @@ static void on_file(pool_job_t *job, int status) {
     answer_simple(c, 403, NULL);
     break;
   case SFILE_BUSY:
-    log_msg(c->w->log, LOG_WARN, "lookup of \"%s\" failed: %s; answering 503", r->op.path,
-            strerror(-r->op.err));
     answer_simple(c, 503, NULL);
     break;
   case SFILE_REDIRECT: {
@@ -503,11 +529,71 @@ static void on_file(pool_job_t *job, int status) {
     break;
   }
   case SFILE_ERROR:
-    log_msg(c->w->log, LOG_ERROR, "lookup of \"%s\" failed: %s", r->op.path,
-            strerror(-r->op.err));
     answer_simple(c, 500, NULL);
     break;
   }
+}
+
+static void on_file(pool_job_t *job, int status) {
+  struct resp *r = (struct resp *)((char *)job - offsetof(struct resp, op.job));
+  struct conn *c = r->conn;
+  struct wctx *w = c->w;
+  c->r->job = NULL;
+  enum sfile_result result = status == 0 ? r->op.result : SFILE_ERROR; /* unset if cancelled */
+  struct fcache_entry *e = NULL;
+  if (status == 0 && result == SFILE_OK) {
+    /* Into the cache even when our client has gone: others may be waiting for it. */
+    const char *type = http_mime_type(w->conf->mime, w->conf->n_mime, r->op.path,
+                                      strlen(r->op.path));
+    e = fcache_put(w->cache, r->key, r->key_len, &r->op, type, loop_now(w->loop));
+    if (!e)
+      sfile_op_release(&r->op);
+  } else if (status == 0 && (result == SFILE_BUSY || result == SFILE_ERROR)) {
+    log_msg(w->log, result == SFILE_BUSY ? LOG_WARN : LOG_ERROR, "lookup of \"%s\" failed: %s%s",
+            r->op.path, strerror(-r->op.err), result == SFILE_BUSY ? "; answering 503" : "");
+  }
+  /* Taken before our own answer, which may reuse r for a pipelined request. */
+  struct fcache_waiter *waiters = NULL;
+  if (r->lookup_owner) {
+    r->lookup_owner = 0;
+    fcache_lookup_done(w->cache, r->key, r->key_len, &waiters);
+  }
+  /* The waiters' reference, taken now: our answer may release the last one otherwise. */
+  int had_waiters = waiters != NULL;
+  if (e && had_waiters)
+    fcache_ref(e);
+
+  if (c->closing) {
+    if (e)
+      fcache_release(w->cache, e);
+    sfile_op_release(&r->op);
+    release(c);
+  } else {
+    c->holds--;
+    if (status < 0) /* cancelled: only a closing connection cancels */
+      conn_close(c);
+    else
+      answer_lookup(c, result, e);
+  }
+
+  /* Everyone who asked for the same key meanwhile gets the same answer; when there is none
+   * to share (our lookup was cancelled, or no memory for the entry), they look it up again
+   * (the first of them for all the others). */
+  int shared = status == 0 && (result != SFILE_OK || e);
+  while (waiters) {
+    struct fcache_waiter *wt = waiters;
+    fcache_unwait(wt);
+    struct resp *wr = (struct resp *)((char *)wt - offsetof(struct resp, waiter));
+    if (!shared) {
+      start_lookup(wr->conn);
+      continue;
+    }
+    if (e)
+      fcache_ref(e);
+    answer_lookup(wr->conn, result, e);
+  }
+  if (e && had_waiters)
+    fcache_release(w->cache, e);
 }
 
 static void on_sent(pool_job_t *job, int status) {
@@ -618,9 +704,12 @@ static void conn_send(struct conn *c) {
       iov[n++].iov_len = r->body_len - r->body_sent;
     }
     /* MSG_MORE when the file follows: headers and the first file bytes share a packet.
-     * Otherwise a plain writev (SIGPIPE is ignored in workers): no msghdr to copy in. */
+     * Also when the connection closes after this answer: the close that follows at once
+     * puts the FIN on the same segment, so the client gets one packet, ACKs once, and
+     * its own close never leaves it a TIME_WAIT. Otherwise a plain writev (SIGPIPE is
+     * ignored in workers): no msghdr to copy in. */
     ssize_t sent;
-    if (r->file_left) {
+    if (r->file_left || !c->keep_alive) {
       struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
       sent = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_MORE);
     } else {
@@ -735,18 +824,7 @@ static void handle_request(struct conn *c) {
     serve_entry(c, e);
     return;
   }
-  if (c->r->out)
-    push_gathered(c);
-  r->op.ctx = w->files;
-  r->op.trailing_slash = plen > 0 && path[plen - 1] == '/';
-  memcpy(r->op.path, r->key, r->key_len + 1);
-  if (sfile_submit(w->pool, &r->op, on_file) < 0) {
-    answer_simple(c, 503, NULL);
-    return;
-  }
-  c->r->job = &r->op.job;
-  c->holds++;
-  c->state = ST_FILE;
+  start_lookup(c);
 }
 
 /* Parses what the buffer holds and answers complete requests, in order. */

@@ -10,8 +10,20 @@
 
 #define BUCKETS 4096 /* a power of two */
 
+#define LOOKUP_BUCKETS 256 /* a power of two; lookups in flight are few */
+
+/* A lookup under way and the requests waiting for it. */
+struct lookup {
+  struct lookup *hnext;
+  struct fcache_waiter *waiters;
+  uint64_t hash;
+  size_t key_len;
+  char key[];
+};
+
 struct fcache {
   struct fcache_limits lim;
+  struct lookup *lookups[LOOKUP_BUCKETS];
   struct fcache_entry *buckets[BUCKETS];
   struct fcache_entry *lru_head, *lru_tail; /* head: most recently used */
   size_t entries, bytes, fds;
@@ -162,6 +174,67 @@ void fcache_release(fcache_t *c, struct fcache_entry *e) {
     entry_free(e);
 }
 
+void fcache_ref(struct fcache_entry *e) {
+  e->refs++;
+}
+
+static struct lookup **lookup_find(fcache_t *c, const char *key, size_t len, uint64_t h) {
+  struct lookup **pp = &c->lookups[h & (LOOKUP_BUCKETS - 1)];
+  for (; *pp; pp = &(*pp)->hnext)
+    if ((*pp)->hash == h && (*pp)->key_len == len && memcmp((*pp)->key, key, len) == 0)
+      break;
+  return pp;
+}
+
+int fcache_lookup_begin(fcache_t *c, const char *key, size_t key_len, struct fcache_waiter *w) {
+  if (c->lim.valid_ms == 0)
+    return 0;
+  uint64_t h = hash_key(key, key_len);
+  struct lookup **pp = lookup_find(c, key, key_len, h);
+  if (*pp) {
+    w->next = (*pp)->waiters;
+    if (w->next)
+      w->next->pprev = &w->next;
+    w->pprev = &(*pp)->waiters;
+    (*pp)->waiters = w;
+    return 1;
+  }
+  struct lookup *l = malloc(sizeof(*l) + key_len);
+  if (!l)
+    return -ENOMEM;
+  l->hnext = NULL;
+  l->waiters = NULL;
+  l->hash = h;
+  l->key_len = key_len;
+  memcpy(l->key, key, key_len);
+  *pp = l;
+  return 0;
+}
+
+void fcache_lookup_done(fcache_t *c, const char *key, size_t key_len,
+                        struct fcache_waiter **list) {
+  *list = NULL;
+  struct lookup **pp = lookup_find(c, key, key_len, hash_key(key, key_len));
+  struct lookup *l = *pp;
+  if (!l)
+    return; /* caching off, or begin ran out of memory */
+  *pp = l->hnext;
+  *list = l->waiters;
+  if (*list)
+    (*list)->pprev = list;
+  free(l);
+}
+
+void fcache_unwait(struct fcache_waiter *w) {
+  if (!w->pprev)
+    return;
+  *w->pprev = w->next;
+  if (w->next)
+    w->next->pprev = w->pprev;
+  w->next = NULL;
+  w->pprev = NULL;
+}
+
 void fcache_stats(const fcache_t *c, size_t *entries, size_t *bytes, size_t *fds) {
   *entries = c->entries;
   *bytes = c->bytes;
@@ -173,5 +246,11 @@ void fcache_free(fcache_t *c) {
     return;
   while (c->lru_head)
     drop(c, c->lru_head);
+  for (size_t i = 0; i < LOOKUP_BUCKETS; i++) /* their owners are gone with the worker */
+    while (c->lookups[i]) {
+      struct lookup *l = c->lookups[i];
+      c->lookups[i] = l->hnext;
+      free(l);
+    }
   free(c);
 }

@@ -55,6 +55,29 @@ struct fcache_entry *fcache_put(fcache_t *c, const char *key, size_t key_len,
                                 struct sfile_op *op, const char *content_type,
                                 uint64_t now_ms);
 void fcache_release(fcache_t *c, struct fcache_entry *e);
+/* Another reference to an entry the caller holds one of. */
+void fcache_ref(struct fcache_entry *e);
+
+/* Lookups in flight ("cache lock"): requests for the same key that miss share one lookup. A
+ * popular file going stale, or any file on a slow disk, would otherwise put one lookup per
+ * request on the pool, and every later request would queue behind them. The waiter is the
+ * caller's memory; the cache only links it. */
+struct fcache_waiter {
+  struct fcache_waiter *next, **pprev; /* pprev NULL: not waiting */
+};
+
+/* Returns 1 and links w when a lookup for key is under way (its owner hands w back through
+ * fcache_lookup_done); 0 when none is: the caller looks the key up and must call
+ * fcache_lookup_done when that is over. With caching off, always 0 and nothing is recorded
+ * (every request sees the file system itself). -ENOMEM: look it up without sharing. */
+int fcache_lookup_begin(fcache_t *c, const char *key, size_t key_len, struct fcache_waiter *w);
+/* The lookup for key is over (done, failed or cancelled): its waiters move to *list, the
+ * caller's list head (NULL when none), still linked so that fcache_unwait works on them. */
+void fcache_lookup_done(fcache_t *c, const char *key, size_t key_len,
+                        struct fcache_waiter **list);
+/* Unlinks w from whatever list holds it (a waiter whose connection closes); no-op when w is
+ * not waiting. */
+void fcache_unwait(struct fcache_waiter *w);
 void fcache_stats(const fcache_t *c, size_t *entries, size_t *bytes, size_t *fds);
 /* Drops every entry; those still referenced go when released. NULL: no-op. */
 void fcache_free(fcache_t *c);

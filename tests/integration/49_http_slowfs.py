@@ -13,7 +13,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FILES = {"slow-1.txt": b"first slow file\n" * 1000, "slow-2.txt": b"second slow file\n" * 3,
          "fast.txt": b"fast file\n",
          # Large enough to be sent from the file (not from memory) in more than one piece.
-         "slow-big.bin": bytes(range(256)) * 2600}
+         "slow-big.bin": bytes(range(256)) * 2600,
+         "slow-solo.txt": b"solo\n", "slow-shared.txt": b"shared by many\n" * 50,
+         "slow-orphan.txt": b"its first client left\n",
+         **{"slow-busy-%d.txt" % i: b"busy\n" for i in range(4)}}
 
 
 def shim_path(workdir):
@@ -177,6 +180,87 @@ def test_pipelined_slow_then_fast_in_order(s):
         c.close()
 
 
+def path_calls(logfile, name):
+    """Delayed calls the shim logged on a path ending in name (opens and stats by path)."""
+    try:
+        with open(logfile) as f:
+            return sum(1 for line in f if len(line.split()) >= 2
+                       and os.path.basename(line.split()[1]) == name)
+    except FileNotFoundError:
+        return 0
+
+
+def fetch_all(conns):
+    return [c.read_response() for c in conns]
+
+
+def test_requests_for_one_file_share_its_lookup(s):
+    # One lookup of a cold file, for reference: how many delayed calls by path it makes.
+    t0 = time.monotonic()
+    r = request(s.port, "/slow-solo.txt")
+    solo = time.monotonic() - t0
+    expect_eq((r.status, r.body), (200, FILES["slow-solo.txt"]), "slow-solo.txt")
+    one = path_calls(s.slowlog, "slow-solo.txt")
+    expect(one >= 1, "the shim logged no delayed call for slow-solo.txt")
+    # Twelve clients ask for another cold file at once: one lookup serves them all. Without
+    # sharing, each makes its own, and four threads take three times as long for twelve.
+    conns = [Conn(s.port, timeout=30) for _ in range(12)]
+    try:
+        t0 = time.monotonic()
+        for c in conns:
+            c.send(http_req("GET", "/slow-shared.txt"))
+        results = fetch_all(conns)
+        elapsed = time.monotonic() - t0
+    finally:
+        for c in conns:
+            c.close()
+    for i, r in enumerate(results):
+        expect_eq((r.status, r.body), (200, FILES["slow-shared.txt"]), "client %d" % i)
+    calls = path_calls(s.slowlog, "slow-shared.txt")
+    expect_eq(calls, one, "delayed calls by path for 12 concurrent requests of one file "
+              "(one lookup makes %d)" % one)
+    expect(elapsed < 1.5 * solo, "12 requests sharing one lookup took %.2f s, one alone "
+           "%.2f s" % (elapsed, solo))
+
+
+def test_shared_lookup_survives_its_owner_leaving(s):
+    # Four slow lookups take the four pool threads; the next lookup waits in the queue, and
+    # requests for the same file wait for it. Its client leaves (the queued job is
+    # cancelled): the others must still be answered, with one lookup among them.
+    busy = [Conn(s.port, timeout=30) for _ in range(4)]
+    owner = waiters = None
+    try:
+        for i, c in enumerate(busy):
+            c.send(http_req("GET", "/slow-busy-%d.txt" % i))
+        expect(wait_for(lambda: all(path_calls(s.slowlog, "slow-busy-%d.txt" % i)
+                                    for i in range(4)), 5, 0.01),
+               "the four slow lookups did not start")
+        owner = Conn(s.port, timeout=30)
+        owner.send(http_req("GET", "/slow-orphan.txt"))
+        queued = lambda: [w["pool"]["queued"] for w in (sup_status(s) or {"workers": []})["workers"]]
+        expect(wait_for(lambda: queued() == [1], 5, 0.02),
+               "the owner's lookup is not queued (pool queued: %s)" % queued())
+        waiters = [Conn(s.port, timeout=30) for _ in range(5)]
+        for c in waiters:
+            c.send(http_req("GET", "/slow-orphan.txt"))
+        # Accepted in order and read at accept: once a later connection is answered, the
+        # waiters' requests have been seen.
+        r = request(s.port, "/fast.txt")
+        expect_eq(r.status, 200, "fast request")
+        owner.close()
+        owner = None
+        for i, r in enumerate(fetch_all(waiters)):
+            expect_eq((r.status, r.body), (200, FILES["slow-orphan.txt"]), "waiter %d" % i)
+        one = path_calls(s.slowlog, "slow-solo.txt")
+        expect_eq(path_calls(s.slowlog, "slow-orphan.txt"), one,
+                  "delayed calls by path for slow-orphan.txt (one lookup makes %d)" % one)
+        for i, r in enumerate(fetch_all(busy)):
+            expect_eq(r.status, 200, "busy %d" % i)
+    finally:
+        for c in busy + (waiters or []) + ([owner] if owner else []):
+            c.close()
+
+
 def test_loop_thread_never_touched_a_slow_file(s):
     # Runs last: every delayed call the earlier cases caused was made on a pool thread.
     expect(slow_log_paths(s.slowlog), "the shim logged no slow call at all")
@@ -204,6 +288,8 @@ def main():
         res = run_cases(s, [test_fast_while_slow_pending, test_slow_then_fast_on_one_connection,
                             test_pipelined_slow_then_fast_in_order,
                             test_fast_while_large_slow_file_sends,
+                            test_requests_for_one_file_share_its_lookup,
+                            test_shared_lookup_survives_its_owner_leaving,
                             test_loop_thread_never_touched_a_slow_file])
     finally:
         s.stop()

@@ -139,6 +139,84 @@ static void disabled(void **state) {
   fcache_free(c);
 }
 
+/* The first miss owns the lookup; later ones for the same key wait and come back, in any
+ * order, from lookup_done; another key is independent; a waiter that leaves is not returned. */
+static void lookups_shared(void **state) {
+  (void)state;
+  fcache_t *c = make(1000, 8, 1 << 20, 8);
+  struct fcache_waiter owner = {0}, w1 = {0}, w2 = {0}, w3 = {0}, other = {0};
+  assert_int_equal(fcache_lookup_begin(c, "a", 1, &owner), 0);
+  assert_int_equal(fcache_lookup_begin(c, "a", 1, &w1), 1);
+  assert_int_equal(fcache_lookup_begin(c, "a", 1, &w2), 1);
+  assert_int_equal(fcache_lookup_begin(c, "a", 1, &w3), 1);
+  assert_int_equal(fcache_lookup_begin(c, "ab", 2, &other), 0);
+  fcache_unwait(&w2);
+  fcache_unwait(&w2); /* twice is harmless */
+  assert_null(w2.pprev);
+
+  struct fcache_waiter *list;
+  fcache_lookup_done(c, "a", 1, &list);
+  int seen1 = 0, seen3 = 0, n = 0;
+  while (list) {
+    struct fcache_waiter *w = list;
+    fcache_unwait(w); /* pops the head: the caller's list stays consistent */
+    assert_null(w->pprev);
+    seen1 += w == &w1;
+    seen3 += w == &w3;
+    n++;
+  }
+  assert_int_equal(n, 2);
+  assert_int_equal(seen1 + seen3, 2);
+
+  /* over: the next miss owns a new lookup */
+  assert_int_equal(fcache_lookup_begin(c, "a", 1, &owner), 0);
+  fcache_lookup_done(c, "a", 1, &list);
+  assert_null(list);
+  fcache_lookup_done(c, "ab", 2, &list);
+  assert_null(list);
+  /* a lookup nobody began: nothing, no crash */
+  fcache_lookup_done(c, "zz", 2, &list);
+  assert_null(list);
+  fcache_free(c);
+}
+
+/* A waiter in the middle of a returned list can leave (its connection closes while an
+ * earlier one is being answered). */
+static void waiter_leaves_returned_list(void **state) {
+  (void)state;
+  fcache_t *c = make(1000, 8, 1 << 20, 8);
+  struct fcache_waiter owner = {0}, w[3] = {{0}};
+  assert_int_equal(fcache_lookup_begin(c, "k", 1, &owner), 0);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(fcache_lookup_begin(c, "k", 1, &w[i]), 1);
+  struct fcache_waiter *list;
+  fcache_lookup_done(c, "k", 1, &list);
+  struct fcache_waiter *first = list;
+  fcache_unwait(first);
+  struct fcache_waiter *middle = list->next;
+  fcache_unwait(middle);
+  assert_non_null(list);
+  assert_null(list->next);
+  fcache_unwait(list);
+  assert_null(list);
+  fcache_free(c);
+}
+
+/* Caching off: nothing is shared, every request sees the file system itself. A lookup left
+ * in flight when the cache goes is freed with it (ASan would see a leak). */
+static void lookups_not_shared_when_disabled(void **state) {
+  (void)state;
+  fcache_t *c = make(0, 8, 1 << 20, 8);
+  struct fcache_waiter a = {0}, b = {0};
+  assert_int_equal(fcache_lookup_begin(c, "a", 1, &a), 0);
+  assert_int_equal(fcache_lookup_begin(c, "a", 1, &b), 0);
+  fcache_free(c);
+  c = make(1000, 8, 1 << 20, 8);
+  assert_int_equal(fcache_lookup_begin(c, "left", 4, &a), 0);
+  assert_int_equal(fcache_lookup_begin(c, "left", 4, &b), 1);
+  fcache_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(hit_then_stale),
@@ -146,6 +224,9 @@ int main(void) {
       cmocka_unit_test(bounds_evict_lru),
       cmocka_unit_test(bytes_and_fds_bounded),
       cmocka_unit_test(disabled),
+      cmocka_unit_test(lookups_shared),
+      cmocka_unit_test(waiter_leaves_returned_list),
+      cmocka_unit_test(lookups_not_shared_when_disabled),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
