@@ -4,8 +4,9 @@ connection go, and the client, once it reads, finds the end of the stream well b
 of the file), and memory stays bounded: 20 such clients each asking for a 50 MiB file do not
 grow the worker's resident memory by more than 20 MiB. Both ways a file is sent are covered:
 a sparse file (not in the page cache: sendfile on the pool) and one just written (its pages
-cached: sendfile may run on the loop)."""
-import os, sys
+cached: sendfile may run on the loop). A stalled client pins at most about 256 KiB of unsent
+bytes in the kernel (TCP_NOTSENT_LOWAT on the listeners), not a whole send buffer."""
+import os, re, subprocess, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
 
@@ -84,6 +85,58 @@ def test_stalled_client_cut_cached_file(s):
     one_stalled_client_cut(s, "/hot.bin")
 
 
+UNSENT_MAX = 256 * 1024 + 128 * 1024  # the low-water mark plus one sendfile call's overshoot
+
+
+def server_unsent(port):
+    """{client port: unsent bytes} of the server's sockets on port, from ss (TCP_INFO)."""
+    out = subprocess.run(["ss", "-tinH", "state", "established", "( sport = :%d )" % port],
+                         capture_output=True, text=True, check=True).stdout
+    unsent, client = {}, None
+    for line in out.splitlines():
+        m = re.search(r"127\.0\.0\.1:%d\s+127\.0\.0\.1:(\d+)" % port, line)
+        if m:
+            client = int(m.group(1))
+            unsent[client] = 0
+            continue
+        m = re.search(r"\bnotsent:(\d+)", line)
+        if m and client is not None:
+            unsent[client] = int(m.group(1))
+    return unsent
+
+
+def one_stalled_client_unsent(s, path):
+    sock = stalled_client(s.port, path)
+    try:
+        me = sock.getsockname()[1]
+        # Wait until the server's side stops growing: the client's window is full and what
+        # the worker still queued is all that is left unsent.
+        last, stable = -1, 0
+        for _ in range(100):
+            now = server_unsent(s.port).get(me, -1)
+            stable = stable + 1 if now == last else 0
+            last = now
+            if stable >= 5:
+                break
+            time.sleep(0.02)
+        expect(last >= 0, "%s: the server's socket for the stalled client is not in ss" % path)
+        expect(last > 0, "%s: nothing unsent for a stalled client: the test stalls nothing" % path)
+        expect(last <= UNSENT_MAX, "%s: %d KiB unsent queued for a client that reads nothing "
+               "(at most %d KiB expected)" % (path, last >> 10, UNSENT_MAX >> 10))
+        print("     %s: %d KiB unsent for a stalled client" % (path, last >> 10), flush=True)
+    finally:
+        sock.close()
+
+
+def test_unsent_bounded(s):
+    base = proc_socket_count(s.worker)
+    one_stalled_client_unsent(s, "/hot.bin")
+    one_stalled_client_unsent(s, "/big.bin")
+    # The clients closed with data unread: their reset ends the worker's side too.
+    expect(wait_for(lambda: proc_socket_count(s.worker) <= base, SEND_T + SLACK, 0.02),
+           "the worker still holds the stalled clients' connections after they closed")
+
+
 def test_memory_bounded(s):
     pid = s.worker
     base_fds = proc_socket_count(pid)
@@ -142,7 +195,8 @@ def main():
         s.worker = only_worker(s)
         check(request(s.port, "/a.txt").status == 200, "a request before the stalled clients")
         results = [run_cases(s, [test_stalled_client_cut_uncached_file,
-                                 test_stalled_client_cut_cached_file, test_memory_bounded,
+                                 test_stalled_client_cut_cached_file, test_unsent_bounded,
+                                 test_memory_bounded,
                                  test_still_serving])]
     finish(results)
 
