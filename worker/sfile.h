@@ -12,8 +12,11 @@
 #include "pool.h"
 
 /* Small files are read on the pool and sent with their headers in one write; larger ones go
- * out with sendfile, which reads the file and so runs on the pool too. */
-#define SFILE_SMALL_MAX (16 * 1024)
+ * out with sendfile, which reads the file and so runs on the pool too (or on the loop when
+ * the pages are in memory). Up to 64 KiB, one writev from memory beat a header write plus
+ * cachestat plus sendfile, measured side by side: 3% more requests/s at 64 KiB and 12% less
+ * server CPU per request (2026-11-26). Above it the copy costs more than the syscalls. */
+#define SFILE_SMALL_MAX (64 * 1024)
 /* At most this much per sendfile job: one large download holds a pool thread only so long. */
 #define SFILE_CHUNK (2 * 1024 * 1024)
 

@@ -10,6 +10,9 @@ from evtest import *
 DATA = bytes(random.Random(43).randrange(256) for _ in range(1000))
 SIZE = len(DATA)
 BIG = random.Random(4343).randbytes(3 * 1024 * 1024 + 17)
+# Either side of the size up to which a file is held in memory (sfile.h, 64 KiB); above it
+# the bytes go by sendfile. Both ways must give the same bytes.
+EDGE = {"edge-%d.bin" % n: random.Random(n).randbytes(n) for n in (65535, 65536, 65537)}
 
 
 def rng(s, value, path="/r.bin", method="GET"):
@@ -110,12 +113,33 @@ def test_large_file_middle(s):
                "big.bin suffix")
 
 
+def test_memory_and_sendfile_edge(s):
+    for name, data in sorted(EDGE.items()):
+        size = len(data)
+        c = Conn(s.port)
+        try:
+            r = roundtrip(c, "GET", "/" + name)
+            expect_eq((r.status, r.header("content-length")), (200, str(size)), name + " full")
+            expect(r.body == data, "%s: full body differs (%d bytes)" % (name, len(r.body)))
+            r = roundtrip(c, "HEAD", "/" + name)  # same connection: no body may follow
+            expect_eq((r.status, r.header("content-length"), r.body), (200, str(size), b""),
+                      name + " HEAD")
+            r = roundtrip(c, "GET", "/" + name, {"Range": "bytes=100-"})
+            expect_206(r, 100, size - 1, size, data, name + " bytes=100-")
+            r = roundtrip(c, "GET", "/" + name, {"Range": "bytes=-1"})
+            expect_206(r, size - 1, size - 1, size, data, name + " last byte")
+        finally:
+            c.close()
+
+
 def main():
-    with remove_at_exit(Server(files={"r.bin": DATA, "big.bin": BIG, "ok.txt": b"ok\n"})) as s:
+    files = {"r.bin": DATA, "big.bin": BIG, "ok.txt": b"ok\n"}
+    files.update(EDGE)
+    with remove_at_exit(Server(files=files)) as s:
         res = run_cases(s, [test_first_bytes, test_suffix, test_open, test_end_clamped,
                             test_unsatisfiable_416, test_malformed_ignored, test_overlapping,
                             test_head_with_range, test_ranges_on_keepalive,
-                            test_large_file_middle])
+                            test_large_file_middle, test_memory_and_sendfile_edge])
     finish([res])
 
 
