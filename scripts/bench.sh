@@ -2,7 +2,8 @@
 # Side-by-side benchmark of evcluster against nginx, lighttpd and h2o, by the method of the
 # handbook ("Measuring performance"): each server is one process (one worker) pinned to CPU 0,
 # wrk is pinned to CPU 1, all serve the same generated docroot with access logs off, rounds are
-# interleaved, and the table reports the median requests/s per server and workload plus ratios.
+# interleaved, and the table reports the median requests/s per server and workload plus ratios
+# (and the lowest and highest per-round ratio to the best peer, to tell a lead from noise).
 # Every server runs in the foreground under its own session with all files in a temp dir, and is
 # stopped (with its children) on exit. evcluster is built and included when it answers requests.
 set -euo pipefail
@@ -390,7 +391,7 @@ PEERS_RUN=()
 for s in "${RUNNING[@]}"; do [[ $s != evcluster ]] && PEERS_RUN+=("$s"); done
 if has evcluster "${RUNNING[@]}"; then
   for p in "${PEERS_RUN[@]}"; do RATIOS+=("evcluster/$p"); done
-  ((${#PEERS_RUN[@]})) && RATIOS+=("evcluster/best")
+  ((${#PEERS_RUN[@]})) && RATIOS+=("evcluster/best" "evcluster/best-rounds")
 elif has nginx "${RUNNING[@]}"; then
   for p in "${PEERS_RUN[@]}"; do [[ $p != nginx ]] && RATIOS+=("$p/nginx"); done
 fi
@@ -409,6 +410,31 @@ best_peer() {
     if [[ $best == - ]] || awk -v a="$m" -v b="$best" 'BEGIN { exit !(a > b) }'; then best=$m; fi
   done
   echo "$best"
+}
+
+# round_ratios WORKLOAD: evcluster over the best peer of the same round, lowest and highest
+# over the rounds ("0.97-1.06"): whether a median ratio near 1 is a lead or noise. Rounds are
+# interleaved, so the servers of one round saw the same machine.
+round_ratios() {
+  local wid=$1 r p v best lo=- hi=- q evc peer
+  local -a evc_vals vals
+  read -ra evc_vals <<<"${RPS[$wid|evcluster]}"
+  for ((r = 0; r < ${#evc_vals[@]}; r++)); do
+    evc=${evc_vals[$r]} best=-
+    [[ $evc == ERR ]] && continue
+    for p in "${PEERS_RUN[@]}"; do
+      read -ra vals <<<"${RPS[$wid|$p]}"
+      peer=${vals[$r]:-ERR}
+      [[ $peer == ERR ]] && continue
+      if [[ $best == - ]] || awk -v a="$peer" -v b="$best" 'BEGIN { exit !(a > b) }'; then best=$peer; fi
+    done
+    [[ $best == - ]] && continue
+    q=$(awk -v a="$evc" -v b="$best" 'BEGIN { printf "%.2f", a / b }')
+    [[ $lo == - ]] || awk -v a="$q" -v b="$lo" 'BEGIN { exit !(a < b) }' && lo=$q
+    [[ $hi == - ]] || awk -v a="$q" -v b="$hi" 'BEGIN { exit !(a > b) }' && hi=$q
+  done
+  [[ $lo == - ]] && { echo -; return; }
+  echo "$lo-$hi"
 }
 
 # table KIND: KIND rps (requests/s, ratios) or p99 (ms, lower is better, no ratios). Prints a
@@ -441,6 +467,7 @@ table() {
       for col in "${RATIOS[@]}"; do
         case $col in
           */best) cells+=("$(ratio "${med[evcluster]}" "$(best_peer "$wid")")") ;;
+          */best-rounds) cells+=("$(round_ratios "$wid")") ;;
           *) cells+=("$(ratio "${med[${col%/*}]}" "${med[${col#*/}]}")") ;;
         esac
       done
