@@ -294,17 +294,19 @@ run_wrk() {
     p99=$(awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
                              f = (u == "us") ? 0.001 : (u == "s") ? 1000 : (u == "m") ? 60000 : 1;
                              printf "%.3f", v * f }' <<<"$out")
-    [[ -n $p99 ]] || p99=-
+    # wrk 4.1 prints "99% 0.00us" when its histogram lost the tail (seen with pipelining at
+    # over a million responses/s): no figure, rather than a zero that would win the row.
+    [[ -n $p99 && $p99 != 0.000 ]] || p99=-
   fi
   echo "$rps $p99"
 }
 
-# median V...: the median of numbers; ERR if any value is ERR (a server that failed requests in
-# any round gets no figure for that workload).
+# median V...: the median of numbers, "-" values left out; ERR if any value is ERR (a server
+# that failed requests in any round gets no figure for that workload).
 median() {
   local v
   for v in "$@"; do [[ $v == ERR ]] && { echo ERR; return; }; done
-  printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
+  { printf '%s\n' "$@" | grep -vx -- - || true; } | sort -g | awk '{ a[NR] = $1 } END {
     if (NR == 0) { print "-"; exit }
     m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m }'
 }
