@@ -418,7 +418,7 @@ best_peer() {
 # over the rounds ("0.97-1.06"): whether a median ratio near 1 is a lead or noise. Rounds are
 # interleaved, so the servers of one round saw the same machine.
 round_ratios() {
-  local wid=$1 r p v best lo=- hi=- q evc peer
+  local wid=$1 r p best lo=- hi=- q evc peer
   local -a evc_vals vals
   read -ra evc_vals <<<"${RPS[$wid|evcluster]}"
   for ((r = 0; r < ${#evc_vals[@]}; r++)); do

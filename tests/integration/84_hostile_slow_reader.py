@@ -109,12 +109,12 @@ def one_stalled_client_unsent(s, path):
     sock = stalled_client(s.port, path)
     try:
         me = sock.getsockname()[1]
-        # Wait until the server's side stops growing: the client's window is full and what
-        # the worker still queued is all that is left unsent.
-        last, stable = -1, 0
-        for _ in range(100):
+        # Wait until the server's side has queued something and stops growing: the client's
+        # window is full and what the worker still queued is all that is left unsent.
+        last, stable, deadline = -1, 0, time.monotonic() + 4
+        while time.monotonic() < deadline:
             now = server_unsent(s.port).get(me, -1)
-            stable = stable + 1 if now == last else 0
+            stable = stable + 1 if now == last and now > 0 else 0
             last = now
             if stable >= 5:
                 break
