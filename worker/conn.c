@@ -149,11 +149,30 @@ static void buf_put(struct conn *c) {
   c->in_len = 0;
 }
 
+/* Gathering buffers (pipelined answers) are taken and given back once per batch: one is
+ * kept, so a pipelining client costs no malloc per batch. */
+static char *out_get(struct wctx *w) {
+  char *b = w->spare_out;
+  w->spare_out = NULL;
+  if (!b && !(b = malloc(OUT_CAP)))
+    abort(); /* out of memory: nothing sensible left to do for a server */
+  return b;
+}
+
+static void out_put(struct wctx *w, char *b) {
+  if (!b)
+    return;
+  if (!w->spare_out)
+    w->spare_out = b;
+  else
+    free(b);
+}
+
 /* Per-answer state goes back to a short free list when the connection idles, so an idle
  * keep-alive connection costs only its struct. */
 static void resp_put(struct conn *c) {
   struct wctx *w = c->w;
-  free(c->r->out); /* empty by now but for a connection closed mid-batch */
+  out_put(w, c->r->out); /* empty by now but for a connection closed mid-batch */
   c->r->out = NULL;
   if (w->n_free_resps < MAX_FREE_BUFS)
     w->free_resps[w->n_free_resps++] = c->r;
@@ -167,6 +186,8 @@ void conn_free_buffers(struct wctx *w) {
     free(w->free_bufs[--w->n_free_bufs]);
   while (w->n_free_resps > 0)
     free(w->free_resps[--w->n_free_resps]);
+  free(w->spare_out);
+  w->spare_out = NULL;
 }
 
 struct conn *conn_next(struct conn *c) {
@@ -175,7 +196,7 @@ struct conn *conn_next(struct conn *c) {
 
 /* The gathered answers are all out (or the connection is going). */
 static void out_free(struct conn *c) {
-  free(c->r->out);
+  out_put(c->w, c->r->out);
   c->r->out = NULL;
   c->r->out_len = c->r->out_sent = 0;
 }
@@ -349,8 +370,8 @@ static int try_gather(struct conn *c) {
   size_t need = r->head_len + r->body_len;
   if (need > OUT_CAP - c->r->out_len)
     return 0;
-  if (!c->r->out && !(c->r->out = malloc(OUT_CAP)))
-    abort();
+  if (!c->r->out)
+    c->r->out = out_get(c->w);
   memcpy(c->r->out + c->r->out_len, r->head, r->head_len);
   if (r->body_len) /* HEAD, 304: no body, and r->body may be NULL */
     memcpy(c->r->out + c->r->out_len + r->head_len, r->body, r->body_len);

@@ -39,6 +39,7 @@ struct wctx {
   unsigned n_free_bufs;
   void **free_resps; /* answer state of idle connections, reused */
   unsigned n_free_resps;
+  char *spare_out;   /* a gathering buffer for pipelined answers, kept for the next batch */
   /* called by conn.c after a connection is gone (resume accepting, finish a drain) */
   void (*conn_gone)(struct wctx *w);
 };
