@@ -308,7 +308,13 @@ median() {
   for v in "$@"; do [[ $v == ERR ]] && { echo ERR; return; }; done
   { printf '%s\n' "$@" | grep -vx -- - || true; } | sort -g | awk '{ a[NR] = $1 } END {
     if (NR == 0) { print "-"; exit }
-    m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m }'
+    # an even count averages the middle two: printf, as print would give 1.0041e+06
+    if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# highest V...: the largest number, ERR and "-" left out; "-" when none is left.
+highest() {
+  { printf '%s\n' "$@" | grep -vxE -- 'ERR|-' || true; } | sort -g | tail -n 1 | grep . || echo -
 }
 
 # --- start everything -------------------------------------------------------------------------
@@ -404,39 +410,34 @@ ratio() { # A B -> A/B as "1.23x", or "-" when either is missing
 }
 # best_peer WORKLOAD: the highest median among the peers, or "-" if none has a figure.
 best_peer() {
-  local wid=$1 best=- m p vals
+  local wid=$1 p vals meds=()
   for p in "${PEERS_RUN[@]}"; do
     read -ra vals <<<"${RPS[$wid|$p]}"
-    m=$(median "${vals[@]}")
-    [[ $m == ERR ]] && continue
-    if [[ $best == - ]] || awk -v a="$m" -v b="$best" 'BEGIN { exit !(a > b) }'; then best=$m; fi
+    meds+=("$(median "${vals[@]}")")
   done
-  echo "$best"
+  highest "${meds[@]}"
 }
 
 # round_ratios WORKLOAD: evcluster over the best peer of the same round, lowest and highest
 # over the rounds ("0.97-1.06"): whether a median ratio near 1 is a lead or noise. Rounds are
 # interleaved, so the servers of one round saw the same machine.
 round_ratios() {
-  local wid=$1 r p best lo=- hi=- q evc peer
-  local -a evc_vals vals
+  local wid=$1 r p best sorted
+  local -a evc_vals vals peers ratios=()
   read -ra evc_vals <<<"${RPS[$wid|evcluster]}"
   for ((r = 0; r < ${#evc_vals[@]}; r++)); do
-    evc=${evc_vals[$r]} best=-
-    [[ $evc == ERR ]] && continue
+    peers=()
     for p in "${PEERS_RUN[@]}"; do
       read -ra vals <<<"${RPS[$wid|$p]}"
-      peer=${vals[$r]:-ERR}
-      [[ $peer == ERR ]] && continue
-      if [[ $best == - ]] || awk -v a="$peer" -v b="$best" 'BEGIN { exit !(a > b) }'; then best=$peer; fi
+      peers+=("${vals[$r]:-ERR}")
     done
-    [[ $best == - ]] && continue
-    q=$(awk -v a="$evc" -v b="$best" 'BEGIN { printf "%.2f", a / b }')
-    [[ $lo == - ]] || awk -v a="$q" -v b="$lo" 'BEGIN { exit !(a < b) }' && lo=$q
-    [[ $hi == - ]] || awk -v a="$q" -v b="$hi" 'BEGIN { exit !(a > b) }' && hi=$q
+    best=$(highest "${peers[@]}")
+    [[ ${evc_vals[$r]} == ERR || $best == - ]] && continue
+    ratios+=("$(awk -v a="${evc_vals[$r]}" -v b="$best" 'BEGIN { printf "%.2f", a / b }')")
   done
-  [[ $lo == - ]] && { echo -; return; }
-  echo "$lo-$hi"
+  ((${#ratios[@]})) || { echo -; return; }
+  sorted=$(printf '%s\n' "${ratios[@]}" | sort -g)
+  echo "$(head -n 1 <<<"$sorted")-$(tail -n 1 <<<"$sorted")"
 }
 
 # table KIND: KIND rps (requests/s, ratios) or p99 (ms, lower is better, no ratios). Prints a

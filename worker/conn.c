@@ -168,12 +168,18 @@ static void out_put(struct wctx *w, char *b) {
     free(b);
 }
 
+/* The gathered answers are all out (or the connection is going). */
+static void out_free(struct conn *c) {
+  out_put(c->w, c->r->out);
+  c->r->out = NULL;
+  c->r->out_len = c->r->out_sent = 0;
+}
+
 /* Per-answer state goes back to a short free list when the connection idles, so an idle
  * keep-alive connection costs only its struct. */
 static void resp_put(struct conn *c) {
   struct wctx *w = c->w;
-  out_put(w, c->r->out); /* empty by now but for a connection closed mid-batch */
-  c->r->out = NULL;
+  out_free(c); /* empty by now but for a connection closed mid-batch */
   if (w->n_free_resps < MAX_FREE_BUFS)
     w->free_resps[w->n_free_resps++] = c->r;
   else
@@ -192,13 +198,6 @@ void conn_free_buffers(struct wctx *w) {
 
 struct conn *conn_next(struct conn *c) {
   return c->next;
-}
-
-/* The gathered answers are all out (or the connection is going). */
-static void out_free(struct conn *c) {
-  out_put(c->w, c->r->out);
-  c->r->out = NULL;
-  c->r->out_len = c->r->out_sent = 0;
 }
 
 static void release(struct conn *c) {
