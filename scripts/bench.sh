@@ -344,7 +344,13 @@ for s in "${RUNNING[@]}"; do
   VERSIONS+="${v:-$s}, "
 done
 CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-HEADER="$(date '+%Y-%m-%d %H:%M %Z') | nproc $NPROC | ${CPU_MODEL:-unknown CPU} | Linux $(uname -r) | load $(cut -d' ' -f1-3 /proc/loadavg)"
+# How an idle CPU waits sets the price of waking a sleeping server, and the client pays it: a
+# guest that halts without polling first (haltpoll with guest_halt_poll_ns 0) needs an IPI per
+# wake-up. Results from machines that differ here do not compare.
+IDLE=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)
+HALT_POLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+[[ -r $HALT_POLL ]] && IDLE+=" (halt poll $(cat "$HALT_POLL") ns)"
+HEADER="$(date '+%Y-%m-%d %H:%M %Z') | nproc $NPROC | ${CPU_MODEL:-unknown CPU} | Linux $(uname -r) | cpuidle $IDLE | load $(cut -d' ' -f1-3 /proc/loadavg)"
 HEADER2="${VERSIONS%, } | $({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $1, $2 }') -t1 -c$CONNS -d${DURATION}s, $ROUNDS rounds, servers on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU"
 log "$HEADER"
 log "$HEADER2"
