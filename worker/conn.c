@@ -179,7 +179,7 @@ static void out_free(struct conn *c) {
  * keep-alive connection costs only its struct. */
 static void resp_put(struct conn *c) {
   struct wctx *w = c->w;
-  out_free(c); /* empty by now but for a connection closed mid-batch */
+  out_free(c); /* empty (flush_gathered) but for a connection closed mid-batch */
   if (w->n_free_resps < MAX_FREE_BUFS)
     w->free_resps[w->n_free_resps++] = c->r;
   else
@@ -355,13 +355,15 @@ static const char *date_now(struct wctx *w) {
   return http_date_cache_get(&w->date, time(NULL));
 }
 
-/* Starts sending r->head (and r->body or the file range) in WRITING state. */
-/* Pipelining: when the next request is already complete in the input buffer, an answer held
- * in memory is gathered with the ones that follow and they go out in one write. Only then:
- * an answer must never wait for a request the client has not finished sending. */
+/* Pipelining: when the next request looks complete in the input buffer, an answer held in
+ * memory is gathered with the ones that follow and they go out in one write. Whenever
+ * processing stops short of another answer, what was gathered goes out (flush_gathered): an
+ * answer never waits for a request the client has not finished sending. The check here only
+ * keeps from copying an answer that would go out alone anyway; the bytes after a request
+ * with a body are that body, not a next request. */
 static int try_gather(struct conn *c) {
   struct resp *r = c->r;
-  if (!c->in_process || r->file_left > 0 || !c->keep_alive)
+  if (!c->in_process || r->file_left > 0 || !c->keep_alive || c->p->body_pending)
     return 0;
   uint32_t rest = c->in_len - c->p->parsed;
   if (rest < 4 || !memmem(IN(c) + c->p->parsed, rest, "\r\n\r\n", 4))
@@ -378,16 +380,35 @@ static int try_gather(struct conn *c) {
   return 1;
 }
 
-/* Before a request waits for the pool: what was gathered goes out now, as far as the socket
- * takes it (the rest leads the next answer). */
-static void push_gathered(struct conn *c) {
+/* What was gathered goes out as far as the socket takes it. 0, or -errno when the client is
+ * gone. */
+static int push_gathered(struct conn *c) {
   ssize_t n = send(c->io.fd, c->r->out + c->r->out_sent, c->r->out_len - c->r->out_sent, MSG_NOSIGNAL);
+  int rc = n < 0 && errno != EAGAIN && errno != EINTR ? -errno : 0;
   if (n > 0)
     c->r->out_sent += (uint32_t)n;
   if (c->r->out_sent == c->r->out_len)
     out_free(c);
+  return rc;
 }
 
+/* Processing stopped short of another answer (the next request is incomplete, or was no
+ * request: a body, blank lines) with answers gathered: they go out now, the rest when the
+ * socket drains (on_io). 1 while some are still held, 0 when all are out, -1 when the
+ * client is gone (the connection is closing). */
+static int flush_gathered(struct conn *c) {
+  if (push_gathered(c) < 0) {
+    conn_close(c);
+    return -1;
+  }
+  int held = c->r->out != NULL;
+  if (held != ((c->events & LOOP_WRITE) != 0))
+    set_events(c, held ? c->events | LOOP_WRITE : c->events & ~LOOP_WRITE);
+  return held;
+}
+
+/* Starts sending r->head (and r->body or the file range) in WRITING state, unless the
+ * answer waits to go out with the next one. */
 static void start_send(struct conn *c) {
   if (try_gather(c)) {
     response_done(c);
@@ -485,8 +506,8 @@ static void on_file(pool_job_t *job, int status);
 static void start_lookup(struct conn *c) {
   struct wctx *w = c->w;
   struct resp *r = c->r;
-  if (r->out)
-    push_gathered(c);
+  if (r->out) /* before the wait; the rest leads the answer, whose send also meets any error */
+    (void)push_gathered(c);
   c->state = ST_FILE;
   int rc = fcache_lookup_begin(w->cache, r->key, r->key_len, &r->waiter);
   if (rc == 1)
@@ -847,19 +868,28 @@ static void handle_request(struct conn *c) {
   start_lookup(c);
 }
 
+/* Nothing more to answer for now: idle between requests (the buffer goes back), or within
+ * one, whose header timeout runs from its first byte (or its body's). */
+static void wait_for_request(struct conn *c) {
+  if (http_parser_idle(c->p, c->in_len)) {
+    go_idle(c);
+  } else if (!c->request_started) {
+    c->request_started = 1;
+    arm(c, c->w->header_ms);
+  }
+}
+
 /* Parses what the buffer holds and answers complete requests, in order. */
 static void conn_process(struct conn *c) {
   c->in_process = 1;
   while (c->state == ST_READING && !c->closing) {
     enum http_parse_result pr = http_parser_execute(c->p, IN(c), &c->in_len);
     if (pr == HTTP_PARSE_AGAIN) {
-      if (http_parser_idle(c->p, c->in_len)) {
-        go_idle(c);
-      } else if (!c->request_started) {
-        /* The header timeout runs from a request's first byte (or its body's). */
-        c->request_started = 1;
-        arm(c, c->w->header_ms);
-      }
+      int held = c->r && c->r->out ? flush_gathered(c) : 0;
+      if (held == 0)
+        wait_for_request(c);
+      else if (held > 0) /* they go out first (on_io), to a client that reads */
+        arm(c, c->w->send_ms);
       break;
     }
     if (pr == HTTP_PARSE_ERROR) {
@@ -917,8 +947,15 @@ static void conn_read(struct conn *c) {
 
 static void on_io(loop_io_t *io, int events) {
   struct conn *c = io->h.data;
-  if ((events & LOOP_WRITE) && c->state == ST_WRITING)
+  if ((events & LOOP_WRITE) && c->state == ST_WRITING) {
     conn_send(c);
+  } else if ((events & LOOP_WRITE) && c->state == ST_READING && c->r && c->r->out) {
+    if (flush_gathered(c) == 0)
+      wait_for_request(c);
+  } else if (events & LOOP_WRITE) {
+    /* A request went to the pool with gathered bytes still held: its answer sends them. */
+    set_events(c, c->events & ~LOOP_WRITE);
+  }
   if ((events & LOOP_READ) && !c->closing)
     conn_read(c);
 }

@@ -110,6 +110,58 @@ def test_pipelined_answers_do_not_wait_for_an_unfinished_request(s):
             c.close()
 
 
+def test_answers_not_held_for_bytes_that_are_no_request(s):
+    """An answer from memory (a cached file, an error page) may wait to share a write with the
+    next pipelined answer, but only while a next request is coming: bytes after a request
+    that look like one (a body holding CRLF CRLF, as every multipart form does; blank lines)
+    must not hold it back. The client waits 2 s; the server's own timeouts are 5 s."""
+    body = b"--B\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nvalue\r\n--B--\r\n"
+    cases = [
+        ("GET of a cached file with a body holding CRLF CRLF", "GET", 200,
+         http_req("GET", "/a.txt", {"Content-Length": 7}, body=b"x\r\n\r\nyz"), b""),
+        ("POST of a multipart form (405)", "POST", 405,
+         http_req("POST", "/a.txt", {"Content-Type": "multipart/form-data; boundary=B",
+                                     "Content-Length": len(body)}, body=body), b""),
+        ("GET of a cached file followed by blank lines", "GET", 200,
+         http_req("GET", "/a.txt") + b"\r\n\r\n", b""),
+        ("POST whose body has only partly arrived (405)", "POST", 405,
+         http_req("POST", "/a.txt", {"Content-Length": len(body)}, body=body[:50]), body[50:]),
+    ]
+    for what, method, status, data, rest in cases:
+        c = Conn(s.port, timeout=2)
+        try:
+            expect_file(roundtrip(c, "GET", "/a.txt"), "a.txt", what + ": warm-up")
+            c.send(data)
+            try:
+                r = c.read_response()
+            except socket.timeout:
+                raise CaseFailed("%s: no answer within 2 s" % what)
+            expect_eq(r.status, status, what)
+            if status == 200:
+                expect_file(r, "a.txt", what)
+            # In sync afterwards: the rest of the body, then a request on the same connection.
+            c.send(rest + http_req("GET", "/b.txt"))
+            expect_file(c.read_response(), "b.txt", what + ": the next request")
+        finally:
+            c.close()
+    # Gathered answers that the socket cannot take at once (the client sends everything
+    # before it reads) still all arrive, in order, when the batch ends in an unfinished
+    # request.
+    big = Server(files=FILES, settings={"limits": "{ keepalive_requests = 1000; }"})
+    with big:
+        c = Conn(big.port, timeout=5)
+        try:
+            n = 400  # 2 MB of answers, far more than the socket holds
+            c.send(b"".join(http_req("GET", "/c.txt" if i % 3 else "/a.txt") for i in range(n))
+                   + b"GET /b.txt HTTP/1.1\r\nHo")
+            for i in range(n):
+                expect_file(c.read_response(), "c.txt" if i % 3 else "a.txt", "batched %d" % i)
+            c.send(b"st: 127.0.0.1\r\n\r\n")
+            expect_file(c.read_response(), "b.txt", "the unfinished request, once complete")
+        finally:
+            c.close()
+
+
 def test_keepalive_requests_limit(s):
     c = Conn(s.port)
     try:
@@ -202,6 +254,7 @@ def main():
         res = run_cases(s, [test_keepalive_default, test_http10_closes, test_http10_keepalive,
                             test_connection_close, test_pipelining,
                             test_pipelined_answers_do_not_wait_for_an_unfinished_request,
+                            test_answers_not_held_for_bytes_that_are_no_request,
                             test_keepalive_requests_limit,
                             test_keepalive_requests_limit_pipelined, test_get_body_content_length,
                             test_get_body_chunked, test_http11_without_host_400,

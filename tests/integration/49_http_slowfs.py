@@ -2,12 +2,14 @@
 """File work runs on the pool: with a disk that is slow for some paths (the slowfs LD_PRELOAD
 shim), three requests for slow files keep three pool threads busy while a request for a fast
 file is still answered at once; the slow ones then complete correctly. A server that opens,
-stats or reads on its loop thread stalls every connection and fails here."""
+stats or reads on its loop thread stalls every connection and fails here. The shim also makes
+send() take only a little at a time, for answers gathered from pipelined requests."""
 import os, sys, shutil, glob
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
 
 SLOW_MS = 700
+SEND_MAX = 1000
 FAST_LIMIT = 0.3
 HERE = os.path.dirname(os.path.abspath(__file__))
 FILES = {"slow-1.txt": b"first slow file\n" * 1000, "slow-2.txt": b"second slow file\n" * 3,
@@ -180,6 +182,25 @@ def test_pipelined_slow_then_fast_in_order(s):
         c.close()
 
 
+def test_gathered_answers_drain_in_pieces(s):
+    """Answers gathered for pipelined requests that no next request carries out (blank lines
+    follow the last one) go out on their own. The shim lets each send() take SEND_MAX bytes,
+    so they need several turns of the loop: all arrive, in order, and the connection then
+    serves its next request."""
+    c = Conn(s.port, timeout=5)
+    try:
+        expect_eq(roundtrip(c, "GET", "/fast.txt").status, 200, "warm-up (the file cached)")
+        n = 30  # about 8 KB of answers: 8 sends or more
+        c.send(http_req("GET", "/fast.txt") * n + b"\r\n\r\n")
+        for i in range(n):
+            r = c.read_response()
+            expect_eq((r.status, r.body), (200, FILES["fast.txt"]), "gathered answer %d" % i)
+        r = roundtrip(c, "GET", "/fast.txt")
+        expect_eq((r.status, r.body), (200, FILES["fast.txt"]), "the next request")
+    finally:
+        c.close()
+
+
 def path_calls(logfile, name):
     """Delayed calls the shim logged on a path ending in name (opens and stats by path)."""
     try:
@@ -273,7 +294,8 @@ def main():
     s = remove_at_exit(Server(settings={"pool_threads": "4"}, files=FILES, workers=1))
     s.slowlog = os.path.join(s.dir, "slowfs.log")
     env = {"LD_PRELOAD": preload_value(shim_path(s.dir)), "EVC_SLOWFS_MS": str(SLOW_MS),
-           "EVC_SLOWFS_MARK": "slow-", "EVC_SLOWFS_LOG": s.slowlog}
+           "EVC_SLOWFS_MARK": "slow-", "EVC_SLOWFS_LOG": s.slowlog,
+           "EVC_SLOWFS_SEND_MAX": str(SEND_MAX)}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)          # inherited by the server only
     try:
@@ -287,6 +309,7 @@ def main():
     try:
         res = run_cases(s, [test_fast_while_slow_pending, test_slow_then_fast_on_one_connection,
                             test_pipelined_slow_then_fast_in_order,
+                            test_gathered_answers_drain_in_pieces,
                             test_fast_while_large_slow_file_sends,
                             test_requests_for_one_file_share_its_lookup,
                             test_shared_lookup_survives_its_owner_leaving,

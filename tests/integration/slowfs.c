@@ -4,8 +4,10 @@
  * sleeps EVC_SLOWFS_MS milliseconds (default 1000) before doing the real call. With
  * EVC_SLOWFS_LOG set, each delayed call first appends "call target pid=P tid=T\n" to that
  * file, so a test can wait for "the slow work has started" instead of sleeping, and see which
- * thread did it (tid == pid: the process's main thread, the worker's loop). Runs inside the
- * server. */
+ * thread did it (tid == pid: the process's main thread, the worker's loop). With
+ * EVC_SLOWFS_SEND_MAX=N, send() on a TCP socket takes at most N bytes a call: a client whose
+ * socket drains in pieces, so that what the server sends that way must wait for writability
+ * and resume. Runs inside the server. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -47,6 +50,7 @@ static void *real(const char *name) {
 static char cfg_mark[256] = "slow";
 static char cfg_log[4096];
 static long cfg_ms = 1000;
+static long cfg_send_max; /* 0: send() untouched */
 
 __attribute__((constructor)) static void slowfs_init(void) {
   const char *v = getenv("EVC_SLOWFS_MARK");
@@ -58,6 +62,9 @@ __attribute__((constructor)) static void slowfs_init(void) {
   v = getenv("EVC_SLOWFS_MS");
   if (v)
     cfg_ms = strtol(v, NULL, 10);
+  v = getenv("EVC_SLOWFS_SEND_MAX");
+  if (v)
+    cfg_send_max = strtol(v, NULL, 10);
 }
 
 static int is_slow_path(const char *path) {
@@ -367,6 +374,23 @@ ssize_t sendfile64(int out_fd, int in_fd, off64_t *off, size_t n) {
   if (is_slow_fd(in_fd))
     delay("sendfile64", NULL, in_fd);
   return real_sendfile64(out_fd, in_fd, off, n);
+}
+
+/* ---- a socket that drains in pieces ---- */
+
+static int is_tcp(int fd) {
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
+    return 0;
+  return domain == AF_INET || domain == AF_INET6;
+}
+
+ssize_t send(int fd, const void *buf, size_t n, int flags) {
+  REAL(ssize_t(*)(int, const void *, size_t, int), send);
+  if (cfg_send_max > 0 && n > (size_t)cfg_send_max && is_tcp(fd))
+    n = (size_t)cfg_send_max;
+  return real_send(fd, buf, n, flags);
 }
 
 /* ---- raw syscall(): openat2 has no glibc wrapper, so servers call it this way ---- */
