@@ -68,6 +68,7 @@ struct gen {
   enum gen_state state;
   conf_t *conf; /* owned */
   int *fds;     /* conf->n_listen listeners (the lset's) */
+  int fds_released; /* draining or failed: its references on the listeners are dropped */
   struct slot *slots;
   unsigned n_slots;
   struct worker *workers; /* not yet reaped */
@@ -313,6 +314,16 @@ static void gen_spawn_all(struct gen *g) {
   }
 }
 
+/* A generation that will start no more workers lets go of its listeners at once: an address
+ * the new config dropped stops accepting now, not when the last old worker has drained
+ * (its workers close their copies when told to drain). */
+static void gen_release_listeners(struct gen *g) {
+  if (g->fds_released)
+    return;
+  g->fds_released = 1;
+  sup_lset_release(g->sup->lset, g->conf);
+}
+
 static void gen_kill_all(struct gen *g, const char *why) {
   for (struct worker *w = g->workers; w; w = w->next)
     worker_kill(w, why);
@@ -324,6 +335,7 @@ static void gen_drain(struct gen *g, uint64_t graceful_ms) {
     g->slots[i].respawn_at_ms = 0;
   for (struct worker *w = g->workers; w; w = w->next)
     worker_drain(w, graceful_ms);
+  gen_release_listeners(g);
   log_msg(g->sup->log, LOG_INFO, "generation %u draining (%u workers, %.1f s)", g->id,
           g->n_workers, (double)graceful_ms / 1000.0);
 }
@@ -341,7 +353,7 @@ static void gen_unlink(struct gen *g) {
 }
 
 static void gen_free(struct gen *g) {
-  sup_lset_release(g->sup->lset, g->conf);
+  gen_release_listeners(g);
   conf_free(g->conf);
   free(g->fds);
   free(g->slots);
@@ -428,17 +440,19 @@ static void gen_check_ready(struct gen *g) {
   reload_done(sup, 1, msg);
 }
 
-/* The new generation did not come up: it goes, the old one stays. */
+/* The new generation did not come up: it goes, the old one stays. Frees it when no worker
+ * is left (its last one may be the one whose death failed the reload): g is gone after. */
 static void reload_abort(sup_t *sup, const char *why) {
   struct gen *g = sup->pending;
   sup->pending = NULL;
   g->state = GEN_FAILED;
   log_msg(sup->log, LOG_ERROR, "reload failed: generation %u %s; keeping generation %u", g->id,
           why, sup->active ? sup->active->id : 0);
-  gen_kill_all(g, "belongs to a failed reload");
-  gen_maybe_free(g);
   char msg[256];
   snprintf(msg, sizeof(msg), "reload failed: generation %u %s\n", g->id, why);
+  gen_kill_all(g, "belongs to a failed reload");
+  gen_release_listeners(g);
+  gen_maybe_free(g);
   reload_done(sup, 0, msg);
 }
 
@@ -564,10 +578,11 @@ static void worker_reaped(struct worker *w, int status) {
   if (g->state == GEN_STARTING && sup->pending == g) {
     char why[160];
     snprintf(why, sizeof(why), "lost worker %ld (%s) before it was ready", (long)w->pid, how);
-    reload_abort(sup, why);
-  } else if (g->state == GEN_ACTIVE && sup->state == SUP_RUNNING && had_slot) {
-    slot_respawn(g, w->slot, uptime);
+    reload_abort(sup, why); /* frees g if w was its last worker */
+    return;
   }
+  if (g->state == GEN_ACTIVE && sup->state == SUP_RUNNING && had_slot)
+    slot_respawn(g, w->slot, uptime);
   gen_maybe_free(g);
 }
 

@@ -1,7 +1,7 @@
 """Reload and the config: a bad file keeps every old worker, the errors (FILE:LINE) are in
 the log and in `-s reload`'s stderr with a non-zero exit; a good reload (via -s reload and
 via SIGHUP) starts a new generation that serves the new root, on the same port."""
-import os, re, signal, sys
+import os, re, signal, socket, sys
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
 
@@ -57,13 +57,68 @@ try:
     check(r.status == 200 and r.body == b"old root\n", "root switched back")
     sup_wait(lambda: len(sup_workers(s)) == 3, 10, "three workers, only the new generation")
 
-    # a new config whose workers cannot start: the reload fails, the old generation stays
+    # a config the supervisor refuses (the access log's folder is missing): nothing starts
     s.write_conf({"access_log": '"missing-dir/access.log"'})
     before = sup_workers(s)
     r = s.cli("-s", "reload")
     check(r.returncode == 1 and "reload failed" in r.stderr, "failing workers fail the reload: %r" % (r,))
     check(sup_workers(s) == before, "generation 3 kept")
     check(s.proc.poll() is None, "supervisor up")
+
+    # workers that cannot start (the root is not readable by the user they run as): the
+    # reload fails, the old generation stays. With one new worker (the default), its death
+    # is both the failure and the end of its generation: the supervisor must stay up.
+    if os.geteuid() == 0:
+        private = os.path.join(s.dir, "private")
+        os.makedirs(os.path.join(private, "www"))
+        os.chmod(private, 0o700)
+        os.chmod(s.dir, 0o755)
+        for n in ("2", "1"):
+            s.write_conf({"root": '"private/www"', "user": '"nobody"', "workers": n,
+                          "access_log": '"off"'})
+            r = s.cli("-s", "reload")
+            check(r.returncode == 1 and "before it was ready" in r.stderr,
+                  "%s new workers that cannot start fail the reload: %r" % (n, r))
+            check(s.proc.poll() is None, "supervisor up after a failed %s-worker reload" % n)
+            check(sup_workers(s) == before, "generation 3 kept")
+            r = request(s.port, "/index.html")
+            check(r.status == 200 and r.body == b"old root\n", "generation 3 still serves")
+        del s.settings["user"]
+        s.write_conf({"root": '"www"'})
+        r = s.cli("-s", "reload")
+        check(r.returncode == 0, "a good reload after the failed ones: %r" % (r,))
+    else:
+        print("not root: the failing-worker reloads are skipped")
+
+    # a reload to another address: the old one refuses new connections at once, although
+    # the old generation is still draining (a client reads a large answer very slowly)
+    with open(os.path.join(s.dir, "www", "big.bin"), "wb") as f:
+        f.write(b"B" * (8 << 20))
+    slow = Conn(s.port)
+    try:
+        slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.send(http_req("GET", "/big.bin"))
+        check(slow.sock.recv(100).startswith(b"HTTP/1.1 200"), "the slow download started")
+        s.write_conf({"listen": '"127.0.0.2:0"', "access_log": '"off"'})
+        r = s.cli("-s", "reload")
+        check(r.returncode == 0, "reload to another address: %r" % (r,))
+        m = s.wait_log(r"ready: generation \d+, \d+ workers?, listening on 127\.0\.0\.2:(\d+)", 10)
+        newport = int(m.group(1))
+        check(any(w["state"] == "draining" for w in sup_status(s)["workers"]),
+              "the old generation is still draining")
+        try:
+            socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
+            check(False, "the old address still accepts while its generation drains")
+        except ConnectionRefusedError:
+            pass
+        k = socket.create_connection(("127.0.0.2", newport), timeout=5)
+        try:
+            k.sendall(http_req("GET", "/index.html", {"Connection": "close"}))
+            check(k.recv(100).startswith(b"HTTP/1.1 200"), "the new address serves")
+        finally:
+            k.close()
+    finally:
+        slow.close()
 finally:
     s.stop()
 print("ok")
