@@ -33,7 +33,10 @@
 #define DRAIN_GRACE_MS 500      /* an idle connection of a draining worker gets this long */
 #define LINGER_MS 2000
 #define MAX_FREE_BUFS 64
-#define HEAD_MAX 1024
+#define HEAD_MAX 2048
+/* A redirect's Location leaves room in HEAD_MAX for the other headers of a 301 (~200 bytes);
+ * longer ones (long queries) are answered 414. */
+#define LOCATION_MAX (HEAD_MAX - 256)
 
 enum conn_state { ST_READING, ST_FILE, ST_WRITING, ST_LINGER };
 
@@ -551,21 +554,26 @@ static void answer_lookup(struct conn *c, enum sfile_result result, struct fcach
     answer_simple(c, 503, NULL);
     break;
   case SFILE_REDIRECT: {
-    /* Location: the path as the client wrote it, plus the slash, plus its query. */
+    /* Location: the path as resolved, encoded again, its slash, and the query as sent.
+     * Never the target as written: "//host/.." would send the client to another host. */
+    struct resp *r = c->r;
     const http_request_t *q = &c->p->req;
-    const char *t = IN(c) + q->target.off;
-    size_t tlen = q->target.len;
-    const char *qs = memchr(t, '?', tlen);
-    size_t plen = qs ? (size_t)(qs - t) : tlen;
-    char loc[512];
-    if (plen + 1 + (tlen - plen) > sizeof(loc)) {
+    const char *t = IN(c) + q->target.off, *tend = t + q->target.len;
+    const char *qs = memchr(t, '?', q->target.len);
+    const char *qend = qs ? memchr(qs, '#', (size_t)(tend - qs)) : NULL;
+    size_t qlen = qs ? (size_t)((qend ? qend : tend) - qs) : 0;
+    char loc[LOCATION_MAX];
+    size_t plen;
+    loc[0] = '/';
+    if (qlen + 2 > sizeof(loc) ||
+        http_path_encode(r->key, r->key_len, loc + 1, sizeof(loc) - 2 - qlen, &plen) < 0) {
       answer_simple(c, 414, NULL);
       break;
     }
-    memcpy(loc, t, plen);
-    loc[plen] = '/';
-    memcpy(loc + plen + 1, t + plen, tlen - plen);
-    struct http_head extra = {.location = loc, .location_len = tlen + 1};
+    loc[1 + plen] = '/';
+    if (qlen)
+      memcpy(loc + 2 + plen, qs, qlen);
+    struct http_head extra = {.location = loc, .location_len = 2 + plen + qlen};
     answer_simple(c, 301, &extra);
     break;
   }

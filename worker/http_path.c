@@ -158,3 +158,31 @@ int http_path_normalize(const char *target, size_t len, char *out, size_t cap, s
 out:
   return rc;
 }
+
+/* RFC 3986 pchar without pct-encoded, plus '/': unreserved, sub-delims, ':' and '@'. */
+static int is_path_char(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    return 1;
+  return c != '\0' && strchr("-._~!$&'()*+,;=:@/", c) != NULL;
+}
+
+int http_path_encode(const char *path, size_t len, char *out, size_t cap, size_t *outlen) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)path[i];
+    if (is_path_char(c)) {
+      if (o + 1 > cap)
+        return -ENAMETOOLONG;
+      out[o++] = (char)c;
+    } else {
+      if (o + 3 > cap)
+        return -ENAMETOOLONG;
+      out[o++] = '%';
+      out[o++] = hex[c >> 4];
+      out[o++] = hex[c & 15];
+    }
+  }
+  *outlen = o;
+  return 0;
+}

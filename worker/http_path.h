@@ -15,5 +15,11 @@
  * is not a path, a bad escape, a NUL or a '\' after decoding, or ".." above the root
  * (refused, never clamped); -ENAMETOOLONG when the result does not fit in cap (NUL counted). */
 int http_path_normalize(const char *target, size_t len, char *out, size_t cap, size_t *outlen);
+/* The way back: percent-encodes a decoded path (as normalize produced it) for a URI, such as
+ * a Location header. Every byte outside RFC 3986's pchar set and '/' becomes %XX, so the
+ * result names the same path and can be read neither as an authority ("//host") nor as
+ * carrying a query or fragment. Returns 0 with *outlen bytes written (no NUL), or
+ * -ENAMETOOLONG when they do not fit in cap. */
+int http_path_encode(const char *path, size_t len, char *out, size_t cap, size_t *outlen);
 
 #endif

@@ -34,8 +34,8 @@ struct http_head {
 };
 
 /* Writes the status line and header block, final CRLF included. Returns the length, or
- * -ENOBUFS when cap is too small (1 KiB always fits what this server sends with a location
- * under 512 bytes). */
+ * -ENOBUFS when cap is too small (a location of up to cap - 256 bytes always fits with the
+ * other headers this server sends). */
 int http_head_write(char *out, size_t cap, const struct http_head *h);
 /* The reason phrase of a status this server sends ("Not Found"); "Unknown" otherwise. */
 const char *http_reason(int status);

@@ -96,6 +96,18 @@ def test_directory_redirect(s):
     expect_redirect(get(s, "/sub"), "/sub/", "GET /sub")
     expect_redirect(get(s, "/sub?a=1&b=2"), "/sub/?a=1&b=2", "GET /sub?a=1&b=2")
     expect_redirect(get(s, "/noindex"), "/noindex/", "GET /noindex")
+    # Location is the resolved path, never the target as written: a target that starts
+    # with "//" would otherwise send the client to another host ("//evil.example/..").
+    for target in ("//evil.example/..%2fsub", "//evil.example/../sub", "/./sub", "/%73ub",
+                   "http://127.0.0.1//evil.example/../sub"):
+        r = get(s, target)
+        expect_eq((r.status, r.header("location")), (301, "/sub/"), "GET %s" % target)
+    expect_eq(get(s, "//evil.example/..%2fsub?q=1").header("location"), "/sub/?q=1",
+              "the query is kept")
+    # A long query (tracking parameters) is kept; beyond what a header can hold: 414.
+    long_q = "?fbclid=" + "x" * 1500
+    expect_redirect(get(s, "/sub" + long_q), "/sub/" + long_q, "GET /sub with a long query")
+    expect_eq(get(s, "/sub?" + "x" * 3000).status, 414, "GET /sub with a 3000-byte query")
 
 
 def test_directory_index(s):

@@ -48,6 +48,45 @@ static void bad(const char *in, int want) {
     fail_msg("\"%s\": rc %d (out \"%s\"), want %d", in, rc, rc == 0 ? out : "", want);
 }
 
+static void enc(const char *in, const char *want) {
+  char out[64];
+  size_t len = 0;
+  assert_int_equal(http_path_encode(in, strlen(in), out, sizeof out, &len), 0);
+  if (len != strlen(want) || memcmp(out, want, len) != 0)
+    fail_msg("encode \"%s\": got \"%.*s\", want \"%s\"", in, (int)len, out, want);
+}
+
+/* What a Location built from a resolved path must look like: the same path, no authority,
+ * no query or fragment; and decoding it (normalize) gives the input back. */
+static void test_encode(void **state) {
+  (void)state;
+  enc("/sub", "/sub");
+  enc("/a-b_c~d.e/x:y@z!$&'()*+,;=", "/a-b_c~d.e/x:y@z!$&'()*+,;=");
+  enc("/a b/100%/q?x#f", "/a%20b/100%25/q%3Fx%23f");
+  enc("/caf\xc3\xa9", "/caf%C3%A9");
+  enc("/\"<>`{}|^[]", "/%22%3C%3E%60%7B%7D%7C%5E%5B%5D");
+  enc("/\x01\x7f\xff", "/%01%7F%FF");
+  char out[8];
+  size_t len;
+  assert_int_equal(http_path_encode("/abcdefg", 8, out, 8, &len), 0);
+  assert_int_equal(http_path_encode("/abcdefgh", 9, out, 8, &len), -ENAMETOOLONG);
+  assert_int_equal(http_path_encode("/abcde f", 8, out, 8, &len), -ENAMETOOLONG);
+  /* Round trip over every byte a resolved path may hold. */
+  char path[300], uri[900], back[300];
+  size_t n = 0;
+  path[n++] = '/';
+  for (int c = 1; c < 256; c++)
+    if (c != '/' && c != '\\' && c != '.')
+      path[n++] = (char)c;
+  size_t ulen, blen;
+  assert_int_equal(http_path_encode(path, n, uri, sizeof uri, &ulen), 0);
+  assert_null(memchr(uri, '?', ulen));
+  assert_null(memchr(uri, '#', ulen));
+  assert_int_equal(http_path_normalize(uri, ulen, back, sizeof back, &blen), 0);
+  assert_int_equal(blen, n);
+  assert_memory_equal(back, path, n);
+}
+
 static void test_plain(void **state) {
   (void)state;
   ok("/", "/");
@@ -382,6 +421,7 @@ int main(void) {
       cmocka_unit_test(test_deep_then_up),   cmocka_unit_test(test_capacity),
       cmocka_unit_test(test_overlong),       cmocka_unit_test(test_length_bound),
       cmocka_unit_test(test_all_bytes),      cmocka_unit_test(test_random),
+      cmocka_unit_test(test_encode),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
