@@ -21,6 +21,7 @@ static const struct {
     [HTTP_H_IF_RANGE] = {"if-range", 8},
     [HTTP_H_USER_AGENT] = {"user-agent", 10},
     [HTTP_H_REFERER] = {"referer", 7},
+    [HTTP_H_EXPECT] = {"expect", 6},
 };
 
 static http_parser_t *parser_of(llhttp_t *l) {
@@ -256,6 +257,11 @@ enum http_parse_result http_parser_execute(http_parser_t *p, char *buf, uint32_t
       if (body < 0)
         return fail(p, 400, llhttp_errno_name(llhttp_get_errno(&p->llhttp)));
       p->body_pending = body;
+      /* A client that waits to be asked for its body (Expect: 100-continue) gets the final
+       * answer instead and need never send it: the connection cannot be kept, or its next
+       * request would be read as that body (RFC 9110 10.1.1). */
+      if (body && (p->req.hdr_present & (1u << HTTP_H_EXPECT)))
+        p->req.keep_alive = 0;
       p->done = 1;
       return HTTP_PARSE_DONE;
     }

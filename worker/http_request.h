@@ -27,6 +27,7 @@ enum http_hdr {
   HTTP_H_IF_RANGE,
   HTTP_H_USER_AGENT,
   HTTP_H_REFERER,
+  HTTP_H_EXPECT,
   HTTP_H_COUNT
 };
 

@@ -162,6 +162,30 @@ def test_answers_not_held_for_bytes_that_are_no_request(s):
             c.close()
 
 
+def test_expect_100_continue_closes(s):
+    """A client that waits to be asked for its body (Expect: 100-continue) gets the final
+    answer instead and never sends the body: the answer closes the connection, or the
+    client's next request would be read as that body."""
+    for method, status in (("GET", 200), ("POST", 405)):
+        what = "%s with Expect: 100-continue and its body not sent" % method
+        c = Conn(s.port, timeout=2)
+        try:
+            c.send(http_req(method, "/a.txt", {"Expect": "100-continue", "Content-Length": 10}))
+            r = c.read_response()
+            expect_eq((r.status, conn_header(r)), (status, "close"), what)
+            expect(c.closed_by_peer(2), what + ": connection left open")
+        finally:
+            c.close()
+    # Without a body there is nothing to wait for: the connection stays.
+    c = Conn(s.port, timeout=2)
+    try:
+        r = roundtrip(c, "GET", "/a.txt", {"Expect": "100-continue"})
+        expect_file(r, "a.txt", "GET with Expect and no body")
+        expect("close" not in conn_header(r), "GET with Expect and no body closed")
+    finally:
+        c.close()
+
+
 def test_keepalive_requests_limit(s):
     c = Conn(s.port)
     try:
@@ -255,6 +279,7 @@ def main():
                             test_connection_close, test_pipelining,
                             test_pipelined_answers_do_not_wait_for_an_unfinished_request,
                             test_answers_not_held_for_bytes_that_are_no_request,
+                            test_expect_100_continue_closes,
                             test_keepalive_requests_limit,
                             test_keepalive_requests_limit_pipelined, test_get_body_content_length,
                             test_get_body_chunked, test_http11_without_host_400,
