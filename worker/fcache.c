@@ -143,6 +143,7 @@ struct fcache_entry *fcache_put(fcache_t *c, const char *key, size_t key_len,
   struct http_file_info *f = &e->info;
   f->size = e->size;
   f->mtime = op->st.st_mtime;
+  f->mtime_nsec = op->st.st_mtim.tv_nsec;
   f->content_type = content_type;
   http_answer_prepare(f);
 

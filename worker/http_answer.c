@@ -25,7 +25,7 @@ static struct http_cond_headers cond_headers(const http_request_t *q, const char
 }
 
 void http_answer_prepare(struct http_file_info *f) {
-  f->etag_len = http_cond_etag(f->etag, sizeof(f->etag), f->mtime, f->size);
+  f->etag_len = http_cond_etag(f->etag, sizeof(f->etag), f->mtime, f->mtime_nsec, f->size);
   http_date_format(f->mtime, f->last_modified);
 }
 

@@ -17,6 +17,7 @@
 struct http_file_info {
   uint64_t size;
   time_t mtime;
+  long mtime_nsec; /* 0 where the file system keeps whole seconds */
   const char *content_type; /* NULL: from path, by extension */
   const char *path; /* the file's name, as served (index resolved) */
   size_t path_len;

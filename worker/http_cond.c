@@ -123,8 +123,12 @@ done:
   return ok;
 }
 
-size_t http_cond_etag(char *out, size_t cap, time_t mtime, unsigned long long size) {
-  int n = snprintf(out, cap, "\"%llx-%llx\"", (unsigned long long)mtime, size);
+size_t http_cond_etag(char *out, size_t cap, time_t mtime, long mtime_nsec,
+                      unsigned long long size) {
+  int n = mtime_nsec > 0
+              ? snprintf(out, cap, "\"%llx.%lx-%llx\"", (unsigned long long)mtime,
+                         (unsigned long)mtime_nsec, size)
+              : snprintf(out, cap, "\"%llx-%llx\"", (unsigned long long)mtime, size);
 
   if (n < 0 || (size_t)n >= cap) {
     if (cap > 0)

@@ -41,8 +41,12 @@ enum http_cond_result http_cond_eval(const struct http_cond_headers *h,
 /* 1 if a Range header may be honoured: no If-Range, or If-Range matches (a strong ETag equal
  * to the file's, or an HTTP-date equal to its mtime); 0: send the full 200. */
 int http_cond_if_range(const struct http_cond_headers *h, const struct http_validators *v);
-/* Writes the file's strong ETag, "\"<mtime hex>-<size hex>\"" (nginx's form), with a NUL;
- * returns its length. cap >= 40 always fits; if it does not fit, writes "" and returns 0. */
-size_t http_cond_etag(char *out, size_t cap, time_t mtime, unsigned long long size);
+/* Writes the file's strong ETag with a NUL and returns its length: "\"<mtime hex>-<size hex>\""
+ * (nginx's form), with ".<nanoseconds hex>" after the seconds when the file system keeps
+ * them. A strong tag must change with the content: two writes of the same size in one
+ * second would otherwise share one. cap >= 48 always fits; if it does not fit, writes ""
+ * and returns 0. */
+size_t http_cond_etag(char *out, size_t cap, time_t mtime, long mtime_nsec,
+                      unsigned long long size);
 
 #endif

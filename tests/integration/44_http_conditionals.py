@@ -120,6 +120,29 @@ def test_if_range(s):
                    % ir)
 
 
+def test_etag_changes_within_one_second(s):
+    """A strong ETag must change with the content: a file rewritten with the same size in the
+    same second (nanoseconds apart) gets a new tag, so a client holding the old one gets the
+    new bytes, not a 304."""
+    path = os.path.join(s.root, "same-second.txt")
+    second = MTIME * 10**9
+    with open(path, "wb") as f:
+        f.write(b"AAAA")
+    os.utime(path, ns=(second + 1000, second + 1000))
+    r = request(s.port, "/same-second.txt")
+    expect_eq(r.body, b"AAAA", "first version")
+    old = r.header("etag")
+    with open(path, "wb") as f:
+        f.write(b"BBBB")
+    os.utime(path, ns=(second + 2000, second + 2000))
+    # the open-file cache serves what it found for up to a second: wait for the new bytes
+    r = sup_wait(lambda: (lambda r: r if r.body == b"BBBB" else None)(
+        request(s.port, "/same-second.txt")), 5, "the rewritten file served")
+    expect(r.header("etag") != old, "same ETag %r for two contents" % old)
+    r = request(s.port, "/same-second.txt", headers={"If-None-Match": old})
+    expect_eq((r.status, r.body), (200, b"BBBB"), "If-None-Match with the old tag")
+
+
 def main():
     s = remove_at_exit(Server(files={"c.txt": BODY, "other.txt": b"other\n"}))
     os.utime(os.path.join(s.root, "c.txt"), (MTIME, MTIME))
@@ -127,7 +150,7 @@ def main():
         res = run_cases(s, [test_if_match, test_if_unmodified_since, test_if_none_match_304,
                             test_if_none_match_mismatch_200, test_if_modified_since,
                             test_ims_ignored_with_inm, test_precedence_412_first,
-                            test_if_range])
+                            test_if_range, test_etag_changes_within_one_second])
     finish([res])
 
 

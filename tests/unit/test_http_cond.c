@@ -173,26 +173,33 @@ static void test_etag(void **state) {
   size_t n;
 
   (void)state;
-  n = http_cond_etag(buf, sizeof buf, MTIME, 28);
+  n = http_cond_etag(buf, sizeof buf, MTIME, 0, 28);
   assert_string_equal(buf, ETAG);
   assert_int_equal(n, strlen(ETAG));
-  n = http_cond_etag(buf, sizeof buf, 0, 0);
+  n = http_cond_etag(buf, sizeof buf, 0, 0, 0);
   assert_string_equal(buf, "\"0-0\"");
   assert_int_equal(n, 5);
-  n = http_cond_etag(buf, sizeof buf, 0x5f3a, 0x1c);
+  n = http_cond_etag(buf, sizeof buf, 0x5f3a, 0, 0x1c);
   assert_string_equal(buf, "\"5f3a-1c\"");
   /* the widest: both fields 16 hex digits, still under 40 */
-  n = http_cond_etag(buf, sizeof buf, (time_t)-1, ~0ULL);
+  n = http_cond_etag(buf, sizeof buf, (time_t)-1, 0, ~0ULL);
   assert_string_equal(buf, "\"ffffffffffffffff-ffffffffffffffff\"");
   assert_int_equal(n, 35);
   /* too small: "" and 0, never a truncated tag */
-  n = http_cond_etag(small, sizeof small, MTIME, 28);
+  n = http_cond_etag(small, sizeof small, MTIME, 0, 28);
   assert_int_equal(n, 0);
   assert_string_equal(small, "");
-  n = http_cond_etag(small, 6, 0, 0);
+  n = http_cond_etag(small, 6, 0, 0, 0);
   assert_int_equal(n, 5);
-  n = http_cond_etag(small, 5, 0, 0);
+  n = http_cond_etag(small, 5, 0, 0, 0);
   assert_int_equal(n, 0);
+  /* nanoseconds: two versions written in one second differ */
+  n = http_cond_etag(buf, sizeof buf, 0x5f3a, 0x1234, 0x1c);
+  assert_string_equal(buf, "\"5f3a.1234-1c\"");
+  char wide[48];
+  n = http_cond_etag(wide, sizeof wide, (time_t)-1, 999999999, ~0ULL);
+  assert_string_equal(wide, "\"ffffffffffffffff.3b9ac9ff-ffffffffffffffff\"");
+  assert_int_equal(n, 44);
 }
 
 /* The generated tag round-trips through the comparisons. */
@@ -204,7 +211,7 @@ static void test_etag_roundtrip(void **state) {
   (void)state;
   v.mtime = 1700000000;
   v.etag = tag;
-  v.etag_len = http_cond_etag(tag, sizeof tag, v.mtime, 123456789);
+  v.etag_len = http_cond_etag(tag, sizeof tag, v.mtime, 0, 123456789);
   memset(&h, 0, sizeof h);
   h.if_none_match = tag;
   h.if_none_match_len = v.etag_len;
