@@ -95,7 +95,12 @@ static void child(const struct sup_spawn_args *a, log_t *log, int fd) {
   if (log_new("worker", a->conf->error_log, &own) < 0)
     own = NULL;
   child_privileges(a->conf, own);
+  /* a change of user clears the parent-death signal: set it again */
+  if (a->conf->user && prctl(PR_SET_PDEATHSIG, SIGQUIT) < 0)
+    child_fail(own, "prctl(PR_SET_PDEATHSIG)", errno);
   log_free(own);
+  if (getppid() != a->supervisor)
+    _exit(1); /* the supervisor died meanwhile */
 
   struct worker_args wa = {
       .conf = a->conf,
