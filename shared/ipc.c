@@ -5,6 +5,7 @@
 #include "ipc.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -100,8 +101,14 @@ int ipc_recv(int fd, struct ipc_msg *out) {
       return -EAGAIN;
     return errno == ECONNRESET ? -EPIPE : -errno;
   }
-  if (n == 0)
-    return -EPIPE; /* no valid message is empty: 0 is the peer's close */
+  if (n == 0) {
+    /* The peer's close, or an empty packet (SEQPACKET carries them; no valid message is
+     * empty): only a close leaves the socket hung up. */
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+      return -EPIPE;
+    return -EBADMSG;
+  }
   if ((size_t)n > sizeof(buf))
     return -EBADMSG;
   return ipc_decode(buf, (size_t)n, out);

@@ -81,7 +81,8 @@ int ipc_decode(const uint8_t *buf, size_t n, struct ipc_msg *out);
  * (-EAGAIN when the socket buffer is full). */
 int ipc_send(int fd, uint8_t type, const void *payload, size_t len);
 /* Receives and decodes one packet: 0, -EAGAIN (nothing waiting), -EPIPE (peer closed), a
- * decode error (the packet was consumed and must be dropped), or another -errno. */
+ * decode error (the packet, an empty one too, was consumed and must be dropped), or another
+ * -errno. */
 int ipc_recv(int fd, struct ipc_msg *out);
 const char *ipc_type_name(uint8_t type);
 
