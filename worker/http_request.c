@@ -136,6 +136,11 @@ static int on_headers_complete(llhttp_t *l) {
     p->error_why = "request line not ended by CRLF";
     return -1;
   }
+  if (l->http_major != 1) { /* HTTP/2.0 and the like in an HTTP/1 request line */
+    p->error_why = "HTTP version not supported";
+    p->error_hint = 505;
+    return -1;
+  }
   p->req.method = l->method;
   p->req.http_major = l->http_major;
   p->req.http_minor = l->http_minor;
@@ -181,6 +186,7 @@ static void reset_request(http_parser_t *p) {
   p->cur_hdr = -1;
   p->dup_host = 0;
   p->line_started = 0;
+  p->error_hint = 0;
   p->done = 0;
   p->body_pending = 0;
   p->msg_complete = 0;
@@ -193,6 +199,22 @@ void http_parser_init(http_parser_t *p, uint32_t max_header_bytes) {
   p->llhttp.data = p;
   p->max_header_bytes = max_header_bytes;
   reset_request(p);
+}
+
+/* 1 if the request in buf (at its start, after the blank lines a client may send first)
+ * begins with a token and a space: a method, if not one llhttp knows (QUERY, PROPFIND).
+ * Such a request gets 501 (RFC 9110 9.1), bytes that are no request line at all 400. */
+static int method_is_token(const char *buf, uint32_t len) {
+  uint32_t i = 0, start;
+  while (i < len && (buf[i] == '\r' || buf[i] == '\n'))
+    i++;
+  for (start = i; i < len; i++) {
+    unsigned char c = (unsigned char)buf[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          (c != '\0' && strchr("!#$%&'*+-.^_`|~", c))))
+      break;
+  }
+  return i > start && i < len && buf[i] == ' ';
 }
 
 static enum http_parse_result fail(http_parser_t *p, int status, const char *why) {
@@ -266,7 +288,12 @@ enum http_parse_result http_parser_execute(http_parser_t *p, char *buf, uint32_t
       return HTTP_PARSE_DONE;
     }
     const char *why = p->error_why ? p->error_why : llhttp_get_error_reason(&p->llhttp);
-    return fail(p, 400, why && *why ? why : llhttp_errno_name(e));
+    int status = p->error_hint ? p->error_hint : 400;
+    if (e == HPE_INVALID_METHOD && method_is_token(buf, *len)) {
+      status = 501;
+      why = "method not implemented";
+    }
+    return fail(p, status, why && *why ? why : llhttp_errno_name(e));
   }
   if (p->in_body) {
     /* Everything fed since the last request was body: nothing of it is kept. */

@@ -53,7 +53,7 @@ enum http_parse_result {
 typedef struct http_parser {
   llhttp_t llhttp;
   http_request_t req;    /* read-only: valid after HTTP_PARSE_DONE, until http_parser_next() */
-  int error_status;      /* read-only: 400, 414, 431, 501 after HTTP_PARSE_ERROR */
+  int error_status;      /* read-only: 400, 414, 431, 501, 505 after HTTP_PARSE_ERROR */
   const char *error_why; /* read-only: a short reason for the log */
   /* private */
   const char *base;      /* the caller's buffer during an execute */
@@ -63,6 +63,7 @@ typedef struct http_parser {
   struct http_span field;
   struct http_span value;
   int cur_hdr; /* enum http_hdr of the header being read, or -1 */
+  int error_hint; /* the status a callback's refusal calls for; 0: 400 */
   int dup_host;
   int line_started;
   int msg_complete; /* on_message_complete ran */

@@ -332,7 +332,7 @@ static void session(const uint8_t *data, size_t size, const struct params *pp, u
     if (r == HTTP_PARSE_ERROR) {
       int st = p->error_status;
       TRACE("  ERROR %d (%s) with %u bytes\n", st, p->error_why, len);
-      FUZZ_CHECK(st == 400 || st == 414 || st == 431 || st == 501);
+      FUZZ_CHECK(st == 400 || st == 414 || st == 431 || st == 501 || st == 505);
       FUZZ_CHECK(p->error_why != NULL);
       tr_int(t, 2);
       tr_int(t, st);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """HTTP methods: GET and HEAD serve, HEAD without a body; every other method (POST, PUT,
 DELETE, PATCH, OPTIONS) gets 405 with exactly "Allow: GET, HEAD" and the connection stays
-usable; a method the parser does not know gets 400 and a close."""
+usable; a method the parser does not know gets 501 (RFC 9110 9.1) and a close, bytes that are
+no request line 400; an HTTP version other than 1.x gets 505."""
 import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
@@ -88,18 +89,24 @@ def test_options(s):
         c.close()
 
 
-def test_unknown_method_400_and_close(s):
-    r, closed = raw_request(s.port, http_req("FOO", "/a.txt"))
-    expect(r is not None, "FOO: no response at all (connection closed without a 400)")
-    expect_eq(r.status, 400, "FOO /a.txt status")
-    expect(closed, "FOO: the server kept the connection open after the 400")
+def test_unknown_method_501_and_close(s):
+    for m in ("FOO", "QUERY", "X-CUSTOM"):
+        r, closed = raw_request(s.port, http_req(m, "/a.txt"))
+        expect(r is not None, "%s: no response at all (connection closed without one)" % m)
+        expect_eq(r.status, 501, "%s /a.txt status" % m)
+        expect(closed, "%s: the server kept the connection open after the 501" % m)
+    # not a method at all (a TLS handshake on the plain port): a bad request
+    r, closed = raw_request(s.port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 /\r\n\r\n")
+    expect(r is not None and r.status == 400 and closed, "TLS bytes: %r, closed %r" % (r, closed))
+    r, closed = raw_request(s.port, http_req("GET", "/a.txt", version="HTTP/2.0"))
+    expect(r is not None and r.status == 505 and closed, "HTTP/2.0 request line: %r" % (r,))
 
 
 def main():
     with remove_at_exit(Server(files={"a.txt": A_TXT, "index.html": INDEX})) as s:
         res = run_cases(s, [test_get, test_head_same_headers_no_body, test_head_with_curl,
                             test_405_for_write_methods, test_405_keeps_connection_usable,
-                            test_options, test_unknown_method_400_and_close])
+                            test_options, test_unknown_method_501_and_close])
     finish([res])
 
 
