@@ -22,6 +22,7 @@ static const struct {
     [HTTP_H_USER_AGENT] = {"user-agent", 10},
     [HTTP_H_REFERER] = {"referer", 7},
     [HTTP_H_EXPECT] = {"expect", 6},
+    [HTTP_H_TRANSFER_ENCODING] = {"transfer-encoding", 17},
 };
 
 static http_parser_t *parser_of(llhttp_t *l) {
@@ -34,6 +35,12 @@ static void span_add(http_parser_t *p, struct http_span *s, const char *at, size
   if (s->len == 0)
     s->off = (uint32_t)(at - p->base);
   s->len += (uint32_t)len;
+}
+
+/* RFC 9110 5.6.2: the characters of a token (a method, a field name). */
+static int is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static int on_method(llhttp_t *l, const char *at, size_t len) {
@@ -72,6 +79,14 @@ static int on_header_field_complete(llhttp_t *l) {
   if (p->in_body)
     return 0; /* trailers of a body being dropped: nothing of them is kept */
   const char *name = p->base + p->field.off;
+  /* llhttp lets a space or other non-token byte into a name ("X Y: z"); a proxy that reads
+   * the name differently is a smuggling target. */
+  for (uint32_t i = 0; i < p->field.len; i++) {
+    if (!is_tchar((unsigned char)name[i])) {
+      p->error_why = "invalid character in a header name";
+      return -1;
+    }
+  }
   p->cur_hdr = -1;
   for (int i = 0; i < HTTP_H_COUNT; i++) {
     if (hdr_names[i].len == p->field.len && strncasecmp(hdr_names[i].name, name, p->field.len) == 0) {
@@ -135,6 +150,15 @@ static int on_headers_complete(llhttp_t *l) {
   if (p->base[p->req.line.off + p->req.line.len] != '\r') {
     p->error_why = "request line not ended by CRLF";
     return -1;
+  }
+  if (p->req.hdr_present & (1u << HTTP_H_TRANSFER_ENCODING)) {
+    /* llhttp takes "gzip, chunked" as chunked; a body in a coding we cannot undo is not
+     * one we can frame the way every other reader would (RFC 9112 6.1). */
+    struct http_span te = p->req.hdr[HTTP_H_TRANSFER_ENCODING];
+    if (te.len != 7 || strncasecmp(p->base + te.off, "chunked", 7) != 0) {
+      p->error_why = "transfer coding other than chunked";
+      return -1;
+    }
   }
   if (l->http_major != 1) { /* HTTP/2.0 and the like in an HTTP/1 request line */
     p->error_why = "HTTP version not supported";
@@ -208,12 +232,8 @@ static int method_is_token(const char *buf, uint32_t len) {
   uint32_t i = 0, start;
   while (i < len && (buf[i] == '\r' || buf[i] == '\n'))
     i++;
-  for (start = i; i < len; i++) {
-    unsigned char c = (unsigned char)buf[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          (c != '\0' && strchr("!#$%&'*+-.^_`|~", c))))
-      break;
-  }
+  for (start = i; i < len && is_tchar((unsigned char)buf[i]); i++)
+    ;
   return i > start && i < len && buf[i] == ' ';
 }
 

@@ -3,7 +3,8 @@
 differently is answered with one 400 and a closed connection, and the request hidden behind
 it is never answered. Content-Length with Transfer-Encoding, two Content-Lengths, signed or
 spaced lengths, obs-fold, bare LF and bare CR line endings, a Transfer-Encoding whose final
-coding is not chunked, a bad chunk size, whitespace before the colon. A duplicate identical
+coding is not chunked or that has another coding before chunked, a bad chunk size,
+whitespace before the colon or inside a field name. A duplicate identical
 Content-Length may be accepted (RFC 9110 8.6) or refused; the test prints which."""
 import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -121,7 +122,8 @@ def test_bare_cr(s):
 
 
 def test_transfer_encoding_not_chunked(s):
-    for v in (b"gzip", b"chunked, gzip", b"identity", b"chunkedx", b"xchunked"):
+    for v in (b"gzip", b"chunked, gzip", b"identity", b"chunkedx", b"xchunked",
+              b"gzip, chunked", b"chunked, chunked"):
         expect_rejected(s, head(b"Transfer-Encoding: " + v) + b"5\r\nhello\r\n0\r\n\r\n" + HIDDEN,
                         "Transfer-Encoding: %s" % v.decode())
     expect_rejected(s, head(b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip")
@@ -140,6 +142,9 @@ def test_space_before_colon(s):
     expect_rejected(s, head(b"Content-Length : 5") + b"hello" + HIDDEN, "Content-Length : 5")
     expect_rejected(s, head(b"Transfer-Encoding\t: chunked") + b"0\r\n\r\n" + HIDDEN,
                     "Transfer-Encoding<TAB>: chunked")
+    # and inside a name: not a token, so not a header anyone should guess the meaning of
+    expect_rejected(s, head(b"Content Length: 5") + b"hello" + HIDDEN, "Content Length: 5")
+    expect_rejected(s, head(b"X Y: z"), "X Y: z")
 
 
 def test_still_serving_same_worker(s):
