@@ -679,6 +679,7 @@ static const key_spec_t top_keys[] = {
     {"root", key_root, OFF(root), 0, 0, NULL, NULL, NULL},
     {"index", key_index, OFF(index), 0, 0, NULL, NULL, NULL},
     {"pool_threads", key_int, OFF(pool_threads), 1, THREADS_MAX, NULL, NULL, NULL},
+    {"idle_poll_us", key_int, OFF(idle_poll_us), 0, 1000, NULL, NULL, NULL},
     {"pid_file", key_path_value, OFF(pid_file), 0, 0, NULL, NULL, NULL},
     {"control_socket", key_path_value, OFF(control_socket), 0, 0, NULL, NULL, NULL},
     {"access_log", key_path_value, OFF(access_log), 0, 0, "off", NULL, NULL},
@@ -774,6 +775,7 @@ static conf_t *conf_new(void) {
   memset(c, 0, sizeof(*c));
   c->workers = 1;
   c->pool_threads = 4;
+  c->idle_poll_us = 200; /* Linux's guest halt-polling default, the same algorithm */
   c->uid = (uid_t)-1;
   c->gid = (gid_t)-1;
   c->timeouts.graceful = 30.0;

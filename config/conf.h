@@ -30,6 +30,7 @@ typedef struct conf {
   char *root;  /* absolute, resolved (realpath) */
   char *index; /* file name served for a directory, "index.html" */
   int pool_threads;
+  int idle_poll_us; /* a worker's idle polling ceiling (loop_set_idle_poll); 0: off */
   char *pid_file;       /* absolute */
   char *control_socket; /* absolute */
   char *access_log;     /* absolute, or NULL for "off" */

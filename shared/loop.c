@@ -30,6 +30,9 @@ struct loop_s {
   uint64_t now;             /* ms, CLOCK_MONOTONIC, cached */
   uint64_t iterations;
   int stop_flag;
+  uint64_t dispatched;   /* io and signal callbacks run: tells a poll that found events */
+  uint64_t idle_max_ns;  /* idle polling's ceiling; 0: never poll before sleeping */
+  uint64_t idle_poll_ns; /* its current window, adapted to the sleeps seen */
 
   /* timers: min-heap on (deadline, seq) */
   loop_timer_t **heap;
@@ -424,6 +427,11 @@ void loop_set_pending_budget(loop_t *loop, unsigned budget) {
   loop->pend_budget = budget > 0 ? budget : 1;
 }
 
+void loop_set_idle_poll(loop_t *loop, unsigned max_us) {
+  loop->idle_max_ns = (uint64_t)max_us * 1000;
+  loop->idle_poll_ns = 0;
+}
+
 loop_pending_t *loop_pending_take_if(loop_t *loop, int (*match)(loop_pending_t *p, void *arg),
                                      void *arg) {
   loop_pending_t *taken = NULL, **taken_tail = &taken;
@@ -466,6 +474,7 @@ static void io_ev_cb(evutil_socket_t fd, short what, void *arg) {
   loop_io_t *io = arg;
   int events = ((what & EV_READ) ? LOOP_READ : 0) | ((what & EV_WRITE) ? LOOP_WRITE : 0);
   (void)fd;
+  io->h.loop->dispatched++;
   io->cb(io, events);
 }
 
@@ -558,6 +567,7 @@ int loop_io_stop(loop_io_t *io) {
 static void signal_ev_cb(evutil_socket_t signum, short what, void *arg) {
   loop_signal_t *s = arg;
   (void)what;
+  s->h.loop->dispatched++;
   s->cb(s, (int)signum);
 }
 
@@ -682,9 +692,54 @@ static int poll_timeout(const loop_t *loop) {
   return timeout;
 }
 
+/* The first window after sleeps that idle polling would have spared (haltpoll's grow_start
+ * scaled down), and the floor below which a shrinking window stops polling at all. */
+#define IDLE_POLL_START_NS 10000u
+
+/* Looks for events without sleeping for up to the current window (never past the poll
+ * phase's timeout). 1 if some ran, 0 if none came, -EIO. */
+static int idle_poll(loop_t *loop, int timeout) {
+  uint64_t window = loop->idle_poll_ns;
+  if (timeout > 0 && (uint64_t)timeout * 1000000u < window)
+    window = (uint64_t)timeout * 1000000u;
+  uint64_t start = loop_hrtime_ns(), seen = loop->dispatched;
+  do {
+    if (event_base_loop(loop->base, EVLOOP_ONCE | EVLOOP_NONBLOCK) < 0)
+      return -EIO;
+    if (loop->dispatched != seen)
+      return 1;
+  } while (loop_hrtime_ns() - start < window);
+  return 0;
+}
+
+/* After a gap the window did not cover: one it would have covered had it been longer (but
+ * not longer than the ceiling) grows it; one past the ceiling shrinks it, to nothing in the
+ * end. So polling happens only where it has been paying. */
+static void idle_poll_adapt(loop_t *loop, uint64_t gap_ns) {
+  uint64_t w = loop->idle_poll_ns;
+  if (gap_ns <= loop->idle_max_ns) {
+    w = w ? w * 2 : IDLE_POLL_START_NS;
+    loop->idle_poll_ns = w < loop->idle_max_ns ? w : loop->idle_max_ns;
+  } else {
+    w /= 2;
+    loop->idle_poll_ns = w < IDLE_POLL_START_NS ? 0 : w;
+  }
+}
+
 static int run_poll(loop_t *loop, int timeout) {
   int rc = 0;
   int flags = EVLOOP_ONCE;
+  uint64_t idle_start = 0; /* the gap between events runs from here, polling included */
+  if (timeout != 0 && loop->idle_max_ns > 0) {
+    idle_start = loop_hrtime_ns();
+    if (loop->idle_poll_ns > 0) {
+      int found = idle_poll(loop, timeout);
+      if (found != 0) { /* the window covered the gap: it stays */
+        rc = found < 0 ? found : 0;
+        goto out;
+      }
+    }
+  }
   if (timeout == 0) {
     flags |= EVLOOP_NONBLOCK;
   } else if (timeout > 0 || !loop->poll_timer_long) {
@@ -699,6 +754,8 @@ static int run_poll(loop_t *loop, int timeout) {
   }
   if (event_base_loop(loop->base, flags) < 0)
     rc = -EIO;
+  if (idle_start)
+    idle_poll_adapt(loop, loop_hrtime_ns() - idle_start);
 out:
   loop_update_time(loop);
   return rc;

@@ -147,6 +147,13 @@ struct loop_pending_s {
  * owns the entry; it must stay valid until cb runs. */
 void loop_pending_push(loop_t *loop, loop_pending_t *p, loop_pending_cb cb);
 void loop_set_pending_budget(loop_t *loop, unsigned budget);
+/* Idle polling: before the poll phase blocks, look for events without sleeping for up to a
+ * window that adapts to the sleeps seen (the guest halt-polling algorithm of Linux's
+ * cpuidle-haltpoll): a sleep shorter than max_us grows it, one longer shrinks it, so a loop
+ * whose events come in quick succession does not pay a wake-up (an IPI, on a VM whose idle
+ * CPUs halt) for each, and an idle or lightly loaded one does not poll at all. 0 (the
+ * default) never polls. Semantics are unchanged: the same callbacks run in the same phases. */
+void loop_set_idle_poll(loop_t *loop, unsigned max_us);
 /* Private, for shared/ modules that must take back entries they queued (pool_free): unlinks
  * every queued entry for which match(p, arg) is true and returns them, FIFO, linked through
  * their next field. Their callbacks will not run. O(queued entries). */

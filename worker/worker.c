@@ -314,6 +314,7 @@ static int setup(struct worker *wk, const struct worker_args *a) {
     log_msg(w->log, LOG_ERROR, "loop_new() failed: %s", strerror(-rc));
     return rc;
   }
+  loop_set_idle_poll(w->loop, (unsigned)conf->idle_poll_us);
   if ((rc = pool_new(w->loop, (unsigned)conf->pool_threads, POOL_DEFAULT_MAX_QUEUED,
                      &w->pool)) < 0) {
     log_msg(w->log, LOG_ERROR, "pool_new() failed: %s", strerror(-rc));

@@ -53,6 +53,8 @@ static inline loop_t *scenario_start(void) {
   loop_t *loop = NULL;
   alarm(20);
   CHECK(loop_new(&loop));
+  /* Idle polling on, as in a worker (idle_poll_us's default): the traces must not change. */
+  loop_set_idle_poll(loop, 200);
   return loop;
 }
 

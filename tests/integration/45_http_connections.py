@@ -186,6 +186,29 @@ def test_expect_100_continue_closes(s):
         c.close()
 
 
+def test_idle_worker_sleeps(s):
+    """Workers poll briefly for the next event before they sleep (idle_poll_us), but only
+    while events come quickly: after a burst, an idle worker uses no CPU."""
+    pids = sup_workers(s)
+    c = Conn(s.port)
+    try:
+        for _ in range(KEEPALIVE_REQUESTS - 1):
+            expect_file(roundtrip(c, "GET", "/a.txt"), "a.txt", "burst")
+    finally:
+        c.close()
+    def ticks():  # utime + stime of the workers
+        total = 0
+        for p in pids:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total
+    before = ticks()
+    time.sleep(1.0)  # the quantity measured is the CPU used while nothing happens
+    used = ticks() - before
+    expect(used <= 5, "an idle worker used %d clock ticks in 1 s" % used)
+
+
 def test_keepalive_requests_limit(s):
     c = Conn(s.port)
     try:
@@ -280,6 +303,7 @@ def main():
                             test_pipelined_answers_do_not_wait_for_an_unfinished_request,
                             test_answers_not_held_for_bytes_that_are_no_request,
                             test_expect_100_continue_closes,
+                            test_idle_worker_sleeps,
                             test_keepalive_requests_limit,
                             test_keepalive_requests_limit_pipelined, test_get_body_content_length,
                             test_get_body_chunked, test_http11_without_host_400,
