@@ -125,6 +125,7 @@ static void test_full(void **state) {
                    "root = \"www\";\n"
                    "index = \"home.html\";\n"
                    "pool_threads = 8;\n"
+                   "idle_poll_us = 0;\n"
                    "pid_file = \"run.pid\";\n"
                    "control_socket = \"ctl.sock\";\n"
                    "access_log = \"logs/access.log\";\n"
@@ -151,6 +152,7 @@ static void test_full(void **state) {
   assert_string_equal(c->root, in_dir(f, "www", buf, sizeof(buf)));
   assert_string_equal(c->index, "home.html");
   assert_int_equal(c->pool_threads, 8);
+  assert_int_equal(c->idle_poll_us, 0);
   assert_string_equal(c->pid_file, in_dir(f, "run.pid", buf, sizeof(buf)));
   assert_string_equal(c->control_socket, in_dir(f, "ctl.sock", buf, sizeof(buf)));
   assert_string_equal(c->access_log, in_dir(f, "logs/access.log", buf, sizeof(buf)));
@@ -186,6 +188,7 @@ static void test_defaults(void **state) {
   assert_int_equal(c->n_listen, 1);
   assert_string_equal(c->index, "index.html");
   assert_int_equal(c->pool_threads, 4);
+  assert_int_equal(c->idle_poll_us, 200);
   assert_string_equal(c->pid_file, in_dir(f, "evcluster.pid", buf, sizeof(buf)));
   assert_string_equal(c->control_socket, in_dir(f, "evcluster.sock", buf, sizeof(buf)));
   assert_string_equal(c->access_log, in_dir(f, "access.log", buf, sizeof(buf)));
@@ -358,8 +361,10 @@ static void test_out_of_range(void **state) {
                         "pool_threads = 2000;\n"
                         "limits = { max_header_bytes = 100; max_connections = 10000000000L; };\n"
                         "timeouts = { header = 0; send = -1.5; graceful = 1e9; };\n"
-                        "health = { misses = 0; };\n");
+                        "health = { misses = 0; };\n"
+                        "idle_poll_us = 5000;\n");
   assert_int_equal(rc, -EINVAL);
+  has(f, "@:8: idle_poll_us: expected an integer <= 1000, got 5000\n");
   has(f, "@:3: workers: expected an integer >= 1 or \"auto\", got -2\n");
   has(f, "@:4: pool_threads: expected an integer <= 1024, got 2000\n");
   has(f, "@:5: limits.max_header_bytes: expected an integer >= 1024, got 100\n");
@@ -368,7 +373,7 @@ static void test_out_of_range(void **state) {
   has(f, "@:6: timeouts.send: expected a number of seconds > 0, got -1.5\n");
   has(f, "@:6: timeouts.graceful: expected a number of seconds <= 86400, got 1e+09\n");
   has(f, "@:7: health.misses: expected an integer >= 1, got 0\n");
-  assert_int_equal(count_lines(f->err), 8);
+  assert_int_equal(count_lines(f->err), 9);
 }
 
 static void test_bad_listen(void **state) {
