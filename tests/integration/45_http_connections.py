@@ -144,22 +144,6 @@ def test_answers_not_held_for_bytes_that_are_no_request(s):
             expect_file(c.read_response(), "b.txt", what + ": the next request")
         finally:
             c.close()
-    # Gathered answers that the socket cannot take at once (the client sends everything
-    # before it reads) still all arrive, in order, when the batch ends in an unfinished
-    # request.
-    big = Server(files=FILES, settings={"limits": "{ keepalive_requests = 1000; }"})
-    with big:
-        c = Conn(big.port, timeout=5)
-        try:
-            n = 400  # 2 MB of answers, far more than the socket holds
-            c.send(b"".join(http_req("GET", "/c.txt" if i % 3 else "/a.txt") for i in range(n))
-                   + b"GET /b.txt HTTP/1.1\r\nHo")
-            for i in range(n):
-                expect_file(c.read_response(), "c.txt" if i % 3 else "a.txt", "batched %d" % i)
-            c.send(b"st: 127.0.0.1\r\n\r\n")
-            expect_file(c.read_response(), "b.txt", "the unfinished request, once complete")
-        finally:
-            c.close()
 
 
 def test_expect_100_continue_closes(s):
