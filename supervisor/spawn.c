@@ -65,12 +65,17 @@ static void child_privileges(const conf_t *conf, log_t *log) {
     child_fail(log, "setuid", errno);
 }
 
-static void child(const struct sup_spawn_args *a, log_t *log, int fd) {
-  /* the worker never outlives the supervisor: if it dies, the kernel sends QUIT (drain) */
+/* The worker never outlives the supervisor: if it dies, the kernel sends QUIT (drain). A
+ * supervisor that died before this call is caught by the parent check. */
+static void child_parent_death(const struct sup_spawn_args *a, log_t *log) {
   if (prctl(PR_SET_PDEATHSIG, SIGQUIT) < 0)
     child_fail(log, "prctl(PR_SET_PDEATHSIG)", errno);
   if (getppid() != a->supervisor)
-    _exit(1); /* the supervisor died between fork and prctl */
+    _exit(1);
+}
+
+static void child(const struct sup_spawn_args *a, log_t *log, int fd) {
+  child_parent_death(a, log);
 
   /* dispositions and the mask the supervisor's loop set up are not the worker's */
   struct sigaction sa;
@@ -95,12 +100,9 @@ static void child(const struct sup_spawn_args *a, log_t *log, int fd) {
   if (log_new("worker", a->conf->error_log, &own) < 0)
     own = NULL;
   child_privileges(a->conf, own);
-  /* a change of user clears the parent-death signal: set it again */
-  if (a->conf->user && prctl(PR_SET_PDEATHSIG, SIGQUIT) < 0)
-    child_fail(own, "prctl(PR_SET_PDEATHSIG)", errno);
+  if (a->conf->user)
+    child_parent_death(a, own); /* a change of user cleared it */
   log_free(own);
-  if (getppid() != a->supervisor)
-    _exit(1); /* the supervisor died meanwhile */
 
   struct worker_args wa = {
       .conf = a->conf,
