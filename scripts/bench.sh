@@ -18,7 +18,8 @@ Usage: scripts/bench.sh [options]
   --only NAME[,..]  servers to run, among evcluster,nginx,lighttpd,h2o (default all)
   --pipeline        add a row: 1 KiB, 16 pipelined requests per write (scripts/bench/pipeline.lua)
   --logs            add a row: 1 KiB keep-alive with access logs on for every server
-  --latency         also report the median p99 latency per server and workload
+  --latency         also report the median p99 latency per server and workload, evcluster's
+                    over the lowest peer's, and in how many rounds evcluster's was lowest
   --memory          RSS per idle keep-alive connection (10,000 connections; evcluster, nginx)
   --multi           evcluster with 1 and 2 workers, nothing pinned, wrk -t2: requests/s and
                     how evenly the 2 workers share the load (max/min requests, from status)
@@ -316,6 +317,9 @@ median() {
 highest() {
   { printf '%s\n' "$@" | grep -vxE -- 'ERR|-' || true; } | sort -g | tail -n 1 | grep . || echo -
 }
+lowest() {
+  { printf '%s\n' "$@" | grep -vxE -- 'ERR|-' || true; } | sort -g | head -n 1 | grep . || echo -
+}
 
 # --- start everything -------------------------------------------------------------------------
 RUNNING=()
@@ -446,17 +450,46 @@ round_ratios() {
   echo "$(head -n 1 <<<"$sorted")-$(tail -n 1 <<<"$sorted")"
 }
 
+# p99_columns WORKLOAD: evcluster's median p99 over the lowest peer median ("0.92x", below 1
+# is better), and in how many rounds evcluster's p99 was the lowest of all ("6/9"). A tail
+# percentile of a 3 s run moves by several ms from round to round; the count says whether a
+# median difference is a lead or a coin toss.
+p99_columns() {
+  local wid=$1 r p best won=0 rounds=0 meds=()
+  local -a evc_vals vals peers
+  for p in "${PEERS_RUN[@]}"; do
+    read -ra vals <<<"${P99[$wid|$p]}"
+    meds+=("$(median "${vals[@]}")")
+  done
+  read -ra evc_vals <<<"${P99[$wid|evcluster]}"
+  echo "$(ratio "$(median "${evc_vals[@]}")" "$(lowest "${meds[@]}")")"
+  for ((r = 0; r < ${#evc_vals[@]}; r++)); do
+    peers=()
+    for p in "${PEERS_RUN[@]}"; do
+      read -ra vals <<<"${P99[$wid|$p]}"
+      peers+=("${vals[$r]:-ERR}")
+    done
+    best=$(lowest "${peers[@]}")
+    [[ ${evc_vals[$r]} =~ ^[0-9.]+$ && $best != - ]] || continue
+    rounds=$((rounds + 1))
+    awk -v a="${evc_vals[$r]}" -v b="$best" 'BEGIN { exit !(a <= b) }' && won=$((won + 1))
+  done
+  ((rounds)) && echo "$won/$rounds" || echo -
+}
+
 # table KIND: KIND rps (requests/s, ratios) or p99 (ms, lower is better, no ratios). Prints a
 # plain-text table to stdout and appends a markdown one to $MD.
 MD=""
 table() {
-  local kind=$1 w wid label cells=() s m vals col
+  local kind=$1 w wid label cells=() s m vals col extra
   local -A med=()
   local head=("workload") unit="req/s"
   [[ $kind == p99 ]] && unit="p99 ms"
   for s in "${RUNNING[@]}"; do head+=("$s"); done
   # Ratio headers shortened ("evc/nginx") to keep the table within a terminal.
   [[ $kind == rps ]] && for col in "${RATIOS[@]}"; do head+=("${col/#evcluster\//evc/}"); done
+  [[ $kind == p99 ]] && has evcluster "${RUNNING[@]}" && ((${#PEERS_RUN[@]})) &&
+    head+=("evc/best" "evc-lowest")
   printf '%-34s' "${head[0]} ($unit, median of $ROUNDS)"
   for col in "${head[@]:1}"; do printf ' %14s' "$col"; done
   echo
@@ -480,6 +513,9 @@ table() {
           *) cells+=("$(ratio "${med[${col%/*}]}" "${med[${col#*/}]}")") ;;
         esac
       done
+    elif ((${#head[@]} > ${#RUNNING[@]} + 1)); then
+      mapfile -t extra < <(p99_columns "$wid")
+      cells+=("${extra[@]}")
     fi
     printf '%-34s' "$label"
     printf ' %14s' "${cells[@]}"
