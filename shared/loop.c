@@ -31,6 +31,7 @@ struct loop_s {
   uint64_t iterations;
   int stop_flag;
   uint64_t dispatched;   /* io and signal callbacks run: tells a poll that found events */
+  int time_stale;        /* the poll may have slept: `now` predates its callbacks */
   uint64_t idle_max_ns;  /* idle polling's ceiling; 0: never poll before sleeping */
   uint64_t idle_poll_ns; /* its current window, adapted to the sleeps seen */
 
@@ -470,11 +471,22 @@ static void run_pending(loop_t *loop) {
 }
 
 /* ---- I/O watchers ---------------------------------------------------------------------- */
+/* The first callback after the poll phase slept brings `now` up to date, as libuv does right
+ * after epoll_wait: a deadline armed in an I/O callback (a connection's timeout) would
+ * otherwise count from before the sleep and fire early by its length. */
+static void poll_woke(loop_t *loop) {
+  loop->dispatched++;
+  if (loop->time_stale) {
+    loop->time_stale = 0;
+    loop_update_time(loop);
+  }
+}
+
 static void io_ev_cb(evutil_socket_t fd, short what, void *arg) {
   loop_io_t *io = arg;
   int events = ((what & EV_READ) ? LOOP_READ : 0) | ((what & EV_WRITE) ? LOOP_WRITE : 0);
   (void)fd;
-  io->h.loop->dispatched++;
+  poll_woke(io->h.loop);
   io->cb(io, events);
 }
 
@@ -567,7 +579,7 @@ int loop_io_stop(loop_io_t *io) {
 static void signal_ev_cb(evutil_socket_t signum, short what, void *arg) {
   loop_signal_t *s = arg;
   (void)what;
-  s->h.loop->dispatched++;
+  poll_woke(s->h.loop);
   s->cb(s, (int)signum);
 }
 
@@ -730,6 +742,7 @@ static int run_poll(loop_t *loop, int timeout) {
   int rc = 0;
   int flags = EVLOOP_ONCE;
   uint64_t idle_start = 0; /* the gap between events runs from here, polling included */
+  loop->time_stale = 1;
   if (timeout != 0 && loop->idle_max_ns > 0) {
     idle_start = loop_hrtime_ns();
     if (loop->idle_poll_ns > 0) {
@@ -757,6 +770,7 @@ static int run_poll(loop_t *loop, int timeout) {
   if (idle_start)
     idle_poll_adapt(loop, loop_hrtime_ns() - idle_start);
 out:
+  loop->time_stale = 0;
   loop_update_time(loop);
   return rc;
 }

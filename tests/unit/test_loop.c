@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -874,6 +875,52 @@ static void heap_timer_cb(loop_timer_t *t) {
   c->fired++;
 }
 
+/* A deadline armed in an I/O callback counts from when the poll woke, not from before it
+ * slept (libuv updates its time right after epoll_wait). The descriptor is a timerfd that
+ * expires 150 ms after the loop goes to sleep; its callback arms a 100 ms timer, which must
+ * not fire sooner than 100 ms later. Counted from the stale time it was already due. */
+struct wake_ctx {
+  loop_io_t io;
+  loop_timer_t t;
+  uint64_t armed_ns, fired_ns;
+};
+
+static void wake_timer_cb(loop_timer_t *t) {
+  struct wake_ctx *w = container_of(t, struct wake_ctx, t);
+  w->fired_ns = loop_hrtime_ns();
+}
+
+static void wake_io_cb(loop_io_t *io, int events) {
+  struct wake_ctx *w = container_of(io, struct wake_ctx, io);
+  uint64_t expirations;
+  (void)events;
+  assert_int_equal(read(io->fd, &expirations, sizeof(expirations)), sizeof(expirations));
+  w->armed_ns = loop_hrtime_ns();
+  assert_int_equal(loop_timer_start(&w->t, wake_timer_cb, 100, 0), 0);
+  loop_close(&io->h, NULL);
+}
+
+static void test_timer_from_io_after_sleep(void **state) {
+  (void)state;
+  loop_t *loop;
+  struct wake_ctx w;
+  memset(&w, 0, sizeof(w));
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  assert_true(fd >= 0);
+  struct itimerspec its = {.it_value = {.tv_sec = 0, .tv_nsec = 150 * 1000000L}};
+  assert_int_equal(timerfd_settime(fd, 0, &its, NULL), 0);
+  assert_int_equal(loop_new(&loop), 0);
+  loop_set_idle_poll(loop, 0);
+  assert_int_equal(loop_timer_init(loop, &w.t), 0);
+  assert_int_equal(loop_io_init(loop, &w.io, fd, LOOP_REF_OTHER), 0);
+  assert_int_equal(loop_io_start(&w.io, LOOP_READ, wake_io_cb), 0);
+  assert_int_equal(loop_run(loop, LOOP_RUN_DEFAULT), 0);
+  assert_true(w.fired_ns > 0);
+  assert_true(w.fired_ns - w.armed_ns >= 99u * 1000000u);
+  loop_free(loop);
+  close(fd);
+}
+
 static void test_timer_heap_many(void **state) {
   (void)state;
   loop_t *loop;
@@ -927,6 +974,7 @@ int main(void) {
       cmocka_unit_test(test_io_close_in_callback),
       cmocka_unit_test(test_signal),
       cmocka_unit_test(test_lag),
+      cmocka_unit_test(test_timer_from_io_after_sleep),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
