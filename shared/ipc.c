@@ -5,6 +5,7 @@
 #include "ipc.h"
 
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -70,6 +71,11 @@ int ipc_decode(const uint8_t *buf, size_t n, struct ipc_msg *out) {
   out->length = length;
   if (length > 0)
     memcpy(out->u.raw, buf + IPC_HDR_SIZE, length);
+  /* Figures the supervisor prints as JSON numbers: NaN and infinities have no such form. */
+  if (out->type == IPC_PONG &&
+      !(isfinite(out->u.stats.lag_p50_ms) && isfinite(out->u.stats.lag_p99_ms) &&
+        isfinite(out->u.stats.lag_max_ms)))
+    return -EBADMSG;
   return 0;
 }
 

@@ -24,6 +24,7 @@
 #include "util.h"
 
 #define RELOAD_TIMEOUT_MS 10000
+#define START_TIMEOUT_MS 30000 /* a worker not ready by then is hung in start-up: killed */
 #define KILL_MARGIN_MS 1000   /* after timeouts.graceful, before SIGKILL */
 #define STOP_GRACE_MS 1500    /* TERM/INT: STOP, then SIGKILL after this */
 #define BACKOFF_MIN_MS 100
@@ -50,6 +51,7 @@ struct worker {
   uint64_t started_ms, ready_ms, last_answer_ms;
   uint64_t kill_at_ms; /* 0: none */
   uint64_t seq;        /* last ping sent */
+  uint64_t answered;   /* last ping answered */
   unsigned outstanding;
   int have_stats;
   struct ipc_stats stats;
@@ -102,6 +104,7 @@ struct sup {
   unsigned next_gen;
   unsigned last_active_id;
   int reload_again;
+  int served; /* a generation has been ready: from then on a failing worker is respawned */
   struct waiters cur, next; /* control clients waiting for this reload, and for the next */
   loop_signal_t sigs[8];
   unsigned n_sigs;
@@ -114,6 +117,7 @@ struct sup {
 static void schedule(sup_t *sup);
 static void gen_maybe_free(struct gen *g);
 static void maybe_finish(sup_t *sup);
+static void shutdown_begin(sup_t *sup, int fast);
 
 static uint64_t now_ms(sup_t *sup) {
   loop_update_time(sup->loop);
@@ -221,14 +225,24 @@ static void on_ipc(loop_io_t *io, int events) {
         w->ready = 1;
         w->ready_ms = now;
         w->last_answer_ms = now;
+        if (!w->drain_sent && !w->stop_sent)
+          w->kill_at_ms = 0; /* the start-up deadline */
         log_msg(sup->log, LOG_INFO, "worker %ld (slot %u, generation %u) ready", (long)w->pid,
                 w->slot, w->gen->id);
         gen_check_ready(w->gen);
       }
       break;
     case IPC_PONG:
-      if (m.u.stats.seq <= w->seq) /* the pings after the answered one are still out */
-        w->outstanding = (unsigned)(w->seq - m.u.stats.seq);
+      /* Only an answer to a ping sent and not answered yet counts: a repeated or invented
+       * sequence number must neither revive a hung worker nor get a healthy one killed. */
+      if (m.u.stats.seq <= w->answered || m.u.stats.seq > w->seq) {
+        log_msg(sup->log, LOG_WARN, "worker %ld: answer to ping %llu dropped (sent %llu, "
+                "answered %llu)", (long)w->pid, (unsigned long long)m.u.stats.seq,
+                (unsigned long long)w->seq, (unsigned long long)w->answered);
+        break;
+      }
+      w->answered = m.u.stats.seq;
+      w->outstanding = (unsigned)(w->seq - m.u.stats.seq); /* the later pings are still out */
       w->last_answer_ms = now;
       w->stats = m.u.stats;
       w->have_stats = 1;
@@ -266,6 +280,9 @@ static int worker_spawn(struct gen *g, unsigned slot) {
   w->fd = fd;
   w->started_ms = now_ms(sup);
   w->last_answer_ms = w->started_ms;
+  /* Health pings start once it is ready (a slow disk may make start-up take longer than
+   * misses x interval); a start-up that hangs ends here. */
+  w->kill_at_ms = w->started_ms + START_TIMEOUT_MS;
   loop_io_init(sup->loop, &w->io, fd, LOOP_REF_IPC);
   w->io.h.data = w;
   rc = loop_io_start(&w->io, LOOP_READ, on_ipc);
@@ -279,6 +296,29 @@ static int worker_spawn(struct gen *g, unsigned slot) {
   g->slots[slot].respawn_at_ms = 0;
   log_msg(sup->log, LOG_INFO, "worker %ld (slot %u, generation %u) started", (long)pid, slot,
           g->id);
+  return 0;
+}
+
+/* The log files a generation's workers write, created and given to `user` while the
+ * supervisor still can: workers open them after dropping privileges, and in a root-owned
+ * log folder (/var/log/...) they could not create them, nor a file rotation moved away.
+ * nginx's master does the same. 0, or -errno with the failure logged. */
+static int logs_prepare(sup_t *sup, const conf_t *conf) {
+  const char *paths[2] = {conf->error_log, conf->access_log};
+  for (size_t i = 0; i < 2; i++) {
+    if (!paths[i])
+      continue;
+    int fd = open(paths[i], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      int err = errno;
+      log_msg(sup->log, LOG_ERROR, "open(%s) failed: %s", paths[i], strerror(err));
+      return -err;
+    }
+    if (conf->user && geteuid() == 0 && fchown(fd, conf->uid, conf->gid) < 0)
+      log_msg(sup->log, LOG_WARN, "fchown(%s) to %s failed: %s", paths[i], conf->user,
+              strerror(errno));
+    close(fd);
+  }
   return 0;
 }
 
@@ -327,6 +367,17 @@ static void gen_release_listeners(struct gen *g) {
 static void gen_kill_all(struct gen *g, const char *why) {
   for (struct worker *w = g->workers; w; w = w->next)
     worker_kill(w, why);
+}
+
+/* A generation that failed to start: its ready workers may already hold accepted
+ * connections, so they drain; the others cannot have any and are killed. */
+static void gen_abort_workers(struct gen *g, uint64_t graceful_ms, const char *why) {
+  for (struct worker *w = g->workers; w; w = w->next) {
+    if (w->ready)
+      worker_drain(w, graceful_ms);
+    else
+      worker_kill(w, why);
+  }
 }
 
 static void gen_drain(struct gen *g, uint64_t graceful_ms) {
@@ -415,6 +466,7 @@ static void gen_check_ready(struct gen *g) {
       return;
   if (!g->announced) {
     g->announced = 1;
+    sup->served = 1;
     log_ready(g);
   }
   if (g->state != GEN_STARTING || sup->pending != g)
@@ -450,7 +502,7 @@ static void reload_abort(sup_t *sup, const char *why) {
           why, sup->active ? sup->active->id : 0);
   char msg[256];
   snprintf(msg, sizeof(msg), "reload failed: generation %u %s\n", g->id, why);
-  gen_kill_all(g, "belongs to a failed reload");
+  gen_abort_workers(g, secs_ms(g->conf->timeouts.graceful), "belongs to a failed reload");
   gen_release_listeners(g);
   gen_maybe_free(g);
   reload_done(sup, 0, msg);
@@ -495,6 +547,13 @@ static void reload_start(sup_t *sup) {
   if (strcmp(conf->control_socket, sup->ctl_path) != 0 ||
       strcmp(conf->pid_file, sup->pid_file) != 0)
     log_msg(sup->log, LOG_WARN, "reload: pid_file and control_socket changes need a restart");
+  if (logs_prepare(sup, conf) < 0) {
+    log_msg(sup->log, LOG_ERROR, "reload failed: cannot open the new logs; keeping "
+            "generation %u", sup->active ? sup->active->id : 0);
+    conf_free(conf);
+    reload_done(sup, 0, "reload failed: cannot open the new logs (see the error log)\n");
+    return;
+  }
   struct gen *g = gen_new(sup, conf, GEN_STARTING);
   if (!g) {
     log_msg(sup->log, LOG_ERROR, "reload failed: cannot open the new listeners; keeping "
@@ -581,6 +640,16 @@ static void worker_reaped(struct worker *w, int status) {
     reload_abort(sup, why); /* frees g if w was its last worker */
     return;
   }
+  if (g->state == GEN_ACTIVE && sup->state == SUP_RUNNING && !sup->served && !w->ready) {
+    /* The first generation cannot start (an unreadable root, a log the user may not write):
+     * respawning would only repeat it while the server accepts and never answers. Fail as a
+     * reload does, with the worker's reason in the error log just above. */
+    log_msg(sup->log, LOG_ERROR, "worker %ld (slot %u) %s before it was ready: cannot start",
+            (long)w->pid, w->slot, how);
+    sup->exit_status = 1;
+    shutdown_begin(sup, 1);
+    return;
+  }
   if (g->state == GEN_ACTIVE && sup->state == SUP_RUNNING && had_slot)
     slot_respawn(g, w->slot, uptime);
   gen_maybe_free(g);
@@ -617,7 +686,9 @@ static void on_tick(loop_timer_t *t) {
   for (struct gen *g = sup->gens; g; g = g->next)
     for (struct worker *w = g->workers; w; w = w->next)
       if (w->kill_at_ms && now >= w->kill_at_ms)
-        worker_kill(w, w->stop_sent ? "did not stop in time" : "did not drain in time");
+        worker_kill(w, w->stop_sent    ? "did not stop in time"
+                       : w->drain_sent ? "did not drain in time"
+                                       : "was not ready within the start-up timeout");
   struct gen *a = sup->active;
   if (a && a->state == GEN_ACTIVE && sup->state == SUP_RUNNING) {
     for (unsigned i = 0; i < a->n_slots; i++) {
@@ -664,7 +735,7 @@ static void on_health(loop_timer_t *t) {
   uint64_t now = now_ms(sup);
   for (struct gen *g = sup->gens; g; g = g->next) {
     for (struct worker *w = g->workers; w; w = w->next) {
-      if (w->killed)
+      if (w->killed || !w->ready)
         continue;
       if (w->outstanding >= (unsigned)c->health.misses) {
         char why[128];
@@ -774,6 +845,10 @@ static void reopen_logs(sup_t *sup) {
   int rc = log_reopen(sup->log);
   if (rc < 0)
     log_msg(sup->log, LOG_ERROR, "reopening the error log failed: %s", strerror(-rc));
+  /* rotation moved the files away: new ones, the workers' user's, before they reopen */
+  for (struct gen *g = sup->gens; g; g = g->next)
+    if (g->state == GEN_ACTIVE || g->state == GEN_DRAINING)
+      (void)logs_prepare(sup, g->conf);
   for (struct gen *g = sup->gens; g; g = g->next)
     for (struct worker *w = g->workers; w; w = w->next)
       if (!w->killed && ipc_send(w->fd, IPC_REOPEN, NULL, 0) < 0)
@@ -1059,6 +1134,9 @@ static int start(sup_t *sup) {
   if (rc < 0)
     return rc;
   rc = sup_ctl_new(sup->loop, sup->log, sup->ctl_path, on_ctl, sup, &sup->ctl);
+  if (rc < 0)
+    return rc;
+  rc = logs_prepare(sup, g->conf);
   if (rc < 0)
     return rc;
   log_msg(sup->log, LOG_INFO, "started: pid %ld, config %s, %u workers", (long)sup->pid,

@@ -1,6 +1,8 @@
 """Health: a SIGSTOPped worker misses its pings and is SIGKILLed and replaced within
-interval x misses + 1 s, while the other worker keeps serving every request."""
-import os, re, signal, sys, threading, time
+interval x misses + 1 s, while the other worker keeps serving every request. Pings start once
+a worker is ready: one whose start-up is slower than interval x misses (a slow disk, made by
+the slowfs shim) is not killed for it, and serves when it is ready."""
+import importlib.util, os, re, signal, sys, threading, time
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
 
@@ -49,5 +51,34 @@ try:
     check(not errors, "requests failed while one worker was stopped: %r" % errors[:5])
     check(served[0] > 0, "requests were served meanwhile")
 finally:
+    s.stop()
+
+# A worker that needs 3 s to open the root (pings every 0.5 s, 3 missed kill): it comes up.
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location("slowfs_test", os.path.join(HERE, "49_http_slowfs.py"))
+slowfs = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(slowfs)
+SLOW_START = 3.0
+s = remove_at_exit(Server(files={"index.html": "hello\n"},
+                          settings={"health": "{ interval = %s; misses = %d; }"
+                                    % (INTERVAL, MISSES)}))
+trigger = os.path.join(s.dir, "slow.trigger")
+open(trigger, "w").close()  # the first worker's first look at the root takes it and waits
+os.environ.update({"LD_PRELOAD": slowfs.preload_value(slowfs.shim_path(s.dir)),
+                   "EVC_SLOWFS_MS": str(int(SLOW_START * 1000)), "EVC_SLOWFS_MARK": s.root,
+                   "EVC_SLOWFS_ONCE": trigger})
+try:
+    t0 = time.monotonic()
+    s.start(timeout=SLOW_START + 5)
+    took = time.monotonic() - t0
+    check(not any("killing" in l or "missed" in l for l in s.log),
+          "a slowly starting worker was killed:\n%s" % "\n".join(s.log))
+    check(took >= SLOW_START - 0.5, "the worker's start-up was not slowed (%.2fs)" % took)
+    check(len(sup_workers(s, state="running")) == 1, "the slow worker is the one running")
+    r = request(s.port, "/index.html")
+    check(r.status == 200 and r.body == b"hello\n", "it serves: %r" % r)
+finally:
+    for k in ("LD_PRELOAD", "EVC_SLOWFS_MS", "EVC_SLOWFS_MARK", "EVC_SLOWFS_ONCE"):
+        os.environ.pop(k, None)
     s.stop()
 print("ok")

@@ -7,7 +7,10 @@
  * thread did it (tid == pid: the process's main thread, the worker's loop). With
  * EVC_SLOWFS_SEND_MAX=N, send() on a TCP socket takes at most N bytes a call: a client whose
  * socket drains in pieces, so that what the server sends that way must wait for writability
- * and resume. Runs inside the server. */
+ * and resume. With EVC_SLOWFS_ONCE=FILE, a marked call is slow only in a forked child of the
+ * process the shim was loaded into (a worker, not the supervisor) and only if it is the one
+ * that takes FILE (renames it to FILE.taken): one stuck worker, chosen when the test creates
+ * FILE. Runs inside the server. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -51,6 +54,8 @@ static char cfg_mark[256] = "slow";
 static char cfg_log[4096];
 static long cfg_ms = 1000;
 static long cfg_send_max; /* 0: send() untouched */
+static char cfg_once[4096];
+static long cfg_pid; /* the process the shim was loaded into */
 
 __attribute__((constructor)) static void slowfs_init(void) {
   const char *v = getenv("EVC_SLOWFS_MARK");
@@ -65,6 +70,10 @@ __attribute__((constructor)) static void slowfs_init(void) {
   v = getenv("EVC_SLOWFS_SEND_MAX");
   if (v)
     cfg_send_max = strtol(v, NULL, 10);
+  v = getenv("EVC_SLOWFS_ONCE");
+  if (v)
+    snprintf(cfg_once, sizeof cfg_once, "%s", v);
+  cfg_pid = getpid();
 }
 
 static int is_slow_path(const char *path) {
@@ -96,6 +105,15 @@ static long raw_syscall(long n, long a, long b, long c, long d) {
 /* Logs the call (raw syscalls only: the shim must not recurse) and sleeps. errno is kept. */
 static void delay(const char *call, const char *path, int fd) {
   int saved = errno;
+  if (*cfg_once) {
+    char taken[sizeof cfg_once + 8];
+    snprintf(taken, sizeof taken, "%s.taken", cfg_once);
+    if (raw_syscall(SYS_getpid, 0, 0, 0, 0) == cfg_pid ||
+        raw_syscall(SYS_renameat, AT_FDCWD, (long)cfg_once, AT_FDCWD, (long)taken) < 0) {
+      errno = saved;
+      return;
+    }
+  }
   const char *log = cfg_log;
   if (*log) {
     char line[4200];

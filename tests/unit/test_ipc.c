@@ -3,6 +3,7 @@
  * that disagrees with the packet) rejected without a crash; send/recv over a real socketpair,
  * including an oversized packet and EOF. */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -136,6 +137,16 @@ static void test_decode_rejects(void **state) {
   assert_int_equal(ipc_decode(buf, 12, &m), -EBADMSG);
   buf[1] = IPC_PONG; /* PONG takes sizeof(struct ipc_stats) */
   assert_int_equal(ipc_decode(buf, 12, &m), -EBADMSG);
+
+  /* stats the supervisor could not print as JSON numbers */
+  const double bad[] = {NAN, INFINITY, -INFINITY};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct ipc_stats st = {.seq = 1, .lag_p50_ms = 0.1, .lag_p99_ms = 0.2, .lag_max_ms = 0.3};
+    st.lag_p99_ms = bad[i];
+    n = ipc_encode(IPC_PONG, &st, sizeof(st), buf, sizeof(buf));
+    assert_true(n > 0);
+    assert_int_equal(ipc_decode(buf, (size_t)n, &m), -EBADMSG);
+  }
 }
 
 /* Every byte value in every header position: decode answers 0 or a documented error. */
