@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -29,6 +30,11 @@
 /* Timeouts become millisecond timers; a day is beyond any sane timeout and keeps every
  * conversion far from overflow. */
 #define SECONDS_MAX 86400.0
+/* The worker turns seconds into whole milliseconds by truncation: less than one would be a
+ * 0 ms timeout, firing at once. */
+#define SECONDS_MIN 0.001
+/* The longest control socket path: sockaddr_un's sun_path, less its NUL. */
+#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* The caller's error buffer. Lines are appended whole; once one does not fit, a last "...\n"
  * marks the cut, so a truncated report is never mistaken for a complete one. */
@@ -127,6 +133,18 @@ static const char *escape(const char *in, char *buf, size_t n) {
   return buf;
 }
 
+/* The shortest text that reads back as v, so that 86400.0001 is not shown as 86400, and with
+ * a ".0" where it would look like an integer, so that 1e3 is not shown as the integer 1000. */
+static void describe_float(double v, char *buf, size_t n) {
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, n, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v)
+      break;
+  }
+  if (isfinite(v) && !strpbrk(buf, ".e") && strlen(buf) + 3 <= n)
+    strcat(buf, ".0");
+}
+
 /* The value as found in the file, for "got ...": strings quoted, control bytes escaped. */
 static const char *describe(const config_setting_t *s, char *buf, size_t n) {
   switch (config_setting_type(s)) {
@@ -137,7 +155,7 @@ static const char *describe(const config_setting_t *s, char *buf, size_t n) {
     snprintf(buf, n, "%lld", config_setting_get_int64(s));
     break;
   case CONFIG_TYPE_FLOAT:
-    snprintf(buf, n, "%g", config_setting_get_float(s));
+    describe_float(config_setting_get_float(s), buf, n);
     break;
   case CONFIG_TYPE_BOOL:
     snprintf(buf, n, "%s", config_setting_get_bool(s) ? "true" : "false");
@@ -226,6 +244,382 @@ __attribute__((format(printf, 4, 5))) static void errs_add(errs_t *e, const conf
   va_end(ap);
 }
 
+/* ---- the lexical pre-scan ----
+ * libconfig 1.5 (Debian 12) reads an integer literal without L through atoi or strtoul into an
+ * int, with no error: 4294967298 becomes 2, 0x100000001 becomes 1, so the value is wrong before
+ * any check below sees it. This pass applies libconfig's own token rules (its scanner.l) to the
+ * file and every @include, in libconfig's order, before libconfig reads them, and rejects the
+ * literals it would change. It also tracks key paths, so that it can name the key of such a
+ * literal, the key behind libconfig's bare "duplicate setting name", and the path behind its
+ * "cannot open include file". libconfig stays the judge of syntax: this pass only explains. */
+
+#define SCAN_INCLUDES 10           /* libconfig's include nesting limit */
+#define SCAN_NEST 32               /* groups and lists deeper than this are not named */
+#define SCAN_SEEN_MAX 4096         /* keys remembered for duplicates */
+#define SCAN_BYTES_MAX (16u << 20) /* larger files are left to libconfig alone */
+
+typedef struct scan_frame {
+  int list;   /* a list or an array: its elements are named by index */
+  int index;  /* list: the element being read */
+  size_t len; /* the length of the key of the setting that opened it */
+} scan_frame_t;
+
+typedef struct scan_seen {
+  char *key, *file;
+  unsigned line;
+} scan_seen_t;
+
+typedef struct scan {
+  errs_t *e;
+  const char *dir; /* the include dir conf_load gives libconfig */
+  char key[256];   /* the current key, as key_path() writes it */
+  char name[128];  /* the last name, until its '=' or ':' */
+  int has_name;
+  scan_frame_t fr[SCAN_NEST];
+  int nfr, deep;     /* frames open (fr[0]: the top level); frames beyond SCAN_NEST */
+  scan_seen_t *seen; /* keys set so far */
+  size_t nseen;
+  scan_seen_t dup, dup_first; /* the first key set twice, and where it was set before */
+  scan_seen_t inc;            /* the first @include that cannot be opened: file, line, path */
+  int inc_err;
+} scan_t;
+
+static size_t span_digits(const char *p, const char *end, int hex) {
+  size_t n = 0;
+  while (p + n < end && (hex ? isxdigit((unsigned char)p[n]) : isdigit((unsigned char)p[n])))
+    n++;
+  return n;
+}
+
+/* The "L" or "LL" of integer64 and hex64. */
+static size_t span_suffix(const char *p, const char *end) {
+  size_t n = 0;
+  while (n < 2 && p + n < end && p[n] == 'L')
+    n++;
+  return n;
+}
+
+/* [eE][-+]?[0-9]+, or 0 */
+static size_t span_exponent(const char *p, const char *end) {
+  if (p >= end || (*p != 'e' && *p != 'E'))
+    return 0;
+  size_t s = p + 1 < end && (p[1] == '-' || p[1] == '+') ? 2 : 1;
+  size_t d = span_digits(p + s, end, 0);
+  return d ? s + d : 0;
+}
+
+/* The length of the number token at p, as flex's longest match over libconfig's rules
+ * integer [-+]?[0-9]+, integer64 (the same)L(L)?, hex 0[Xx][0-9A-Fa-f]+, hex64 (the same)L(L)?
+ * and float ([-+]?[0-9]*\.[0-9]*([eE][-+]?[0-9]+)?)|([-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+)
+ * picks it; 0 if none starts here. *is_int: the token is one of the integer kinds, so 1e3, .5
+ * and 1.5e-3 are floats and never checked as integers. */
+static size_t number_len(const char *p, const char *end, int *is_int) {
+  size_t s = *p == '-' || *p == '+', best = 0;
+  size_t d = span_digits(p + s, end, 0);
+  *is_int = 0;
+  if (d) {
+    best = s + d + span_suffix(p + s + d, end);
+    *is_int = 1;
+  }
+  if (!s && d == 1 && p[0] == '0' && p + 2 < end && (p[1] == 'x' || p[1] == 'X') &&
+      isxdigit((unsigned char)p[2])) {
+    size_t x = 2 + span_digits(p + 2, end, 1);
+    x += span_suffix(p + x, end);
+    if (x > best)
+      best = x;
+  }
+  size_t f = s + d;
+  int dot = p + f < end && p[f] == '.';
+  if (dot)
+    f += 1 + span_digits(p + f + 1, end, 0);
+  size_t x = span_exponent(p + f, end);
+  if ((dot || (d && x)) && f + x > best) {
+    best = f + x;
+    *is_int = 0;
+  }
+  return best;
+}
+
+/* 1 if libconfig 1.5 keeps integer token t (n bytes) as written: plain decimal within int,
+ * plain hex up to 0x7fffffff (strtoul's 0x80000000 and above turn negative in the int), and
+ * with L within long long (atoll saturates, the hex parse wraps). */
+static int int_fits(const char *t, size_t n) {
+  size_t l = 0, i = 0;
+  while (n > 0 && t[n - 1] == 'L') {
+    n--;
+    l++;
+  }
+  int neg = t[0] == '-', hex = n > 1 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X');
+  i = hex ? 2 : (size_t)(t[0] == '-' || t[0] == '+');
+  while (i + 1 < n && t[i] == '0')
+    i++;
+  size_t m = n - i;
+  if (hex) {
+    size_t lim = l ? 16 : 8;
+    return m < lim || (m == lim && t[i] <= '7');
+  }
+  const char *max = l ? (neg ? "9223372036854775808" : "9223372036854775807")
+                      : (neg ? "2147483648" : "2147483647");
+  size_t ml = strlen(max);
+  return m < ml || (m == ml && memcmp(t + i, max, ml) <= 0);
+}
+
+/* The key a value at this point belongs to: a list's element gets its "[i]". */
+static const char *scan_value_key(scan_t *sc) {
+  if (sc->deep)
+    return "";
+  const scan_frame_t *f = &sc->fr[sc->nfr - 1];
+  if (f->list)
+    snprintf(sc->key + f->len, sizeof(sc->key) - f->len, "[%d]", f->index);
+  return sc->key;
+}
+
+static void scan_number(scan_t *sc, const char *file, unsigned line, const char *t, size_t n) {
+  if (int_fits(t, n))
+    return;
+  int l = t[n - 1] == 'L';
+  const char *more = n > 40 ? "..." : "";
+  int shown = n > 40 ? 40 : (int)n;
+  if (l)
+    errs_at(sc->e, file, line, scan_value_key(sc),
+            "expected a 64-bit integer, got %.*s%s, which does not fit", shown, t, more);
+  else
+    errs_at(sc->e, file, line, scan_value_key(sc),
+            "expected an integer from -2147483648 to 2147483647 (beyond, a 64-bit one with an "
+            "L suffix), got %.*s%s, which libconfig would silently change",
+            shown, t, more);
+}
+
+static void seen_set(scan_seen_t *s, const char *key, const char *file, unsigned line) {
+  free(s->key);
+  free(s->file);
+  s->key = xstrdup(key);
+  s->file = xstrdup(file);
+  s->line = line;
+}
+
+/* "name =" in a group: the key becomes the group's key and the name; remembered, and the
+ * first one met twice kept for libconfig's "duplicate setting name". */
+static void scan_setting(scan_t *sc, const char *file, unsigned line) {
+  if (sc->deep)
+    return;
+  size_t len = sc->fr[sc->nfr - 1].len;
+  snprintf(sc->key + len, sizeof(sc->key) - len, "%s%s", len ? "." : "", sc->name);
+  for (size_t i = 0; i < sc->nseen; i++) {
+    if (strcmp(sc->seen[i].key, sc->key) == 0) {
+      if (!sc->dup.key) {
+        seen_set(&sc->dup, sc->key, file, line);
+        seen_set(&sc->dup_first, sc->key, sc->seen[i].file, sc->seen[i].line);
+      }
+      return;
+    }
+  }
+  if (sc->nseen == SCAN_SEEN_MAX)
+    return;
+  if (sc->nseen % 64 == 0)
+    sc->seen = xrealloc(sc->seen, (sc->nseen + 64) * sizeof(*sc->seen));
+  memset(&sc->seen[sc->nseen], 0, sizeof(sc->seen[0]));
+  seen_set(&sc->seen[sc->nseen++], sc->key, file, line);
+}
+
+static void scan_punct(scan_t *sc, char ch, const char *file, unsigned line) {
+  scan_frame_t *top = &sc->fr[sc->nfr - 1];
+  if ((ch == '=' || ch == ':') && sc->has_name && !top->list)
+    scan_setting(sc, file, line);
+  sc->has_name = 0;
+  if (ch == '{' || ch == '(' || ch == '[') {
+    if (sc->deep || sc->nfr == SCAN_NEST) {
+      sc->deep++;
+      return;
+    }
+    scan_value_key(sc);
+    sc->fr[sc->nfr++] = (scan_frame_t){ch != '{', 0, strlen(sc->key)};
+  } else if (ch == '}' || ch == ')' || ch == ']') {
+    if (sc->deep)
+      sc->deep--;
+    else if (sc->nfr > 1)
+      sc->nfr--;
+  } else if (ch == ',' && !sc->deep && top->list) {
+    top->index++;
+  }
+}
+
+static void scan_file(scan_t *sc, const char *shown, const char *path, const char *from,
+                      unsigned from_line, int depth);
+
+/* At p, after only blanks on its line: `@include "NAME"` (libconfig's include_open rule, with
+ * its \\ and \" escapes). Returns 0 if there is none; else scans the file where libconfig 1.5
+ * looks for it (the include dir, "/", NAME, whatever NAME is) and moves *pp past the quote. */
+static int scan_include(scan_t *sc, const char *file, const char **pp, const char *end,
+                        unsigned *line, int depth) {
+  static const char kw[] = "@include";
+  const char *p = *pp;
+  if ((size_t)(end - p) < sizeof(kw) || memcmp(p, kw, sizeof(kw) - 1) != 0)
+    return 0;
+  p += sizeof(kw) - 1;
+  const char *blanks = p;
+  while (p < end && (*p == ' ' || *p == '\t'))
+    p++;
+  if (p == blanks || p >= end || *p != '"')
+    return 0;
+  char name[PATH_MAX], fbuf[PATH_MAX + 256];
+  size_t n = 0;
+  for (p++; p < end && *p != '"'; p++) {
+    if (*p == '\\' && p + 1 < end && (p[1] == '\\' || p[1] == '"'))
+      p++;
+    *line += *p == '\n';
+    if (n + 1 < sizeof(name))
+      name[n++] = *p;
+  }
+  name[n] = '\0';
+  *pp = p < end ? p + 1 : end;
+  if (depth + 1 >= SCAN_INCLUDES)
+    return 1; /* libconfig reports the nesting */
+  char *path = xmalloc(strlen(sc->dir) + n + 2);
+  sprintf(path, "%s/%s", sc->dir, name);
+  scan_file(sc, errs_file(sc->e, name, fbuf, sizeof(fbuf)), path, file, *line, depth + 1);
+  free(path);
+  return 1;
+}
+
+static void scan_text(scan_t *sc, const char *file, const char *p, const char *end, int depth) {
+  unsigned line = 1;
+  int bol = 1; /* only blanks since the line began: where an @include may stand */
+  while (p < end) {
+    char ch = *p;
+    int is_int;
+    size_t n;
+    if (ch == '\n') {
+      line++, bol = 1, p++;
+    } else if (ch == ' ' || ch == '\t') {
+      p++;
+    } else if (bol && ch == '@' && scan_include(sc, file, &p, end, &line, depth)) {
+      bol = 0;
+    } else if (ch == '#' || (ch == '/' && p + 1 < end && p[1] == '/')) {
+      while (p < end && *p != '\n')
+        p++;
+    } else if (ch == '/' && p + 1 < end && p[1] == '*') {
+      for (p += 2; p < end && !(p[0] == '*' && p + 1 < end && p[1] == '/'); p++)
+        line += *p == '\n';
+      p = p < end ? p + 2 : end;
+      bol = 0;
+    } else if (ch == '"') {
+      /* any escape is a backslash and one byte: \" and \\ included, \x41 read on as text */
+      for (p++; p < end && *p != '"'; p++) {
+        if (*p == '\\' && p + 1 < end)
+          p++;
+        line += *p == '\n';
+      }
+      p = p < end ? p + 1 : end;
+      bol = 0, sc->has_name = 0;
+    } else if (isalpha((unsigned char)ch) || ch == '*') {
+      const char *s = p;
+      while (p < end && (isalnum((unsigned char)*p) || strchr("-_*", *p)))
+        p++;
+      n = (size_t)(p - s);
+      /* true and false are values, not names (flex prefers the earlier rule) */
+      sc->has_name = !((n == 4 && strncasecmp(s, "true", 4) == 0) ||
+                       (n == 5 && strncasecmp(s, "false", 5) == 0));
+      snprintf(sc->name, sizeof(sc->name), "%.*s", (int)n, s);
+      bol = 0;
+    } else if ((n = number_len(p, end, &is_int)) > 0) {
+      if (is_int)
+        scan_number(sc, file, line, p, n);
+      p += n;
+      bol = 0, sc->has_name = 0;
+    } else {
+      scan_punct(sc, ch, file, line);
+      p++;
+      bol = 0;
+    }
+  }
+}
+
+/* Reads a regular file whole; anything else (a FIFO, a device) is left to libconfig. */
+static char *scan_read(const char *path, size_t *len, int *err) {
+  struct stat st;
+  int fd;
+  do {
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    *err = errno;
+    return NULL;
+  }
+  *err = 0;
+  char *buf = NULL;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= SCAN_BYTES_MAX) {
+    buf = xmalloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+      ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        break;
+      got += (size_t)r;
+    }
+    *len = got;
+  }
+  close(fd);
+  return buf;
+}
+
+/* shown: the file's name in errors; from, from_line: the @include naming it (NULL: none). */
+static void scan_file(scan_t *sc, const char *shown, const char *path, const char *from,
+                      unsigned from_line, int depth) {
+  size_t len = 0;
+  int err;
+  char *buf = scan_read(path, &len, &err);
+  if (err && from && !sc->inc.key) {
+    seen_set(&sc->inc, path, from, from_line);
+    sc->inc_err = err;
+  }
+  if (!buf)
+    return;
+  char *copy = xstrdup(shown); /* shown may be a caller's buffer that an include reuses */
+  scan_text(sc, copy, buf, buf + len, depth);
+  free(copy);
+  free(buf);
+}
+
+/* Scans the config file and its includes; errors (out-of-range literals) go to e. */
+static void scan_init(scan_t *sc, errs_t *e, const char *dir) {
+  memset(sc, 0, sizeof(*sc));
+  sc->e = e;
+  sc->dir = dir;
+  sc->nfr = 1;
+}
+
+static void scan_close(scan_t *sc) {
+  for (size_t i = 0; i < sc->nseen; i++) {
+    free(sc->seen[i].key);
+    free(sc->seen[i].file);
+  }
+  free(sc->seen);
+  scan_seen_t *own[] = {&sc->dup, &sc->dup_first, &sc->inc};
+  for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+    free(own[i]->key);
+    free(own[i]->file);
+  }
+}
+
+/* libconfig's parse error at file:line, with what the scan knows about it added. */
+static void scan_explain(const scan_t *sc, const char *file, unsigned line, const char *text) {
+  char shown[512];
+  if (strcmp(text, "duplicate setting name") == 0 && sc->dup.key && sc->dup.line == line &&
+      strcmp(sc->dup.file, file) == 0) {
+    errs_at(sc->e, file, line, sc->dup.key, "%s (first set at %s:%u)", text, sc->dup_first.file,
+            sc->dup_first.line);
+  } else if (strcmp(text, "cannot open include file") == 0 && sc->inc.key && sc->inc.line == line &&
+             strcmp(sc->inc.file, file) == 0) {
+    errs_at(sc->e, file, line, "", "%s %s: %s", text, escape(sc->inc.key, shown, sizeof(shown)),
+            strerror(sc->inc_err));
+  } else {
+    errs_at(sc->e, file, line, "", "%s", text);
+  }
+}
+
 /* ---- scalar checks: each reports its own error and returns 0 or -1 ---- */
 
 /* Below the range says ">= min", above says "<= max", a wrong type gives the whole range:
@@ -249,8 +643,9 @@ static int get_int(ctx_t *x, const config_setting_t *s, long long min, long long
   } else {
     snprintf(want, sizeof(want), "an integer from %lld to %lld", min, max);
   }
-  errs_add(x->e, s, NULL, "expected %s%s, got %s", want, alt ? alt : "",
-           describe(s, got, sizeof(got)));
+  /* 3.0 or 1e3 may well be in range: the message must say that the type is what is wrong */
+  errs_add(x->e, s, NULL, "expected %s%s, got %s%s", want, alt ? alt : "",
+           t == CONFIG_TYPE_FLOAT ? "the float " : "", describe(s, got, sizeof(got)));
   return -1;
 }
 
@@ -283,11 +678,14 @@ static void key_seconds(ctx_t *x, const config_setting_t *s, const key_spec_t *k
   if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 || t == CONFIG_TYPE_FLOAT) {
     double v =
         t == CONFIG_TYPE_FLOAT ? config_setting_get_float(s) : (double)config_setting_get_int64(s);
-    if (isfinite(v) && v > 0 && v <= SECONDS_MAX) {
+    if (isfinite(v) && v >= SECONDS_MIN && v <= SECONDS_MAX) {
       *FIELD(x, k, double) = v;
       return;
     }
-    errs_add(x->e, s, NULL, "expected a number of seconds %s, got %s", v > 0 ? "<= 86400" : "> 0",
+    errs_add(x->e, s, NULL, "expected a number of seconds %s, got %s",
+             v > SECONDS_MAX ? "<= 86400"
+             : v > 0         ? ">= 0.001 (timers count whole milliseconds)"
+                             : "> 0",
              describe(s, got, sizeof(got)));
     return;
   }
@@ -353,11 +751,9 @@ static void key_path_value(ctx_t *x, const config_setting_t *s, const key_spec_t
   } else if (stat(abs, &st) == 0 && S_ISDIR(st.st_mode)) {
     errs_add(x->e, s, NULL, "expected a file path, got %s (%s is a folder)",
              describe(s, got, sizeof(got)), escape(abs, shown, sizeof(shown)));
-  } else if (k->off == offsetof(conf_t, control_socket) &&
-             strlen(abs) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+  } else if (k->off == offsetof(conf_t, control_socket) && strlen(abs) > SOCKET_PATH_MAX) {
     errs_add(x->e, s, NULL, "expected a path of at most %zu bytes (a Unix socket), got %zu (%s)",
-             sizeof(((struct sockaddr_un *)0)->sun_path) - 1, strlen(abs),
-             escape(abs, shown, sizeof(shown)));
+             SOCKET_PATH_MAX, strlen(abs), escape(abs, shown, sizeof(shown)));
   } else {
     free(*field);
     *field = abs;
@@ -406,6 +802,12 @@ static void key_index(ctx_t *x, const config_setting_t *s, const key_spec_t *k) 
   if (strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0) {
     errs_add(x->e, s, NULL, "expected a file name without '/', got %s",
              describe(s, got, sizeof(got)));
+    return;
+  }
+  /* a longer name cannot exist: every directory request would end in 404 */
+  if (strlen(v) > NAME_MAX) {
+    errs_add(x->e, s, NULL, "expected a file name of at most %d bytes, got %zu bytes", NAME_MAX,
+             strlen(v));
     return;
   }
   free(x->c->index);
@@ -517,6 +919,12 @@ static int listen_parse(const char *text, conf_listen_t *l, char *why, size_t wh
     a->sin6_port = htons(pn);
     if (inet_pton(AF_INET6, h, &a->sin6_addr) != 1)
       return snprintf(why, whyn, "\"%s\" is not an IPv6 address", h), -1;
+    /* Listeners set IPV6_V6ONLY (one socket per family), so ::ffff:a.b.c.d cannot be bound. */
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      char v4[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], v4, sizeof(v4));
+      return snprintf(why, whyn, "a v4-mapped address cannot be bound: use %s:%u", v4, pn), -1;
+    }
     l->addrlen = sizeof(*a);
     inet_ntop(AF_INET6, &a->sin6_addr, h, sizeof(h));
     snprintf(norm, sizeof(norm), "[%s]:%u", h, pn);
@@ -557,9 +965,10 @@ static void listen_one(ctx_t *x, const config_setting_t *s) {
              describe(s, got, sizeof(got)), why);
     return;
   }
-  /* Port 0 twice is two kernel-chosen ports, not a conflict. */
+  /* Port 0 included: the supervisor keys its listeners by this text, so "127.0.0.1:0" twice
+   * would be one socket, not two kernel-chosen ports. */
   for (size_t i = 0; i < c->n_listen; i++) {
-    if (strcmp(c->listen[i].text, l.text) == 0 && strcmp(strrchr(l.text, ':'), ":0") != 0) {
+    if (strcmp(c->listen[i].text, l.text) == 0) {
       errs_add(x->e, s, NULL, "expected each address once, got \"%s\" again", l.text);
       free(l.text);
       return;
@@ -767,6 +1176,25 @@ static void walk(ctx_t *x, const config_setting_t *g, const key_spec_t *keys) {
 
 /* ---- loading ---- */
 
+/* Rules between keys, once every key is read. */
+static void check_cross(ctx_t *x, const config_setting_t *top) {
+  char shown[512];
+  const config_setting_t *g = config_setting_get_member(top, "group");
+  /* Workers change their group only as part of dropping root to the user: a group alone
+   * would leave them root, silently. */
+  if (g && x->c->group && !config_setting_get_member(top, "user"))
+    errs_add(x->e, g, NULL, "needs user (a group alone would not drop root)");
+  /* An explicit control_socket is checked with its value; the default, next to the config,
+   * is too long as well when the config's folder is deep enough. */
+  if (!config_setting_get_member(top, "control_socket") &&
+      strlen(x->c->control_socket) > SOCKET_PATH_MAX)
+    errs_add(x->e, NULL, "control_socket",
+             "the default path %s is %zu bytes, more than a Unix socket takes (%zu): set "
+             "control_socket to a shorter path",
+             escape(x->c->control_socket, shown, sizeof(shown)), strlen(x->c->control_socket),
+             SOCKET_PATH_MAX);
+}
+
 /* Defaults (design.md's example values). workers defaults to 1, as nginx's
  * worker_processes does: a server that silently takes every core is a surprise on a shared
  * machine; production configs say "auto". */
@@ -831,9 +1259,11 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
   errs_t e = {.buf = err, .cap = errlen, .file = path};
   ctx_t x = {.e = &e, .user_gid = (gid_t)-1};
   config_t cfg;
+  scan_t sc;
   int cfg_ready = 0, rc;
   conf_t *c = conf_new();
 
+  scan_init(&sc, &e, NULL);
   *out = NULL;
   if (err && errlen)
     err[0] = '\0';
@@ -844,6 +1274,15 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
   e.file = c->path;
   e.dir = c->dir;
 
+  /* Literals libconfig would change stop the load here, as a syntax error does: the values it
+   * would read are not the ones written. */
+  sc.dir = c->dir;
+  scan_file(&sc, c->path, c->path, NULL, 0, 0);
+  if (e.n) {
+    rc = -EINVAL;
+    goto fail;
+  }
+
   config_init(&cfg);
   cfg_ready = 1;
   config_set_options(&cfg, config_get_options(&cfg) | CONFIG_OPTION_AUTOCONVERT);
@@ -853,7 +1292,7 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
     char fbuf[PATH_MAX + 256];
     const char *file = errs_file(&e, config_error_file(&cfg), fbuf, sizeof(fbuf));
     if (config_error_type(&cfg) == CONFIG_ERR_PARSE)
-      errs_at(&e, file, (unsigned)config_error_line(&cfg), "", "%s", config_error_text(&cfg));
+      scan_explain(&sc, file, (unsigned)config_error_line(&cfg), config_error_text(&cfg));
     else
       errs_at(&e, file, 0, "", "cannot read: %s", config_error_text(&cfg));
     rc = -EINVAL;
@@ -874,6 +1313,7 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
     errs_add(&e, NULL, "listen", "required key missing");
   if (!config_setting_get_member(top, "root"))
     errs_add(&e, NULL, "root", "required key missing");
+  check_cross(&x, top);
   if (c->gid == (gid_t)-1)
     c->gid = x.user_gid;
 
@@ -887,6 +1327,7 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
 fail:
   if (cfg_ready)
     config_destroy(&cfg);
+  scan_close(&sc);
   conf_free(c);
   return rc;
 }

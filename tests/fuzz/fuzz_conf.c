@@ -117,8 +117,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(c->workers >= 1 && c->pool_threads >= 1 && c->n_listen >= 1);
     FUZZ_CHECK(c->root && c->root[0] == '/' && c->index && c->index[0]);
     FUZZ_CHECK(c->limits.max_header_bytes >= 1024);
-    FUZZ_CHECK(c->timeouts.graceful > 0 && c->timeouts.keepalive > 0 &&
-               c->timeouts.header > 0 && c->timeouts.send > 0 && c->health.interval > 0);
+    /* the worker truncates seconds to milliseconds: below 0.001 would be a 0 ms timer */
+    FUZZ_CHECK(c->timeouts.graceful >= 0.001 && c->timeouts.keepalive >= 0.001 &&
+               c->timeouts.header >= 0.001 && c->timeouts.send >= 0.001 &&
+               c->health.interval >= 0.001);
+    FUZZ_CHECK(!c->group || c->user); /* a group alone would not drop root */
+    FUZZ_CHECK(strlen(c->index) <= NAME_MAX);
     for (size_t i = 0; i < c->n_mime; i++)
       FUZZ_CHECK(c->mime[i].ext && c->mime[i].type);
     conf_free(c);

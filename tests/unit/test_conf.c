@@ -59,7 +59,7 @@ static int teardown(void **state) {
 }
 
 static void write_file(const fx_t *f, const char *name, const char *text) {
-  char path[PATH_MAX + 64];
+  char path[PATH_MAX + 256];
   snprintf(path, sizeof(path), "%s/%s", f->dir, name);
   FILE *fp = fopen(path, "w");
   assert_non_null(fp);
@@ -68,7 +68,7 @@ static void write_file(const fx_t *f, const char *name, const char *text) {
 }
 
 static void make_dir(const fx_t *f, const char *name) {
-  char path[PATH_MAX + 64];
+  char path[PATH_MAX + 256];
   snprintf(path, sizeof(path), "%s/%s", f->dir, name);
   assert_int_equal(mkdir(path, 0755), 0);
 }
@@ -279,11 +279,11 @@ static void test_listen_list_ipv6(void **state) {
   } want[] = {
       {"127.0.0.1:0", AF_INET, 0}, {"[::1]:8080", AF_INET6, 8080}, {"0.0.0.0:81", AF_INET, 81},
       {"0.0.0.0:82", AF_INET, 82}, {"[::]:83", AF_INET6, 83},      {"[::1]:84", AF_INET6, 84},
-      {"127.0.0.1:0", AF_INET, 0}, /* port 0 twice: two kernel-chosen ports, not a duplicate */
+      {"[::]:0", AF_INET6, 0},
   };
   int rc = load(f, "root = \"www\";\n"
                    "listen = ( \"127.0.0.1:0\", \"[::1]:8080\", \"*:81\", \":82\", \"[::]:83\",\n"
-                   "           \"[0:0::1]:84\", \"127.0.0.1:0\" );\n");
+                   "           \"[0:0::1]:84\", \"[::]:0\" );\n");
   assert_int_equal(rc, 0);
   assert_int_equal(f->c->n_listen, sizeof(want) / sizeof(want[0]));
   for (size_t i = 0; i < f->c->n_listen; i++) {
@@ -346,7 +346,7 @@ static void test_wrong_type(void **state) {
   has(f, "@:4: allow_symlinks_outside_root: expected true or false, got 1\n");
   has(f, "@:5: timeouts: expected a group { ... }, got 5\n");
   has(f, "@:6: health.interval: expected a number of seconds > 0, got \"1s\"\n");
-  has(f, "@:6: health.misses: expected an integer >= 1, got 2.5\n");
+  has(f, "@:6: health.misses: expected an integer >= 1, got the float 2.5\n");
   has(f, "@:7: index: expected a non-empty string, got 3\n");
   has(f, "@:8: workers: expected an integer from 1 to 1024 or \"auto\", got true\n");
   has(f, "@:9: mime_types: expected a group { ext = \"type\"; ... }, got an array\n");
@@ -409,6 +409,29 @@ static void test_bad_listen(void **state) {
 
   assert_int_equal(load(f, "root = \"www\";\nlisten = ();\n"), -EINVAL);
   has(f, "@:2: listen: expected at least one address, got an empty list\n");
+}
+
+/* F9: the supervisor keys its listeners by the normalised text, so "127.0.0.1:0" twice would
+ * be one socket: port 0 is a duplicate like any other port. */
+static void test_duplicate_listen_port0(void **state) {
+  fx_t *f = *state;
+  int rc = load(f, "root = \"www\";\n"
+                   "listen = [\"127.0.0.1:0\", \"[::1]:0\", \"127.0.0.1:0\",\n"
+                   "          \"*:0\", \"0.0.0.0:0\"];\n");
+  assert_int_equal(rc, -EINVAL);
+  has(f, "@:2: listen[2]: expected each address once, got \"127.0.0.1:0\" again\n");
+  has(f, "@:3: listen[4]: expected each address once, got \"0.0.0.0:0\" again\n");
+  assert_int_equal(count_lines(f->err), 2);
+}
+
+/* F14: listeners set IPV6_V6ONLY, so a v4-mapped address passed -t and then failed to bind. */
+static void test_listen_v4_mapped(void **state) {
+  fx_t *f = *state;
+  assert_int_equal(load(f, "root = \"www\";\nlisten = \"[::ffff:127.0.0.1]:8080\";\n"), -EINVAL);
+  has(f, "@:2: listen: expected \"IPV4:PORT\", \"[IPV6]:PORT\" or \"*:PORT\" with a numeric "
+         "address, got \"[::ffff:127.0.0.1]:8080\" (a v4-mapped address cannot be bound: use "
+         "127.0.0.1:8080)\n");
+  assert_int_equal(count_lines(f->err), 1);
 }
 
 static void test_duplicate_listen(void **state) {
@@ -565,6 +588,201 @@ static void test_err_truncation(void **state) {
   assert_null(f->c);
 }
 
+/* F1: libconfig 1.5 wraps an integer without L into 32 bits (4294967298 became 2 workers) and
+ * says nothing; the pre-scan rejects such literals, in included files too, with the key. */
+static void test_int_overflow(void **state) {
+  fx_t *f = *state;
+  char want[PATH_MAX + 256];
+  write_file(f, "big.conf",
+             "# 4294967298 in a comment is fine\n"
+             "extra = {\n"
+             "  a = -2147483649;\n"
+             "};\n");
+  int rc = load(f, BASE "workers = 4294967298;\n"
+                        "limits = { max_connections = 0x100000001; };\n"
+                        "idle_poll_us = 0x1000000C8;\n"
+                        "timeouts = { send = 18446744073709551617; };\n"
+                        "x = [1, 4294967296, 0xFFFFFFFF];\n"
+                        "health = { misses = 99999999999999999999L; };\n"
+                        "@include \"big.conf\"\n");
+  assert_int_equal(rc, -EINVAL);
+#define WRAPS(where, lit)                                                                          \
+  where "expected an integer from -2147483648 to 2147483647 (beyond, a 64-bit one with an L "      \
+        "suffix), got " lit ", which libconfig would silently change\n"
+  has(f, WRAPS("@:3: workers: ", "4294967298"));
+  has(f, WRAPS("@:4: limits.max_connections: ", "0x100000001"));
+  has(f, WRAPS("@:5: idle_poll_us: ", "0x1000000C8"));
+  has(f, WRAPS("@:6: timeouts.send: ", "18446744073709551617"));
+  has(f, WRAPS("@:7: x[1]: ", "4294967296"));
+  has(f, WRAPS("@:7: x[2]: ", "0xFFFFFFFF")); /* strtoul then int: -1 */
+  has(f, "@:8: health.misses: expected a 64-bit integer, got 99999999999999999999L, which does "
+         "not fit\n");
+  snprintf(want, sizeof(want), WRAPS("%s/big.conf:3: extra.a: ", "-2147483649"), f->dir);
+  has(f, want);
+#undef WRAPS
+  assert_int_equal(count_lines(f->err), 8);
+}
+
+/* F1: what the pre-scan must not take for a wide integer: floats (1e3, .5, 1.5e-3), the
+ * limits themselves, leading zeros, L literals (range-checked per key), and digits in names,
+ * strings (with escapes) and every kind of comment. */
+static void test_int_overflow_lookalikes(void **state) {
+  fx_t *f = *state;
+  int rc = load(f, BASE "# workers = 4294967298;\n"
+                        "// 0x100000001\n"
+                        "/* 99999999999999999999\n"
+                        "   4294967297 */ pool_threads = 2;\n"
+                        "index = \"i\\\"4294967298\\\\\"; # \"0x100000001\n"
+                        "mime_types = { x4294967298 = \"text/x-4294967298\"; };\n"
+                        "timeouts = { keepalive = 1e3; header = .5; send = 1.5e-3;\n"
+                        "             graceful = 1E2; };\n"
+                        "health = { interval = 5.; misses = 2147483647; };\n"
+                        "limits = { max_connections = 0x7FFFFFFF; max_header_bytes = 2048L;\n"
+                        "           keepalive_requests = 00000000000000000000001; };\n"
+                        "idle_poll_us = 0x10;\n");
+  assert_int_equal(rc, 0);
+  assert_string_equal(f->err, "");
+  conf_t *c = f->c;
+  assert_int_equal(c->pool_threads, 2);
+  assert_string_equal(c->index, "i\"4294967298\\");
+  assert_true(c->timeouts.keepalive == 1000.0);
+  assert_true(c->timeouts.header == 0.5);
+  assert_true(c->timeouts.send == 0.0015);
+  assert_true(c->timeouts.graceful == 100.0);
+  assert_true(c->health.interval == 5.0);
+  assert_int_equal(c->health.misses, 2147483647);
+  assert_int_equal(c->limits.max_connections, 2147483647);
+  assert_int_equal(c->limits.max_header_bytes, 2048);
+  assert_int_equal(c->limits.keepalive_requests, 1);
+  assert_int_equal(c->idle_poll_us, 16);
+}
+
+/* F7: workers change group only when they drop root to the user; a group alone did nothing. */
+static void test_group_without_user(void **state) {
+  fx_t *f = *state;
+  assert_int_equal(load(f, BASE "group = \"nogroup\";\n"), -EINVAL);
+  has(f, "@:3: group: needs user (a group alone would not drop root)\n");
+  assert_int_equal(count_lines(f->err), 1);
+
+  /* an unknown user is its own error, not a second one about the group */
+  assert_int_equal(load(f, BASE "user = \"no_such_user_evc\";\ngroup = \"nogroup\";\n"), -EINVAL);
+  has(f, "@:3: user: expected an existing user name");
+  assert_int_equal(count_lines(f->err), 1);
+}
+
+/* F10: the worker truncates seconds to whole milliseconds: below 0.001 became a 0 ms timer. */
+static void test_seconds_below_1ms(void **state) {
+  fx_t *f = *state;
+  int rc = load(f, BASE "timeouts = { keepalive = 0.0009; header = 1e-320; send = 0.001;\n"
+                        "             graceful = 0.0005; };\n"
+                        "health = { interval = 0.00099; };\n");
+  assert_int_equal(rc, -EINVAL);
+#define MS(where, got)                                                                             \
+  where "expected a number of seconds >= 0.001 (timers count whole milliseconds), got " got "\n"
+  has(f, MS("@:3: timeouts.keepalive: ", "0.0009"));
+  has(f, MS("@:3: timeouts.header: ", "1e-320"));
+  has(f, MS("@:4: timeouts.graceful: ", "0.0005"));
+  has(f, MS("@:5: health.interval: ", "0.00099"));
+#undef MS
+  assert_int_equal(count_lines(f->err), 4);
+
+  assert_int_equal(load(f, BASE "timeouts = { keepalive = 0.001; header = 0.001; send = 0.001;\n"
+                                "             graceful = 0.001; };\n"
+                                "health = { interval = 0.001; };\n"),
+                   0);
+  assert_true(f->c->timeouts.keepalive == 0.001 && f->c->health.interval == 0.001);
+}
+
+/* F11: the default control socket (evcluster.sock next to the config) is a Unix socket path
+ * too; in a deep folder it was accepted by -t and then failed at start. */
+static void test_control_socket_default_too_long(void **state) {
+  fx_t *f = *state;
+  char deep[128], sub[160], conf[PATH_MAX + 256], want[2 * PATH_MAX + 1024];
+  memset(deep, 'd', 100);
+  deep[100] = '\0';
+  make_dir(f, deep);
+  snprintf(sub, sizeof(sub), "%s/www", deep);
+  make_dir(f, sub);
+  snprintf(sub, sizeof(sub), "%s/ev.conf", deep);
+  write_file(f, sub, BASE);
+  snprintf(conf, sizeof(conf), "%s/%s", f->dir, sub);
+  assert_int_equal(conf_load(conf, &f->c, f->err, sizeof(f->err)), -EINVAL);
+  snprintf(want, sizeof(want),
+           "%s: control_socket: the default path %s/%s/evcluster.sock is %zu bytes, more than a "
+           "Unix socket takes (107): set control_socket to a shorter path\n",
+           conf, f->dir, deep, strlen(f->dir) + 1 + 100 + strlen("/evcluster.sock"));
+  assert_string_equal(f->err, want);
+
+  /* an explicit, short one makes the same folder fine */
+  write_file(f, sub, BASE "control_socket = \"/tmp/evc-short.sock\";\n");
+  assert_int_equal(conf_load(conf, &f->c, f->err, sizeof(f->err)), 0);
+}
+
+/* F12a: libconfig says "duplicate setting name" and nothing more; the key, and where it was
+ * first set, are named, also inside a group and across an @include. */
+static void test_duplicate_key(void **state) {
+  fx_t *f = *state;
+  char want[2 * PATH_MAX + 256];
+  assert_int_equal(load(f, "workers = 1;\n" BASE "workers = 2;\n"), -EINVAL);
+  has(f, "@:4: workers: duplicate setting name (first set at @:1)\n");
+  assert_int_equal(count_lines(f->err), 1);
+
+  assert_int_equal(load(f, BASE "timeouts = { keepalive = 1; header = 2; keepalive = 3; };\n"),
+                   -EINVAL);
+  has(f, "@:3: timeouts.keepalive: duplicate setting name (first set at @:3)\n");
+
+  write_file(f, "extra.conf", "# more\nlimits = {\n  max_connections = 5;\n};\n");
+  assert_int_equal(load(f, BASE "limits = { max_connections = 4; };\n@include \"extra.conf\"\n"),
+                   -EINVAL);
+  snprintf(want, sizeof(want),
+           "%s/extra.conf:2: limits: duplicate setting name (first set at %s:3)\n", f->dir,
+           f->conf);
+  assert_string_equal(f->err, want);
+}
+
+/* F12b, F12c: a float where an integer is expected says so, and a float is shown with the
+ * digits that make it out of range. */
+static void test_float_messages(void **state) {
+  fx_t *f = *state;
+  int rc = load(f, BASE "limits = { max_connections = 1e3; };\n"
+                        "health = { misses = 3.0; };\n"
+                        "workers = 2.0;\n"
+                        "timeouts = { keepalive = 86400.0001; };\n");
+  assert_int_equal(rc, -EINVAL);
+  has(f, "@:3: limits.max_connections: expected an integer >= 1, got the float 1e+03\n");
+  has(f, "@:4: health.misses: expected an integer >= 1, got the float 3.0\n");
+  has(f, "@:5: workers: expected an integer from 1 to 1024 or \"auto\", got the float 2.0\n");
+  has(f, "@:6: timeouts.keepalive: expected a number of seconds <= 86400, got 86400.0001\n");
+  assert_int_equal(count_lines(f->err), 4);
+}
+
+/* F12d: a missing @include names the file libconfig looked for (in the config's folder). */
+static void test_missing_include(void **state) {
+  fx_t *f = *state;
+  char want[2 * PATH_MAX + 256];
+  assert_int_equal(load(f, BASE "@include \"inc/missing.conf\"\n"), -EINVAL);
+  snprintf(want, sizeof(want),
+           "%s:3: cannot open include file %s/inc/missing.conf: No such file or directory\n",
+           f->conf, f->dir);
+  assert_string_equal(f->err, want);
+}
+
+/* F15: an index longer than NAME_MAX cannot name a file: every directory would give 404. */
+static void test_index_name_max(void **state) {
+  fx_t *f = *state;
+  char name[NAME_MAX + 2], text[NAME_MAX + 128];
+  memset(name, 'i', sizeof(name) - 1);
+  name[sizeof(name) - 1] = '\0';
+  snprintf(text, sizeof(text), BASE "index = \"%s\";\n", name);
+  assert_int_equal(load(f, text), -EINVAL);
+  has(f, "@:3: index: expected a file name of at most 255 bytes, got 256 bytes\n");
+
+  name[NAME_MAX] = '\0';
+  snprintf(text, sizeof(text), BASE "index = \"%s\";\n", name);
+  assert_int_equal(load(f, text), 0);
+  assert_int_equal(strlen(f->c->index), NAME_MAX);
+}
+
 static void test_example_conf(void **state) {
   fx_t *f = *state;
   char path[PATH_MAX];
@@ -604,6 +822,17 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_include, setup, teardown),
       cmocka_unit_test_setup_teardown(test_err_truncation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_example_conf, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_int_overflow, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_int_overflow_lookalikes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_group_without_user, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seconds_below_1ms, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_socket_default_too_long, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_duplicate_key, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_float_messages, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_missing_include, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_index_name_max, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_duplicate_listen_port0, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_listen_v4_mapped, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
