@@ -162,6 +162,7 @@ confs = {
     "missing": 'workers = 1;\n',
     "ipv6-bad": 'listen = ["::1:80", "[fe80::1%lo]:80", "[::1]"];\nroot = "/tmp";\n',
     "escapes": 'listen = "127.0.0.1:0";\nroot = "/tmp";\nindex = "a\\x01\\"b";\nuser = "no-such-user-\\xff";\n',
+    "int-literals": 'listen = ["127.0.0.1:0", "[::1]:0"];\nroot = "/tmp";\n# 4294967298 in a comment; /* 0x100000001 */\n/* 99999999999999999999\n   4294967297 */\nworkers = 4294967298;\nidle_poll_us = 0x10;\nindex = "a\\"4294967298\\\\";\ntimeouts = { keepalive = 1e3; header = .5; send = 1.5e-3; graceful = 0x100000001; };\nhealth = { interval = 5.; misses = 99999999999999999999L; };\nlimits = { max_connections = 0x7FFFFFFF; max_header_bytes = 2048L; keepalive_requests = -2147483649; };\nx = ( { a = 1; a = 2; }, [1, 2, 0xFFFFFFFF] );\n',
 }
 for name, text in confs.items():
     out("fuzz_conf", name, text.encode())
