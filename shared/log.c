@@ -82,6 +82,27 @@ int log_reopen(log_t *log) {
   return 0;
 }
 
+int log_retarget(log_t *log, const char *path) {
+  char *copy = NULL;
+  int fd = STDERR_FILENO;
+  if (path) {
+    copy = strdup(path);
+    if (!copy)
+      return -ENOMEM;
+    fd = open_path(path);
+    if (fd < 0) {
+      free(copy);
+      return fd;
+    }
+  }
+  if (log->path)
+    close(log->fd);
+  free(log->path);
+  log->path = copy;
+  log->fd = fd;
+  return 0;
+}
+
 void log_set_role(log_t *log, const char *role) {
   snprintf(log->role, sizeof(log->role), "%s", role ? role : "evcluster");
 }

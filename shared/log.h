@@ -16,6 +16,9 @@ int log_new(const char *role, const char *path, log_t **out);
 void log_free(log_t *log);
 /* Reopens the file (log rotation); stderr stays. 0 or -errno (the old descriptor is kept). */
 int log_reopen(log_t *log);
+/* Writes to another file from now on (a reload changed error_log); NULL: stderr. 0, or -errno
+ * with the old target kept. */
+int log_retarget(log_t *log, const char *path);
 void log_set_role(log_t *log, const char *role);
 void log_set_level(log_t *log, enum log_level level);
 void log_msg(log_t *log, enum log_level level, const char *fmt, ...)

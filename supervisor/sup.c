@@ -459,6 +459,25 @@ static void log_ready(struct gen *g) {
 
 static void health_arm(sup_t *sup);
 
+static int same_path(const char *a, const char *b) {
+  return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The supervisor's own lines follow error_log to its new place, or its lines and the new
+ * workers' would end up in two files. The last line in the old file says where. */
+static void follow_error_log(sup_t *sup, const conf_t *old, const conf_t *now) {
+  if (!old || same_path(old->error_log, now->error_log))
+    return;
+  const char *to = now->error_log ? now->error_log : "stderr";
+  log_msg(sup->log, LOG_INFO, "error log continues in %s", to);
+  int rc = log_retarget(sup->log, now->error_log);
+  if (rc < 0)
+    log_msg(sup->log, LOG_ERROR, "cannot move the error log to %s: %s", to, strerror(-rc));
+  else
+    log_msg(sup->log, LOG_INFO, "error log moved here (reload, generation %u)",
+            sup->last_active_id);
+}
+
 static void gen_check_ready(struct gen *g) {
   sup_t *sup = g->sup;
   for (unsigned i = 0; i < g->n_slots; i++)
@@ -477,6 +496,7 @@ static void gen_check_ready(struct gen *g) {
   sup->last_active_id = g->id;
   g->state = GEN_ACTIVE;
   health_arm(sup);
+  follow_error_log(sup, old ? old->conf : NULL, g->conf); /* before old may be freed */
   char msg[256];
   if (old) {
     snprintf(msg, sizeof(msg), "reloaded: generation %u running, generation %u draining\n",

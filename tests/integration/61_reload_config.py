@@ -119,6 +119,21 @@ try:
             k.close()
     finally:
         slow.close()
+
+    # error_log moved by a reload: the supervisor's own lines follow it (a reopen too)
+    moved = os.path.join(s.dir, "moved.log")
+    def moved_has(text):
+        return os.path.exists(moved) and text in open(moved, "rb").read()
+    s.write_conf({"error_log": '"moved.log"'})
+    r = s.cli("-s", "reload")
+    check(r.returncode == 0, "reload moving the error log: %r" % (r,))
+    s.wait_log(r"error log continues in " + re.escape(moved), 10)
+    sup_wait(lambda: moved_has(b"supervisor: error log moved here"), 10,
+             "the supervisor writes to the new error log")
+    r = s.cli("-s", "reopen")
+    check(r.returncode == 0, "-s reopen: %r" % (r,))
+    sup_wait(lambda: moved_has(b"supervisor: logs reopened"), 10,
+             "a reopen reopens the new error log")
 finally:
     s.stop()
 print("ok")
