@@ -118,6 +118,7 @@ static void schedule(sup_t *sup);
 static void gen_maybe_free(struct gen *g);
 static void maybe_finish(sup_t *sup);
 static void shutdown_begin(sup_t *sup, int fast);
+static void follow_paths(sup_t *sup, const conf_t *now);
 
 static uint64_t now_ms(sup_t *sup) {
   loop_update_time(sup->loop);
@@ -509,7 +510,8 @@ static void gen_check_ready(struct gen *g) {
   }
   log_msg(sup->log, LOG_INFO, "reload: generation %u running", g->id);
   schedule(sup);
-  reload_done(sup, 1, msg);
+  reload_done(sup, 1, msg); /* on the old control socket, which follow_paths may close */
+  follow_paths(sup, g->conf);
 }
 
 /* The new generation did not come up: it goes, the old one stays. Frees it when no worker
@@ -564,9 +566,6 @@ static void reload_start(sup_t *sup) {
     sup_buf_free(&b);
     return;
   }
-  if (strcmp(conf->control_socket, sup->ctl_path) != 0 ||
-      strcmp(conf->pid_file, sup->pid_file) != 0)
-    log_msg(sup->log, LOG_WARN, "reload: pid_file and control_socket changes need a restart");
   if (logs_prepare(sup, conf) < 0) {
     log_msg(sup->log, LOG_ERROR, "reload failed: cannot open the new logs; keeping "
             "generation %u", sup->active ? sup->active->id : 0);
@@ -1095,6 +1094,45 @@ static int write_pid_file(sup_t *sup) {
   if (rc == 0)
     sup->pid_written = 1;
   return rc;
+}
+
+/* pid_file and control_socket follow a reload, as nginx's pid file does: the CLI reads them
+ * from the config, so one the server left behind would lock it out. Each new one is in place
+ * before the old one goes; one that cannot be made leaves the old one, logged. */
+static void follow_paths(sup_t *sup, const conf_t *now) {
+  if (strcmp(now->pid_file, sup->pid_file) != 0) {
+    char *old = sup->pid_file;
+    int had = sup->pid_written;
+    sup->pid_file = sup_xstrdup(now->pid_file);
+    if (write_pid_file(sup) == 0) {
+      if (had && unlink(old) < 0 && errno != ENOENT)
+        log_msg(sup->log, LOG_WARN, "unlink(%s) failed: %s", old, strerror(errno));
+      log_msg(sup->log, LOG_INFO, "pid file moved to %s", sup->pid_file);
+      free(old);
+    } else {
+      free(sup->pid_file);
+      sup->pid_file = old;
+      sup->pid_written = had;
+      log_msg(sup->log, LOG_ERROR, "the pid file stays at %s", old);
+    }
+  }
+  if (strcmp(now->control_socket, sup->ctl_path) != 0 && sup->ctl) {
+    sup_ctl_t *ctl = NULL;
+    int rc = -EADDRINUSE;
+    if (sup_ctl_probe(now->control_socket))
+      log_msg(sup->log, LOG_ERROR, "another evcluster answers on %s", now->control_socket);
+    else
+      rc = sup_ctl_new(sup->loop, sup->log, now->control_socket, on_ctl, sup, &ctl);
+    if (rc < 0) {
+      log_msg(sup->log, LOG_ERROR, "the control socket stays at %s", sup->ctl_path);
+      return;
+    }
+    sup_ctl_close(sup->ctl);
+    sup->ctl = ctl;
+    free(sup->ctl_path);
+    sup->ctl_path = sup_xstrdup(now->control_socket);
+    log_msg(sup->log, LOG_INFO, "control socket moved to %s", sup->ctl_path);
+  }
 }
 
 int sup_new(conf_t *conf, log_t *log, sup_t **out) {

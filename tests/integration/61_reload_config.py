@@ -134,6 +134,21 @@ try:
     check(r.returncode == 0, "-s reopen: %r" % (r,))
     sup_wait(lambda: moved_has(b"supervisor: logs reopened"), 10,
              "a reopen reopens the new error log")
+
+    # pid_file and control_socket moved by a reload: the CLI reads them from the config, so
+    # the server must be found at the new ones (and not at the old ones any more)
+    old_pid, old_sock = os.path.join(s.dir, "evcluster.pid"), os.path.join(s.dir, "evcluster.sock")
+    new_pid, new_sock = os.path.join(s.dir, "moved.pid"), os.path.join(s.dir, "moved.sock")
+    s.write_conf({"pid_file": '"moved.pid"', "control_socket": '"moved.sock"'})
+    s.signal(signal.SIGHUP)
+    sup_wait(lambda: moved_has(b"control socket moved to " + new_sock.encode()), 10,
+             "the control socket moved")
+    check(open(new_pid).read().strip() == str(s.proc.pid), "the new pid file holds the pid")
+    check(not os.path.exists(old_pid) and not os.path.exists(old_sock),
+          "the old pid file and control socket are gone")
+    r = s.cli("status")
+    check(r.returncode == 0 and "generation" in r.stdout,
+          "status through the new control socket: %r" % (r,))
 finally:
     s.stop()
 print("ok")
