@@ -30,6 +30,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define STABLE_MS 10000       /* a worker up this long resets its slot's back-off */
+#define MAX_WORKERS 1024     /* TTIN stops where the config's limit is */
 #define MAX_DRAINING 4        /* draining generations kept; older ones are killed */
 #define MAX_WAITERS 32        /* control clients waiting for one reload's outcome */
 #define IPC_BURST 64          /* messages read per wake-up, so one worker cannot starve others */
@@ -879,6 +880,11 @@ static void workers_more(sup_t *sup) {
   struct gen *g = sup->active;
   if (!g || sup->state != SUP_RUNNING)
     return;
+  if (g->n_slots >= MAX_WORKERS) {
+    log_msg(sup->log, LOG_WARN, "SIGTTIN: generation %u already has %u workers, the most a "
+            "config allows", g->id, g->n_slots);
+    return;
+  }
   g->slots = sup_xrealloc(g->slots, (g->n_slots + 1) * sizeof(struct slot));
   memset(&g->slots[g->n_slots], 0, sizeof(struct slot));
   unsigned i = g->n_slots++;
@@ -890,8 +896,12 @@ static void workers_more(sup_t *sup) {
 
 static void workers_fewer(sup_t *sup) {
   struct gen *g = sup->active;
-  if (!g || sup->state != SUP_RUNNING || g->n_slots <= 1)
+  if (!g || sup->state != SUP_RUNNING)
     return;
+  if (g->n_slots <= 1) {
+    log_msg(sup->log, LOG_INFO, "SIGTTOU: generation %u keeps its last worker", g->id);
+    return;
+  }
   struct slot *s = &g->slots[--g->n_slots];
   log_msg(sup->log, LOG_INFO, "generation %u: %u workers (one fewer)", g->id, g->n_slots);
   if (s->w) {
