@@ -14,7 +14,7 @@ static int is_ows(char c) {
   return c == ' ' || c == '\t';
 }
 
-/* 1 and *n for one or more digits at *p; 0 for none or an overflow of uint64. */
+/* 1 and *n for one or more digits at *p (UINT64_MAX for any larger number); 0 for none. */
 static int parse_u64(const char **p, const char *end, uint64_t *n) {
   const char *s = *p;
   uint64_t v = 0;
@@ -22,11 +22,11 @@ static int parse_u64(const char **p, const char *end, uint64_t *n) {
 
   if (s == end || *s < '0' || *s > '9')
     return 0;
+  /* A number past 2^64 - 1 is past any file's end, not a reason to ignore the header (which
+   * would send the whole file): it saturates. */
   while (s < end && *s >= '0' && *s <= '9') {
     d = (unsigned)(*s - '0');
-    if (v > (UINT64_MAX - d) / 10)
-      return 0;
-    v = v * 10 + d;
+    v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
     s++;
   }
   *p = s;

@@ -52,7 +52,9 @@ def test_end_clamped(s):
 
 
 def test_unsatisfiable_416(s):
-    for v in ("bytes=%d-" % SIZE, "bytes=%d-%d" % (SIZE + 10, SIZE + 20)):
+    # a first byte past 2^64 - 1 is past the end too (nginx: 416), not a header to ignore
+    for v in ("bytes=%d-" % SIZE, "bytes=%d-%d" % (SIZE + 10, SIZE + 20),
+              "bytes=99999999999999999999999-"):
         r = rng(s, v)
         expect_eq(r.status, 416, v + " status")
         expect_eq(r.header("content-range"), "bytes */%d" % SIZE, v + " Content-Range")
@@ -61,7 +63,7 @@ def test_unsatisfiable_416(s):
 
 def test_malformed_ignored(s):
     for v in ("bytes=abc", "bytes=5-1", "bytes=", "bytes=--5", "items=0-5", "bytes=0-9x",
-              "bytes 0-9", "bytes=99999999999999999999999-"):
+              "bytes 0-9"):
         r = rng(s, v)
         expect_eq((r.status, len(r.body)), (200, SIZE), "malformed Range %r" % v)
         expect(r.body == DATA, "malformed Range %r: body is not the file" % v)

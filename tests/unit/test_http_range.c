@@ -137,13 +137,18 @@ static void test_malformed(void **state) {
   is("bytes=0-1,", 100, HTTP_RANGE_OK);
 }
 
+/* A number past 2^64 - 1 is past every file's end, as nginx reads it: a first byte there is
+ * unsatisfiable (416), a last byte there is the end, a suffix that long is the whole file.
+ * Ignoring the header instead would send a 5 GiB file for a request of its last 4 bytes. */
 static void test_overflow(void **state) {
   (void)state;
-  is("bytes=18446744073709551616-", 100, NONE); /* UINT64_MAX + 1 */
-  is("bytes=0-18446744073709551616", 100, NONE);
-  is("bytes=-18446744073709551616", 100, NONE);
-  is("bytes=99999999999999999999999999-", 100, NONE);
-  is("bytes=0-99999999999999999999999999999999999999", 100, NONE);
+  is("bytes=18446744073709551616-", 100, UNSAT); /* UINT64_MAX + 1 */
+  ok("bytes=0-18446744073709551616", 100, 0, 99);
+  ok("bytes=-18446744073709551616", 100, 0, 99);
+  is("bytes=99999999999999999999999999-", 100, UNSAT);
+  ok("bytes=0-99999999999999999999999999999999999999", 100, 0, 99);
+  ok("bytes=5368709116-99999999999999999999", 5368709120ull, 5368709116ull, 5368709119ull);
+  ok("bytes=18446744073709551615-18446744073709551616, 0-0", 100, 0, 0);
   ok("bytes=00000000000000000000000000000000000000001-2", 100, 1, 2); /* zeros do not overflow */
 }
 
