@@ -56,19 +56,30 @@ static int make_addr(const char *path, struct sockaddr_un *sa) {
   return 0;
 }
 
+/* Connects non-blocking. A Unix stream listener whose backlog is full (a supervisor that is
+ * stopped, or swamped) makes connect() fail with EAGAIN at once, where a blocking one would
+ * wait until it accepts, that is forever for a hung supervisor. 0, -EAGAIN or -errno. */
+static int connect_now(int fd, const struct sockaddr_un *sa) {
+  int rc;
+  do {
+    rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+  } while (rc < 0 && errno == EINTR);
+  if (rc == 0 || errno == EISCONN)
+    return 0;
+  return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
 int sup_ctl_probe(const char *path) {
   struct sockaddr_un sa;
   if (make_addr(path, &sa) < 0)
     return 0;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return 0;
-  int rc;
-  do {
-    rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-  } while (rc < 0 && errno == EINTR);
+  int rc = connect_now(fd, &sa);
   close(fd);
-  return rc == 0;
+  /* a full backlog is a live listener that is slow to accept: a supervisor all the same */
+  return rc == 0 || rc == -EAGAIN || rc == -EINPROGRESS;
 }
 
 /* ---- one client ---------------------------------------------------------------------- */
@@ -207,6 +218,24 @@ static int peer_allowed(sup_ctl_t *ctl, int fd) {
   return 0;
 }
 
+/* Answers a client we do not serve and closes it at once (it gets no state: refusals must
+ * stay free). What it already sent is read first: closing a Unix socket with unread data
+ * resets the peer, which then sees ECONNRESET instead of the reason. The reads are bounded,
+ * so a client that keeps writing cannot hold the loop; one whose request arrives after them
+ * still gets the reason in its receive queue, and the CLI reads it there. */
+static void refuse(int fd, const char *msg) {
+  char drop[SUP_CTL_MAX_LINE + 2];
+  for (int i = 0; i < 4; i++) {
+    ssize_t n = recv(fd, drop, sizeof(drop), MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+  }
+  (void)!send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+  close(fd);
+}
+
 static void ctl_on_accept(loop_io_t *io, int events) {
   (void)events;
   sup_ctl_t *ctl = io->h.data;
@@ -220,15 +249,11 @@ static void ctl_on_accept(loop_io_t *io, int events) {
       return;
     }
     if (!peer_allowed(ctl, fd)) {
-      static const char denied[] = "error\npermission denied\n";
-      (void)!send(fd, denied, sizeof(denied) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-      close(fd);
+      refuse(fd, "error\npermission denied\n");
       continue;
     }
     if (ctl->n_clients >= CTL_MAX_CLIENTS) {
-      static const char busy[] = "error\ntoo many control clients\n";
-      (void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-      close(fd);
+      refuse(fd, "error\ntoo many control clients\n");
       continue;
     }
     sup_ctl_req_t *r = sup_xcalloc(1, sizeof(*r));
@@ -251,6 +276,32 @@ static void ctl_on_accept(loop_io_t *io, int events) {
 
 /* ---- the server ---------------------------------------------------------------------- */
 
+/* The caller checked that no live supervisor answers on path, so a socket left there is a
+ * stale one of ours. Anything else is not ours to delete: a control_socket that names a file
+ * by mistake must cost a refusal to start, not the file. 0 or -errno (logged). */
+static int remove_stale(log_t *log, const char *path) {
+  struct stat st;
+  const char *call = "lstat";
+  int rc = 0;
+  if (lstat(path, &st) < 0) {
+    if (errno == ENOENT)
+      return 0;
+    goto fail;
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    log_msg(log, LOG_ERROR, "control socket %s: exists and is not a socket", path);
+    return -EEXIST;
+  }
+  call = "unlink";
+  if (unlink(path) == 0 || errno == ENOENT)
+    return 0;
+
+fail:
+  rc = -errno;
+  log_msg(log, LOG_ERROR, "control socket %s: %s() failed: %s", path, call, strerror(-rc));
+  return rc;
+}
+
 int sup_ctl_new(loop_t *loop, log_t *log, const char *path, sup_ctl_handler handler, void *data,
                 sup_ctl_t **out) {
   struct sockaddr_un sa;
@@ -261,14 +312,12 @@ int sup_ctl_new(loop_t *loop, log_t *log, const char *path, sup_ctl_handler hand
     log_msg(log, LOG_ERROR, "control socket %s: path too long", path);
     return rc;
   }
+  rc = remove_stale(log, path);
+  if (rc < 0)
+    return rc;
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     goto fail;
-  /* the caller checked that no live supervisor answers here: what is left is stale */
-  if (unlink(path) < 0 && errno != ENOENT) {
-    call = "unlink";
-    goto fail;
-  }
   /* 0600 from the start: no window in which another user could connect */
   mode_t old = umask(0177);
   call = "bind";
@@ -353,6 +402,75 @@ static int wait_fd(int fd, short events, double deadline) {
   }
 }
 
+/* Connects before the deadline: a supervisor that does not accept (stopped, or its backlog
+ * full) gets retried with short pauses until it does or the deadline passes. */
+static int connect_by(int fd, const struct sockaddr_un *sa, double deadline) {
+  int pause_ms = 1;
+  for (;;) {
+    int rc = connect_now(fd, sa);
+    if (rc == -EINPROGRESS) { /* Unix sockets do not do this today; finish it if one does */
+      int err = 0;
+      socklen_t len = sizeof(err);
+      rc = wait_fd(fd, POLLOUT, deadline);
+      if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+      return rc < 0 ? rc : -err;
+    }
+    if (rc != -EAGAIN)
+      return rc;
+    double left = deadline - now_s();
+    if (left <= 0)
+      return -ETIMEDOUT;
+    struct timespec ts = {0, (long)pause_ms * 1000000};
+    if (left * 1000 < pause_ms)
+      ts.tv_nsec = (long)(left * 1e9);
+    nanosleep(&ts, NULL);
+    pause_ms = pause_ms < 50 ? pause_ms * 2 : 50;
+  }
+}
+
+static int send_line(int fd, const char *line, double deadline) {
+  struct sup_buf req = {0};
+  size_t off = 0;
+  int rc = 0;
+  sup_buf_printf(&req, "%s\n", line);
+  while (off < req.len) {
+    rc = wait_fd(fd, POLLOUT, deadline);
+    if (rc < 0)
+      break;
+    ssize_t n = send(fd, req.p + off, req.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno != EINTR && errno != EAGAIN) {
+      rc = -errno;
+      break;
+    }
+    if (n > 0)
+      off += (size_t)n;
+  }
+  sup_buf_free(&req);
+  return rc;
+}
+
+/* Reads until EOF into in. A reset after some bytes is their end: a server that refuses us
+ * answers and closes with our request unread, which resets the connection behind its answer. */
+static int recv_all(int fd, struct sup_buf *in, double deadline) {
+  char chunk[4096];
+  for (;;) {
+    int rc = wait_fd(fd, POLLIN, deadline);
+    if (rc < 0)
+      return rc;
+    ssize_t n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+      continue;
+    if (n < 0 && errno == ECONNRESET && in->len > 0)
+      return 0;
+    if (n < 0)
+      return -errno;
+    if (n == 0)
+      return 0;
+    sup_buf_printf(in, "%.*s", (int)n, chunk);
+  }
+}
+
 int sup_ctl_call(const char *path, const char *line, double timeout_s, int *ok, char **body) {
   struct sockaddr_un sa;
   struct sup_buf in = {0};
@@ -361,49 +479,21 @@ int sup_ctl_call(const char *path, const char *line, double timeout_s, int *ok, 
   int fd = -1;
   if (rc < 0)
     goto out;
-  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     rc = -errno;
     goto out;
   }
-  do {
-    rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    rc = -errno;
+  rc = connect_by(fd, &sa, deadline);
+  if (rc < 0)
     goto out;
-  }
-  struct sup_buf req = {0};
-  sup_buf_printf(&req, "%s\n", line);
-  size_t off = 0;
-  while (off < req.len) {
-    rc = wait_fd(fd, POLLOUT, deadline);
-    ssize_t n = rc < 0 ? -1 : send(fd, req.p + off, req.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (rc < 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
-      rc = rc < 0 ? rc : -errno;
-      sup_buf_free(&req);
-      goto out;
-    }
-    if (n > 0)
-      off += (size_t)n;
-  }
-  sup_buf_free(&req);
-  char chunk[4096];
-  for (;;) {
-    rc = wait_fd(fd, POLLIN, deadline);
-    if (rc < 0)
-      goto out;
-    ssize_t n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
-      continue;
-    if (n < 0) {
-      rc = -errno;
-      goto out;
-    }
-    if (n == 0)
-      break;
-    sup_buf_printf(&in, "%.*s", (int)n, chunk);
-  }
+  /* a send that fails (the server refused us and closed) may still have an answer waiting */
+  int sent = send_line(fd, line, deadline);
+  rc = sent == -ETIMEDOUT ? sent : recv_all(fd, &in, deadline);
+  if (rc == 0 && in.len == 0 && sent < 0)
+    rc = sent;
+  if (rc < 0)
+    goto out;
   char *nl = in.p ? strchr(in.p, '\n') : NULL;
   if (!nl) {
     rc = -EPROTO;

@@ -4,7 +4,8 @@
  *             ("reload", "quit", "stop", "reopen", "status", "status json")
  *   reply:    "ok\n" or "error\n", then a free-form body; the server closes after it.
  * The server side runs on the supervisor's loop, non-blocking; the client side (the CLI) is
- * a plain blocking call with a deadline. */
+ * one call bounded by a deadline, connect() included. A client the server does not serve (too
+ * many clients, a peer of another user) gets "error" and the reason, then the close. */
 #ifndef EVC_SUP_CTL_H
 #define EVC_SUP_CTL_H
 
@@ -22,9 +23,11 @@ typedef struct sup_ctl_req sup_ctl_req_t;
  * with sup_ctl_reply(), now or later (reload answers once the outcome is known). */
 typedef void (*sup_ctl_handler)(sup_ctl_req_t *req, const char *line, void *data);
 
-/* 1 if a live server accepts connections on path, 0 if not (absent or stale). */
+/* 1 if a live server listens on path (accepting, or stopped with its backlog full), 0 if not
+ * (absent or stale). Never blocks. */
 int sup_ctl_probe(const char *path);
-/* Binds path (replacing a stale socket), mode 0600, and serves it. 0 or -errno (logged). */
+/* Binds path (replacing a stale socket; anything else there is left alone: -EEXIST), mode
+ * 0600, and serves it. 0 or -errno (logged). */
 int sup_ctl_new(loop_t *loop, log_t *log, const char *path, sup_ctl_handler handler, void *data,
                 sup_ctl_t **out);
 /* Answers a request exactly once; body may be NULL. The connection closes after it. */
@@ -33,8 +36,9 @@ void sup_ctl_reply(sup_ctl_req_t *req, int ok, const char *body);
  * is released in close callbacks (the loop must run once more). NULL: no-op. */
 void sup_ctl_close(sup_ctl_t *ctl);
 
-/* Client: sends line, waits up to timeout_s for the whole reply. Returns 0 with *ok (1/0)
- * and *body (malloc'd, the caller frees), or -errno (-ETIMEDOUT, -ECONNREFUSED...). */
+/* Client: connects, sends line and reads the whole reply, all within timeout_s (a server
+ * that does not accept gives -ETIMEDOUT). Returns 0 with *ok (1/0) and *body (malloc'd, the
+ * caller frees), or -errno (-ETIMEDOUT, -ECONNREFUSED, -ENOENT...). */
 int sup_ctl_call(const char *path, const char *line, double timeout_s, int *ok, char **body);
 
 #endif
