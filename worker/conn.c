@@ -598,8 +598,13 @@ static void on_file(pool_job_t *job, int status) {
     if (!e)
       sfile_op_release(&r->op);
   } else if (status == 0 && (result == SFILE_BUSY || result == SFILE_ERROR)) {
+    /* The path is the client's, decoded: escaped as in the access log, or a %0A in it
+     * would write lines of its own into the error log. */
+    char shown[1024];
+    size_t n = http_log_escape(r->op.path, strlen(r->op.path), shown, sizeof(shown) - 1);
+    shown[n] = '\0';
     log_msg(w->log, result == SFILE_BUSY ? LOG_WARN : LOG_ERROR, "lookup of \"%s\" failed: %s%s",
-            r->op.path, strerror(-r->op.err), result == SFILE_BUSY ? "; answering 503" : "");
+            shown, strerror(-r->op.err), result == SFILE_BUSY ? "; answering 503" : "");
   }
   /* Taken before our own answer, which may reuse r for a pipelined request. */
   struct fcache_waiter *waiters = NULL;

@@ -290,12 +290,24 @@ def test_loop_thread_never_touched_a_slow_file(s):
            % (len(calls), ", ".join(calls[:8])))
 
 
+def test_failed_lookup_logs_the_path_escaped(s):
+    """A disk error answers 500 and logs the lookup with the client's path, decoded: a %0A in
+    it must stay inside that line (escaped), not start a forged line of its own."""
+    forged = "2026-01-01T00:00:00.000Z [1] supervisor: FORGED"
+    r = request(s.port, "/broken-x%0A" + forged.replace(" ", "%20"))
+    expect_eq(r.status, 500, "a lookup the disk fails")
+    m = s.wait_log(r"lookup of .*FORGED", 5)
+    expect("\\x0a" in m.string.lower(), "the newline is escaped in the error log: %r" % m.string)
+    expect(not any(l.startswith("2026-01-01") for l in drain_lines(s)),
+           "the request path wrote a line of its own into the error log")
+
+
 def main():
     s = remove_at_exit(Server(settings={"pool_threads": "4"}, files=FILES, workers=1))
     s.slowlog = os.path.join(s.dir, "slowfs.log")
     env = {"LD_PRELOAD": preload_value(shim_path(s.dir)), "EVC_SLOWFS_MS": str(SLOW_MS),
            "EVC_SLOWFS_MARK": "slow-", "EVC_SLOWFS_LOG": s.slowlog,
-           "EVC_SLOWFS_SEND_MAX": str(SEND_MAX)}
+           "EVC_SLOWFS_SEND_MAX": str(SEND_MAX), "EVC_SLOWFS_FAIL_MARK": "broken-"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)          # inherited by the server only
     try:
@@ -313,7 +325,8 @@ def main():
                             test_fast_while_large_slow_file_sends,
                             test_requests_for_one_file_share_its_lookup,
                             test_shared_lookup_survives_its_owner_leaving,
-                            test_loop_thread_never_touched_a_slow_file])
+                            test_loop_thread_never_touched_a_slow_file,
+                            test_failed_lookup_logs_the_path_escaped])
     finally:
         s.stop()
     finish([res])

@@ -10,7 +10,8 @@
  * and resume. With EVC_SLOWFS_ONCE=FILE, a marked call is slow only in a forked child of the
  * process the shim was loaded into (a worker, not the supervisor) and only if it is the one
  * that takes FILE (renames it to FILE.taken): one stuck worker, chosen when the test creates
- * FILE. Runs inside the server. */
+ * FILE. With EVC_SLOWFS_FAIL_MARK=M, an open through syscall() (openat2, as the server looks
+ * files up) of a path containing M fails with EIO: a disk that breaks. Runs inside the server. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -55,6 +56,7 @@ static char cfg_log[4096];
 static long cfg_ms = 1000;
 static long cfg_send_max; /* 0: send() untouched */
 static char cfg_once[4096];
+static char cfg_fail[256];
 static long cfg_pid; /* the process the shim was loaded into */
 
 __attribute__((constructor)) static void slowfs_init(void) {
@@ -70,6 +72,9 @@ __attribute__((constructor)) static void slowfs_init(void) {
   v = getenv("EVC_SLOWFS_SEND_MAX");
   if (v)
     cfg_send_max = strtol(v, NULL, 10);
+  v = getenv("EVC_SLOWFS_FAIL_MARK");
+  if (v)
+    snprintf(cfg_fail, sizeof cfg_fail, "%s", v);
   v = getenv("EVC_SLOWFS_ONCE");
   if (v)
     snprintf(cfg_once, sizeof cfg_once, "%s", v);
@@ -468,6 +473,10 @@ long syscall(long number, ...) {
     break;
   default:
     break;
+  }
+  if (opens && path && *cfg_fail && strstr(path, cfg_fail)) {
+    errno = EIO;
+    return -1;
   }
   int slow = path ? is_slow_path(path) : is_slow_fd(fd);
   if (slow) {
