@@ -56,7 +56,8 @@ struct resp {
   off_t file_off;
   uint64_t file_left;
   int status;
-  uint64_t body_bytes; /* for the access log */
+  uint64_t body_bytes; /* for the access log: the body's length, as planned */
+  int unlogged;        /* a request is being answered and its access log line is not out */
   uint64_t last_progress; /* loop ms of the last byte sent */
   pool_job_t *job;        /* the lookup or sendfile on the pool, or NULL */
   struct fcache_waiter waiter; /* linked while waiting for another request's lookup */
@@ -110,6 +111,7 @@ static void conn_send(struct conn *c);
 static void on_io(loop_io_t *io, int events);
 static void response_done(struct conn *c);
 static void conn_close(struct conn *c);
+static void log_access(struct conn *c);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -241,6 +243,8 @@ static void conn_close(struct conn *c) {
   if (c->next)
     c->next->prev = c->prev;
   w->n_conns--;
+  if (c->r && c->r->unlogged && c->p)
+    log_access(c);
   if (c->r)
     fcache_unwait(&c->r->waiter);
   if (c->r && c->r->job) {
@@ -342,6 +346,7 @@ static struct resp *resp_get(struct conn *c) {
   r->file_left = 0;
   r->status = 0;
   r->body_bytes = 0;
+  r->unlogged = 0;
   r->waiter.next = NULL;
   r->waiter.pprev = NULL;
   r->lookup_owner = 0;
@@ -650,6 +655,17 @@ static void on_file(pool_job_t *job, int status) {
     fcache_release(w->cache, e);
 }
 
+/* The answer promised a length the file no longer has: the client gets a short body and a
+ * close, the operator a line (the access log shows the bytes that went). */
+static void log_shrank(struct conn *c) {
+  char shown[1024];
+  size_t n = http_log_escape(c->r->key, c->r->key_len, shown, sizeof(shown) - 1);
+  shown[n] = '\0';
+  log_msg(c->w->log, LOG_WARN, "\"/%s\" shrank while it was sent: closing after %llu of "
+          "%llu bytes", shown, (unsigned long long)(c->r->body_bytes - c->r->file_left),
+          (unsigned long long)c->r->body_bytes);
+}
+
 static void on_sent(pool_job_t *job, int status) {
   struct resp *r = (struct resp *)((char *)job - offsetof(struct resp, snd.job));
   struct conn *c = r->conn;
@@ -659,12 +675,16 @@ static void on_sent(pool_job_t *job, int status) {
     return;
   }
   c->holds--;
+  if (status == 0) {
+    r->file_off = r->snd.off;
+    r->file_left -= r->snd.sent;
+  }
   if (status < 0 || (r->snd.err < 0 && r->snd.err != -EAGAIN)) {
+    if (status == 0 && r->snd.err == -EIO)
+      log_shrank(c);
     conn_close(c); /* the client is gone (EPIPE, ECONNRESET), or the file shrank */
     return;
   }
-  r->file_off = r->snd.off;
-  r->file_left -= r->snd.sent;
   c->state = ST_WRITING;
   if (r->snd.sent > 0)
     c->r->last_progress = loop_now(c->w->loop);
@@ -678,8 +698,23 @@ static void on_sent(pool_job_t *job, int status) {
 
 /* ---- sending ----------------------------------------------------------------------------- */
 
+/* An answer cut short (the client left, a timeout, the file shrank) is logged too, as nginx
+ * does, with the body bytes that went out; one never started gets nginx's 499 (the client
+ * closed the request before the answer). */
+static void body_sent_so_far(const struct resp *r, int *status, uint64_t *bytes) {
+  if (r->status == 0)
+    *status = 499;
+  if (r->head_len == 0 || r->head_sent < r->head_len)
+    *bytes = 0;
+  else if (r->body)
+    *bytes = r->body_sent;
+  else
+    *bytes = r->body_bytes > r->file_left ? r->body_bytes - r->file_left : 0;
+}
+
 static void log_access(struct conn *c) {
   struct wctx *w = c->w;
+  c->r->unlogged = 0;
   if (!alog_enabled(w->alog))
     return;
   const http_request_t *q = &c->p->req;
@@ -692,6 +727,8 @@ static void log_access(struct conn *c) {
       .status = c->r->status,
       .body_bytes = c->r->body_bytes,
   };
+  if (c->closing)
+    body_sent_so_far(c->r, &e.status, &e.body_bytes);
   if (q->hdr_present & (1u << HTTP_H_REFERER)) {
     e.referer = IN(c) + q->hdr[HTTP_H_REFERER].off;
     e.referer_len = q->hdr[HTTP_H_REFERER].len;
@@ -810,6 +847,7 @@ static void conn_send(struct conn *c) {
         return;
       }
       if (sent == 0) { /* the file shrank under us: the promised length cannot be kept */
+        log_shrank(c);
         conn_close(c);
         return;
       }
@@ -858,6 +896,7 @@ static void handle_request(struct conn *c) {
   w->requests++;
   c->keep_alive = q->keep_alive && !w->draining && c->requests < w->keepalive_requests;
   struct resp *r = resp_get(c);
+  r->unlogged = 1;
   if (q->method != HTTP_GET && q->method != HTTP_HEAD) {
     /* A static server supports retrieval only; OPTIONS too gets the list of what it does. */
     struct http_head extra = {.allow = "GET, HEAD"};

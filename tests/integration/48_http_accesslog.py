@@ -2,7 +2,9 @@
 """Access log: one combined-format line per request with status and body bytes, written
 asynchronously to access_log (relative to the config's folder); bytes from clients escaped
 (no raw control characters, no injected lines); "off" writes nothing; -s reopen starts a new
-file after the old one was renamed."""
+file after the old one was renamed. An answer cut short is logged too, with the bytes that went
+out: a client that leaves mid-download, a file that shrinks while it is sent (the error log
+says so)."""
 import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
@@ -11,7 +13,9 @@ from datetime import datetime
 FIELD = r'"((?:[^"\\]|\\.)*)"'
 LINE_RE = re.compile(r'^(\S+) - - \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] '
                      + FIELD + r' (\d{3}) (\d+|-) ' + FIELD + ' ' + FIELD + '$')
-FILES = {"a.txt": b"hello world\n", "b.txt": b"bee\n"}
+BIG = 16 * 1024 * 1024  # more than both socket buffers hold: the send waits for the client
+FILES = {"a.txt": b"hello world\n", "b.txt": b"bee\n", "big.bin": b"\x01" * BIG,
+         "shrinks.bin": b"\x02" * BIG}
 WAIT = 5
 
 
@@ -151,6 +155,46 @@ def test_off_writes_nothing(s2):
     expect(found is None, "access_log = \"off\" but %s was written" % found)
 
 
+def test_cut_short(s):
+    """A client that reads the head of a large answer and leaves: one line, 200, the body
+    bytes that went (fewer than the file), as nginx logs it."""
+    c = Conn(s.port)
+    try:
+        c.send(http_req("GET", "/big.bin?left"))
+        expect_eq(read_head(c).status, 200, "GET /big.bin")
+    finally:
+        c.close()
+    m = wait_line(s, b"GET /big.bin?left ")
+    expect(m.group(4) == "200" and int(m.group(5)) < BIG,
+           "a download left early logged as %s %s bytes, expected 200 and fewer than %d"
+           % (m.group(4), m.group(5), BIG))
+
+
+def test_shrunk_while_sent(s):
+    """The file is cut to 1 MiB while its 16 MiB answer waits for the client: the client gets
+    a short body and a close, the access log the bytes sent, the error log a line."""
+    path = os.path.join(s.root, "shrinks.bin")
+    c = Conn(s.port)
+    try:
+        c.send(http_req("GET", "/shrinks.bin?cut"))
+        expect_eq(read_head(c).status, 200, "GET /shrinks.bin")
+        os.truncate(path, 1 << 20)
+        got = len(c.buf)
+        c.sock.settimeout(10)
+        while True:
+            chunk = c.sock.recv(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+    finally:
+        c.close()
+    expect(got < BIG, "the client got %d bytes of a file cut short" % got)
+    m = wait_line(s, b"GET /shrinks.bin?cut ")
+    expect(m.group(4) == "200" and int(m.group(5)) < BIG,
+           "logged as %s %s bytes" % (m.group(4), m.group(5)))
+    s.wait_log(r'"/shrinks\.bin" shrank while it was sent', WAIT)
+
+
 def main():
     results = []
     s = remove_at_exit(Server(settings={"access_log": '"access.log"', "root": '"../www"'},
@@ -162,7 +206,7 @@ def main():
     s.write_conf()
     with s:
         results.append(run_cases(s, [test_combined_line, test_status_and_bytes, test_escaping,
-                                     test_reopen]))
+                                     test_cut_short, test_shrunk_while_sent, test_reopen]))
     with remove_at_exit(Server(settings={"access_log": '"off"'}, files=FILES)) as s2:
         results.append(run_cases(s2, [test_off_writes_nothing]))
     finish(results)
