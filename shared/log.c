@@ -20,6 +20,7 @@ struct log_s {
   char *path; /* NULL: stderr */
   int fd;
   enum log_level level;
+  int echo; /* warnings and errors go to stderr too (a file log during start-up) */
   /* repeat suppression: the last message's text, when it was first seen, and its repeats */
   char last[LOG_LINE_MAX];
   time_t last_sec;
@@ -107,6 +108,10 @@ void log_set_role(log_t *log, const char *role) {
   snprintf(log->role, sizeof(log->role), "%s", role ? role : "evcluster");
 }
 
+void log_set_echo(log_t *log, int on) {
+  log->echo = on;
+}
+
 void log_set_level(log_t *log, enum log_level level) {
   log->level = level;
 }
@@ -141,6 +146,8 @@ static void emit(log_t *log, enum log_level level, const char *text) {
     line[n - 1] = '\n';
   }
   write_all(log->fd, line, (size_t)n);
+  if (log->echo && level <= LOG_WARN && log->fd != STDERR_FILENO)
+    write_all(STDERR_FILENO, line, (size_t)n);
 }
 
 void log_msg(log_t *log, enum log_level level, const char *fmt, ...) {

@@ -21,6 +21,9 @@ int log_reopen(log_t *log);
 int log_retarget(log_t *log, const char *path);
 void log_set_role(log_t *log, const char *role);
 void log_set_level(log_t *log, enum log_level level);
+/* With on, warnings and errors also go to stderr when the log is a file: whoever started a
+ * server sees why it did not come up, not only the file. */
+void log_set_echo(log_t *log, int on);
 void log_msg(log_t *log, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

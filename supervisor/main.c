@@ -3,11 +3,15 @@
  * print its status (status [--json]). The CLI side runs in a short-lived process of its own;
  * only `-c FILE` alone becomes the supervisor. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "ctl.h"
@@ -238,6 +242,49 @@ static int call(const char *file, const char *line, double timeout, int quiet_ok
   return status;
 }
 
+/* What -t checks beyond the file, as `nginx -t` does: that the logs can be opened (they are
+ * created, as a start would) and, when workers drop to `user`, that the user can open the
+ * root. Each failure printed; 0 if none. */
+static int check_runtime(const conf_t *conf) {
+  int bad = 0;
+  const char *keys[2] = {"error_log", "access_log"};
+  const char *paths[2] = {conf->error_log, conf->access_log};
+  for (int i = 0; i < 2; i++) {
+    if (!paths[i])
+      continue;
+    int fd = open(paths[i], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      fprintf(stderr, "%s: %s: cannot open %s: %s\n", conf->path, keys[i], paths[i],
+              strerror(errno));
+      bad = 1;
+    } else {
+      close(fd);
+    }
+  }
+  if (!conf->user || geteuid() != 0)
+    return bad;
+  pid_t pid = fork();
+  if (pid == 0) { /* as the workers will be */
+    if (initgroups(conf->user, conf->gid) < 0 || setgid(conf->gid) < 0 ||
+        setuid(conf->uid) < 0)
+      _exit(255);
+    int fd = open(conf->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    _exit(fd < 0 ? (errno & 0x7f) : 0);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status)) {
+    fprintf(stderr, "%s: cannot check the root as %s\n", conf->path, conf->user);
+    return 1;
+  }
+  int code = WEXITSTATUS(status);
+  if (code != 0) {
+    fprintf(stderr, "%s: root %s: user %s cannot open it: %s\n", conf->path, conf->root,
+            conf->user, code == 255 ? "cannot become that user" : strerror(code));
+    bad = 1;
+  }
+  return bad;
+}
+
 static int check_config(const char *file) {
   char err[CONF_ERR_MAX] = "";
   conf_t *conf = NULL;
@@ -249,12 +296,16 @@ static int check_config(const char *file) {
       fprintf(stderr, "%s: %s\n", file, strerror(-rc));
     return 1;
   }
+  int bad = check_runtime(conf);
   conf_free(conf);
+  if (bad)
+    return 1;
   printf("configuration ok\n");
   return 0;
 }
 
 static int run(const char *file) {
+  sup_block_signals();
   char err[CONF_ERR_MAX] = "";
   conf_t *conf = NULL;
   int rc = conf_load(file, &conf, err, sizeof(err));
@@ -273,6 +324,7 @@ static int run(const char *file) {
     conf_free(conf);
     return 1;
   }
+  log_set_echo(log, 1);
   sup_t *sup = NULL;
   int status = 1;
   if (sup_new(conf, log, &sup) == 0) { /* takes conf */

@@ -488,6 +488,7 @@ static void gen_check_ready(struct gen *g) {
   if (!g->announced) {
     g->announced = 1;
     sup->served = 1;
+    log_set_echo(sup->log, 0); /* started: the error log alone from now on */
     log_ready(g);
   }
   if (g->state != GEN_STARTING || sup->pending != g)
@@ -1169,9 +1170,24 @@ int sup_new(conf_t *conf, log_t *log, sup_t **out) {
   return 0;
 }
 
+static const int handled_signals[] = {SIGCHLD, SIGHUP,  SIGQUIT, SIGTERM,
+                                      SIGINT,  SIGUSR1, SIGTTIN, SIGTTOU};
+#define N_HANDLED (sizeof(handled_signals) / sizeof(handled_signals[0]))
+
+static void handled_set(sigset_t *set) {
+  sigemptyset(set);
+  for (size_t i = 0; i < N_HANDLED; i++)
+    sigaddset(set, handled_signals[i]);
+}
+
+void sup_block_signals(void) {
+  sigset_t set;
+  handled_set(&set);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 static int start(sup_t *sup) {
-  static const int signals[] = {SIGCHLD, SIGHUP,  SIGQUIT, SIGTERM,
-                                SIGINT,  SIGUSR1, SIGTTIN, SIGTTOU};
+  const int *signals = handled_signals;
   sup->started_ms = now_ms(sup);
   if (sup_ctl_probe(sup->ctl_path)) {
     log_msg(sup->log, LOG_ERROR,
@@ -1180,7 +1196,7 @@ static int start(sup_t *sup) {
   }
   /* a write to a closed control client or worker channel is an error, not a death */
   signal(SIGPIPE, SIG_IGN);
-  for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+  for (size_t i = 0; i < N_HANDLED; i++) {
     loop_signal_t *s = &sup->sigs[sup->n_sigs];
     loop_signal_init(sup->loop, s);
     s->h.data = sup;
@@ -1192,6 +1208,9 @@ static int start(sup_t *sup) {
       return rc;
     }
   }
+  sigset_t held;
+  handled_set(&held);
+  sigprocmask(SIG_UNBLOCK, &held, NULL); /* what came meanwhile is delivered to the loop */
   struct gen *g = gen_new(sup, sup->boot_conf, GEN_ACTIVE);
   if (!g)
     return -EADDRNOTAVAIL;

@@ -14,9 +14,13 @@ typedef struct sup sup_t;
  * 0 or -errno. */
 int sup_new(conf_t *conf, log_t *log, sup_t **out);
 /* Opens the listeners, writes the pid file, binds the control socket, starts the first
- * generation and runs until shut down. Returns the process exit status (0 after QUIT, TERM
+ * generation and runs until shut down. Warnings and errors go to stderr too until the first
+ * generation is ready. Returns the process exit status (0 after QUIT, TERM
  * or INT; 1 when start-up failed, cause logged). */
 int sup_run(sup_t *sup);
+/* Blocks the signals the supervisor acts on, until sup_run has its handlers in place (their
+ * default actions would end it silently while it loads the config). Call first thing. */
+void sup_block_signals(void);
 /* NULL: no-op. Removes the pid file and control socket if this supervisor created them. */
 void sup_free(sup_t *sup);
 

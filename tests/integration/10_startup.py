@@ -1,8 +1,10 @@
 """Start-up: the ready line names the kernel-chosen port, the pid file and a 0600 control
-socket exist while running and are gone after exit; -t says "configuration ok" or FILE:LINE;
+socket exist while running and are gone after exit; -t says "configuration ok" or FILE:LINE,
+and fails on a log it cannot open; a HUP that arrives while the config loads waits for the
+supervisor instead of killing it; with a file error log, start-up errors reach stderr too;
 a second supervisor on the same control socket is refused; a stale socket (supervisor
 SIGKILLed) is replaced by the next start."""
-import os, re, signal, stat, subprocess, sys
+import importlib.util, os, re, signal, stat, subprocess, sys
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
 
@@ -72,6 +74,52 @@ try:
     # and the server itself refuses to start from it
     r = subprocess.run([EVCLUSTER, "-c", s.conf], capture_output=True, text=True, timeout=10)
     check(r.returncode == 1 and s.conf + ":4" in r.stderr, "start with a bad config: %r" % (r,))
+
+    # -t opens the logs as a start would: one that cannot be opened fails it
+    s.write_conf(raw='listen = "127.0.0.1:0";\nroot = "www";\n'
+                     'access_log = "/proc/evc-no-such.log";\n')
+    r = s.cli("-t")
+    check(r.returncode == 1 and "access_log: cannot open /proc/evc-no-such.log" in r.stderr,
+          "-t with a log it cannot open: %r" % (r,))
+    s.write_conf()
+
+    # with the error log in a file, why a start failed still reaches the terminal: a second
+    # supervisor (same control socket, its error log a file) is refused
+    restart(s)
+    conf2 = os.path.join(s.dir, "second.conf")
+    with open(conf2, "w") as f:
+        f.write("".join("%s = %s;\n" % kv for kv in dict(s.settings, error_log='"err.log"').items()))
+    r = subprocess.run([EVCLUSTER, "-c", conf2], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 1 and "another evcluster is running" in r.stderr,
+          "a refused start says why on stderr too: %r" % (r,))
+    check("another evcluster is running" in open(os.path.join(s.dir, "err.log")).read(),
+          "and in its error log")
+finally:
+    s.stop()
+
+# A HUP while the config is still loading (a slow root: the slowfs shim) is held until the
+# supervisor can act on it: a reload then, not a silent death.
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location("slowfs_test", os.path.join(HERE, "49_http_slowfs.py"))
+slowfs = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(slowfs)
+s = Server(files={"index.html": "hi\n"})
+slowlog = os.path.join(s.dir, "slowfs.log")
+env = dict(os.environ, LD_PRELOAD=slowfs.preload_value(slowfs.shim_path(s.dir)),
+           EVC_SLOWFS_MS="500", EVC_SLOWFS_MARK=s.root, EVC_SLOWFS_LOG=slowlog)
+try:
+    s.proc = subprocess.Popen([EVCLUSTER, "-c", s.conf], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True, cwd=s.dir, env=env)
+    threading.Thread(target=s._reader, daemon=True).start()
+    mine = "pid=%d " % s.proc.pid
+    sup_wait(lambda: os.path.exists(slowlog) and mine in open(slowlog).read(), 10,
+             "the supervisor looking at the (slow) root")
+    check(not any("ready: generation" in l for l in drain_lines(s)), "not started yet")
+    s.signal(signal.SIGHUP)
+    s.wait_log(r"SIGHUP: reload", 20)
+    m = s.wait_log(READY_RE, 20)
+    check(s.proc.poll() is None, "the supervisor survived a HUP during start-up")
 finally:
     s.stop()
 print("ok")

@@ -73,6 +73,7 @@ try:
     sup_wait(lambda: len(sup_workers(s)) == 1, 10, "TTOU again: 1 worker left")
     s.signal(signal.SIGTTOU)  # never below one
     s.wait_log(r"generation 1: 1 workers? \(one fewer\)", 5)
+    s.wait_log(r"SIGTTOU: generation 1 keeps its last worker", 5)
     check(len(sup_workers(s)) == 1, "TTOU at one worker keeps one")
 
     # the control socket protocol: errors for what is not a request

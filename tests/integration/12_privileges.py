@@ -106,6 +106,9 @@ def unreadable_root(nobody):
     s = remove_at_exit(Server(files={"a.txt": "a\n"}, settings={"user": '"nobody"'}))
     os.chmod(s.dir, 0o755)
     os.chmod(s.root, 0o700)
+    r = s.cli("-t")
+    check(r.returncode == 1 and "user nobody cannot open it" in r.stderr,
+          "-t checks the root as the user: %r" % (r,))
     try:
         r = subprocess.run([EVCLUSTER, "-c", s.conf], stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=20, cwd=s.dir)
@@ -116,7 +119,7 @@ def unreadable_root(nobody):
     check("cannot open the root" in out and "before it was ready: cannot start" in out,
           "the reason is logged:\n%s" % out)
     check(not os.path.exists(os.path.join(s.dir, "evcluster.pid")), "no pid file left")
-    return 2
+    return 3
 
 
 if __name__ == "__main__":
