@@ -91,16 +91,28 @@ static int open_beneath(const sfile_ctx_t *c, const char *path) {
   if (errno != EXDEV && errno != ENOSYS && errno != EPERM)
     return -errno;
   /* EXDEV: an absolute symlink (which RESOLVE_BENEATH refuses even when it points back
-   * inside) or a real escape; ENOSYS/EPERM: no openat2 here (old kernel, seccomp). Open and
-   * check where we landed. */
-  fd = openat(c->rootfd, path, flags);
-  if (fd < 0)
+   * inside) or a real escape; ENOSYS/EPERM: no openat2 here (old kernel, seccomp). Find out
+   * where the path leads with O_PATH, which opens nothing (opening a device or a FIFO out
+   * there could act: arm a watchdog, release a writer, hang on a dead mount), and open for
+   * reading only a file or folder found inside the root. */
+  int where = openat(c->rootfd, path, O_PATH | O_CLOEXEC);
+  if (where < 0)
     return -errno;
-  if (!fd_inside_root(c, fd)) {
-    close(fd);
+  struct stat st;
+  if (!fd_inside_root(c, where)) {
+    close(where);
     return -EXDEV;
   }
-  return fd;
+  if (fstat(where, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+    close(where);
+    return -EACCES;
+  }
+  char self[64];
+  snprintf(self, sizeof(self), "/proc/self/fd/%d", where);
+  fd = open(self, flags);
+  int err = errno;
+  close(where);
+  return fd < 0 ? -err : fd;
 }
 
 static enum sfile_result classify(int err) {

@@ -3,7 +3,7 @@
 traversal never escapes the root (a secret file sits next to it); symlinks out of the root are
 refused (403), symlinks inside it are served; directories redirect to a trailing slash and
 serve their index (config key index) or 403; missing files 404."""
-import os, sys
+import os, subprocess, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
 from urllib.parse import urlsplit
@@ -75,6 +75,31 @@ def test_symlink_outside_root_403(s):
     r = get(s, "/outdir/secret")
     expect(r.status in (403, 404), "GET /outdir/secret: expected 403 (or 404), got %d" % r.status)
     expect(SECRET not in r.body, "GET /outdir/secret served the file outside the root!")
+
+
+def test_symlink_to_fifo_outside_never_opened(s):
+    """A symlink to a FIFO outside the root: refused without opening it. An open for reading
+    would release a writer blocked on it (opening a device out there could do worse)."""
+    fifo = os.path.join(s.dir, "pipe")
+    os.mkfifo(fifo)
+    os.symlink(fifo, os.path.join(s.root, "to-fifo"))
+    writer = subprocess.Popen([sys.executable, "-c", "open(%r, 'wb')" % fifo])
+    try:
+        def blocked():  # the writer waits in the FIFO's open for a reader
+            try:
+                with open("/proc/%d/wchan" % writer.pid) as f:
+                    return f.read().strip() == "wait_for_partner"
+            except OSError:
+                return False
+        expect(wait_for(blocked, 5), "the writer never blocked on the FIFO")
+        r = get(s, "/to-fifo")
+        expect_eq(r.status, 403, "GET /to-fifo (a FIFO outside the root)")
+        # the open would have come before the answer: a released writer exits at once
+        expect(wait_for(lambda: writer.poll() is not None, 0.5) is False,
+               "the server opened the FIFO outside the root (its writer was released)")
+    finally:
+        writer.kill()
+        writer.wait()
 
 
 def test_symlink_inside_root_served(s):
@@ -162,6 +187,7 @@ def main():
         results.append(run_cases(s, [
             test_plain, test_percent_decoding, test_dot_segments, test_repeated_slashes,
             test_query_ignored, test_traversal_never_escapes, test_symlink_outside_root_403,
+            test_symlink_to_fifo_outside_never_opened,
             test_symlink_inside_root_served, test_directory_redirect, test_directory_index,
             test_directory_without_index_403, test_missing_404]))
     with remove_at_exit(Server(settings={"index": '"start.html"'}, files=FILES)) as s2:
