@@ -302,9 +302,10 @@ static int setup(struct worker *wk, const struct worker_args *a) {
   w->conf = conf;
   w->max_header_bytes = (uint32_t)conf->limits.max_header_bytes;
   w->keepalive_requests = (uint32_t)conf->limits.keepalive_requests;
-  w->header_ms = (uint64_t)(conf->timeouts.header * 1000.0);
-  w->keepalive_ms = (uint64_t)(conf->timeouts.keepalive * 1000.0);
-  w->send_ms = (uint64_t)(conf->timeouts.send * 1000.0);
+  /* rounded as the supervisor rounds its own (the config allows nothing below 1 ms) */
+  w->header_ms = (uint64_t)(conf->timeouts.header * 1000.0 + 0.5);
+  w->keepalive_ms = (uint64_t)(conf->timeouts.keepalive * 1000.0 + 0.5);
+  w->send_ms = (uint64_t)(conf->timeouts.send * 1000.0 + 0.5);
   w->free_bufs = wk->free_bufs;
   w->free_resps = wk->free_resps;
   w->conn_gone = conn_gone;
