@@ -354,7 +354,10 @@ CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 IDLE=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)
 HALT_POLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 [[ -r $HALT_POLL ]] && IDLE+=" (halt poll $(cat "$HALT_POLL") ns)"
-HEADER="$(date '+%Y-%m-%d %H:%M %Z') | nproc $NPROC | ${CPU_MODEL:-unknown CPU} | Linux $(uname -r) | cpuidle $IDLE | load $(cut -d' ' -f1-3 /proc/loadavg)"
+# The congestion control sets the 1 MiB tail on loopback more than any server does (BBR's
+# there is about twice cubic's, for every server): another reason figures may not compare.
+CC=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)
+HEADER="$(date '+%Y-%m-%d %H:%M %Z') | nproc $NPROC | ${CPU_MODEL:-unknown CPU} | Linux $(uname -r) | cpuidle $IDLE | tcp $CC | load $(cut -d' ' -f1-3 /proc/loadavg)"
 HEADER2="${VERSIONS%, } | $({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $1, $2 }') -t1 -c$CONNS -d${DURATION}s, $ROUNDS rounds, servers on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU"
 log "$HEADER"
 log "$HEADER2"
