@@ -431,19 +431,27 @@ best_peer() {
   highest "${meds[@]}"
 }
 
+# peers_of_round TABLE WORKLOAD ROUND: each peer's figure of that round, one a line (ERR when
+# it has none); TABLE is RPS or P99.
+peers_of_round() {
+  local -n tbl=$1
+  local p
+  local -a vals
+  for p in "${PEERS_RUN[@]}"; do
+    read -ra vals <<<"${tbl[$2|$p]}"
+    echo "${vals[$3]:-ERR}"
+  done
+}
+
 # round_ratios WORKLOAD: evcluster over the best peer of the same round, lowest and highest
 # over the rounds ("0.97-1.06"): whether a median ratio near 1 is a lead or noise. Rounds are
 # interleaved, so the servers of one round saw the same machine.
 round_ratios() {
-  local wid=$1 r p best sorted
-  local -a evc_vals vals peers ratios=()
+  local wid=$1 r best sorted
+  local -a evc_vals peers ratios=()
   read -ra evc_vals <<<"${RPS[$wid|evcluster]}"
   for ((r = 0; r < ${#evc_vals[@]}; r++)); do
-    peers=()
-    for p in "${PEERS_RUN[@]}"; do
-      read -ra vals <<<"${RPS[$wid|$p]}"
-      peers+=("${vals[$r]:-ERR}")
-    done
+    mapfile -t peers < <(peers_of_round RPS "$wid" "$r")
     best=$(highest "${peers[@]}")
     [[ ${evc_vals[$r]} == ERR || $best == - ]] && continue
     ratios+=("$(awk -v a="${evc_vals[$r]}" -v b="$best" 'BEGIN { printf "%.2f", a / b }')")
@@ -467,11 +475,7 @@ p99_columns() {
   read -ra evc_vals <<<"${P99[$wid|evcluster]}"
   echo "$(ratio "$(median "${evc_vals[@]}")" "$(lowest "${meds[@]}")")"
   for ((r = 0; r < ${#evc_vals[@]}; r++)); do
-    peers=()
-    for p in "${PEERS_RUN[@]}"; do
-      read -ra vals <<<"${P99[$wid|$p]}"
-      peers+=("${vals[$r]:-ERR}")
-    done
+    mapfile -t peers < <(peers_of_round P99 "$wid" "$r")
     best=$(lowest "${peers[@]}")
     [[ ${evc_vals[$r]} =~ ^[0-9.]+$ && $best != - ]] || continue
     rounds=$((rounds + 1))

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include "conf.h"
 #include "ctl.h"
 #include "log.h"
+#include "spawn.h"
 #include "sup.h"
 #include "util.h"
 
@@ -247,26 +247,17 @@ static int call(const char *file, const char *line, double timeout, int quiet_ok
  * root. Each failure printed; 0 if none. */
 static int check_runtime(const conf_t *conf) {
   int bad = 0;
-  const char *keys[2] = {"error_log", "access_log"};
-  const char *paths[2] = {conf->error_log, conf->access_log};
-  for (int i = 0; i < 2; i++) {
-    if (!paths[i])
-      continue;
-    int fd = open(paths[i], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      fprintf(stderr, "%s: %s: cannot open %s: %s\n", conf->path, keys[i], paths[i],
-              strerror(errno));
-      bad = 1;
-    } else {
-      close(fd);
-    }
+  const char *key, *path;
+  int rc = sup_logs_prepare(conf, NULL, &key, &path);
+  if (rc < 0) {
+    fprintf(stderr, "%s: %s: cannot open %s: %s\n", conf->path, key, path, strerror(-rc));
+    bad = 1;
   }
   if (!conf->user || geteuid() != 0)
     return bad;
   pid_t pid = fork();
   if (pid == 0) { /* as the workers will be */
-    if (initgroups(conf->user, conf->gid) < 0 || setgid(conf->gid) < 0 ||
-        setuid(conf->uid) < 0)
+    if (sup_privileges_drop(conf) < 0)
       _exit(255);
     int fd = open(conf->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     _exit(fd < 0 ? (errno & 0x7f) : 0);

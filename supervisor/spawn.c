@@ -54,15 +54,32 @@ static void child_fds(log_t *log, const int *src, size_t n, int *dst) {
   }
 }
 
-static void child_privileges(const conf_t *conf, log_t *log) {
+int sup_logs_prepare(const conf_t *conf, log_t *give_to, const char **key, const char **path) {
+  const char *keys[2] = {"error_log", "access_log"};
+  const char *paths[2] = {conf->error_log, conf->access_log};
+  for (size_t i = 0; i < 2; i++) {
+    if (!paths[i])
+      continue;
+    int fd = open(paths[i], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      *key = keys[i];
+      *path = paths[i];
+      return -errno;
+    }
+    if (give_to && conf->user && geteuid() == 0 && fchown(fd, conf->uid, conf->gid) < 0)
+      log_msg(give_to, LOG_WARN, "fchown(%s) to %s failed: %s", paths[i], conf->user,
+              strerror(errno));
+    close(fd);
+  }
+  return 0;
+}
+
+int sup_privileges_drop(const conf_t *conf) {
   if (!conf->user || geteuid() != 0)
-    return;
-  if (initgroups(conf->user, conf->gid) < 0)
-    child_fail(log, "initgroups", errno);
-  if (setgid(conf->gid) < 0)
-    child_fail(log, "setgid", errno);
-  if (setuid(conf->uid) < 0)
-    child_fail(log, "setuid", errno);
+    return 0;
+  if (initgroups(conf->user, conf->gid) < 0 || setgid(conf->gid) < 0 || setuid(conf->uid) < 0)
+    return -errno;
+  return 0;
 }
 
 /* The worker never outlives the supervisor: if it dies, the kernel sends QUIT (drain). A
@@ -99,7 +116,9 @@ static void child(const struct sup_spawn_args *a, log_t *log, int fd) {
   log_t *own = NULL;
   if (log_new("worker", a->conf->error_log, &own) < 0)
     own = NULL;
-  child_privileges(a->conf, own);
+  int rc = sup_privileges_drop(a->conf);
+  if (rc < 0)
+    child_fail(own, "dropping privileges", -rc);
   if (a->conf->user)
     child_parent_death(a, own); /* a change of user cleared it */
   log_free(own);

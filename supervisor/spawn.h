@@ -18,6 +18,15 @@ struct sup_spawn_args {
   pid_t supervisor; /* getpid() of the caller: the child checks it is still its parent */
 };
 
+/* The log files workers write (error_log, access_log), opened and created as a start does,
+ * and with give_to (when the config has a `user` and we are root) given to that user: workers
+ * open them after dropping privileges, and in a root-owned log folder could neither create
+ * them nor one a rotation moved away. A failed fchown is logged there and is not an error.
+ * 0, or -errno with *key and *path naming the log that could not be opened. */
+int sup_logs_prepare(const conf_t *conf, log_t *give_to, const char **key, const char **path);
+/* Drops to the config's user and group when it has a user and we are root: 0 or -errno. */
+int sup_privileges_drop(const conf_t *conf);
+
 /* Forks a worker. On success returns 0 with *pid and *ipc_fd (the supervisor's end of the
  * channel: non-blocking, close-on-exec, owned by the caller). On failure returns -errno,
  * the failed call logged, nothing left open. Never returns in the child. */

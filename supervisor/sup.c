@@ -306,22 +306,11 @@ static int worker_spawn(struct gen *g, unsigned slot) {
  * log folder (/var/log/...) they could not create them, nor a file rotation moved away.
  * nginx's master does the same. 0, or -errno with the failure logged. */
 static int logs_prepare(sup_t *sup, const conf_t *conf) {
-  const char *paths[2] = {conf->error_log, conf->access_log};
-  for (size_t i = 0; i < 2; i++) {
-    if (!paths[i])
-      continue;
-    int fd = open(paths[i], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      int err = errno;
-      log_msg(sup->log, LOG_ERROR, "open(%s) failed: %s", paths[i], strerror(err));
-      return -err;
-    }
-    if (conf->user && geteuid() == 0 && fchown(fd, conf->uid, conf->gid) < 0)
-      log_msg(sup->log, LOG_WARN, "fchown(%s) to %s failed: %s", paths[i], conf->user,
-              strerror(errno));
-    close(fd);
-  }
-  return 0;
+  const char *key, *path;
+  int rc = sup_logs_prepare(conf, sup->log, &key, &path);
+  if (rc < 0)
+    log_msg(sup->log, LOG_ERROR, "%s: open(%s) failed: %s", key, path, strerror(-rc));
+  return rc;
 }
 
 /* ---- generations --------------------------------------------------------------------- */

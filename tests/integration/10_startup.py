@@ -4,7 +4,7 @@ and fails on a log it cannot open; a HUP that arrives while the config loads wai
 supervisor instead of killing it; with a file error log, start-up errors reach stderr too;
 a second supervisor on the same control socket is refused; a stale socket (supervisor
 SIGKILLed) is replaced by the next start."""
-import importlib.util, os, re, signal, stat, subprocess, sys
+import os, re, signal, stat, subprocess, sys
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
 
@@ -99,10 +99,7 @@ finally:
 
 # A HUP while the config is still loading (a slow root: the slowfs shim) is held until the
 # supervisor can act on it: a reload then, not a silent death.
-HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location("slowfs_test", os.path.join(HERE, "49_http_slowfs.py"))
-slowfs = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(slowfs)
+slowfs = slowfs_helpers()
 s = Server(files={"index.html": "hi\n"})
 slowlog = os.path.join(s.dir, "slowfs.log")
 env = dict(os.environ, LD_PRELOAD=slowfs.preload_value(slowfs.shim_path(s.dir)),

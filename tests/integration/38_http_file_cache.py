@@ -3,14 +3,12 @@
 answered without touching the file system (proved with the slowfs shim: the second request
 for a slow file is fast), and a changed, deleted or replaced file is served fresh once the
 validity has passed: never older than that."""
-import os, sys, time, importlib.util
+import os, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
 
 VALID = 1.0  # the cache's validity in the worker
 SLACK = 0.5
-HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location("slowfs_test", os.path.join(HERE, "49_http_slowfs.py"))
 FILES = {"a.txt": b"one\n", "gone.txt": b"here\n", "slow-c.txt": b"cached slow\n" * 10,
          "big.bin": b"B" * (200 * 1024)}
 
@@ -52,8 +50,7 @@ def test_replaced_large_file(s):
 
 
 def main():
-    slowfs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(slowfs)
+    slowfs = slowfs_helpers()
     s = remove_at_exit(Server(files=FILES))
     shim = slowfs.shim_path(s.dir)
     log = os.path.join(s.dir, "slowfs.log")

@@ -2,7 +2,7 @@
 interval x misses + 1 s, while the other worker keeps serving every request. Pings start once
 a worker is ready: one whose start-up is slower than interval x misses (a slow disk, made by
 the slowfs shim) is not killed for it, and serves when it is ready."""
-import importlib.util, os, re, signal, sys, threading, time
+import os, re, signal, sys, threading, time
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
 
@@ -54,10 +54,7 @@ finally:
     s.stop()
 
 # A worker that needs 3 s to open the root (pings every 0.5 s, 3 missed kill): it comes up.
-HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location("slowfs_test", os.path.join(HERE, "49_http_slowfs.py"))
-slowfs = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(slowfs)
+slowfs = slowfs_helpers()
 SLOW_START = 3.0
 s = remove_at_exit(Server(files={"index.html": "hello\n"},
                           settings={"health": "{ interval = %s; misses = %d; }"

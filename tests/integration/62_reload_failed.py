@@ -4,12 +4,10 @@ connections, so they drain (every transfer they took completes) while the worker
 became ready is killed, and the old generation keeps serving. One of two new workers is held
 in start-up by the slowfs shim (EVC_SLOWFS_ONCE: the worker that takes the trigger file
 sleeps in its first look at the root); the test kills it, which fails the reload."""
-import hashlib, importlib.util, os, signal, sys
+import hashlib, os, signal, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location("slowfs_test", os.path.join(HERE, "49_http_slowfs.py"))
 BIG = 8 * 1024 * 1024  # more than both socket buffers: the transfer stays open while unread
 BODY = bytes(range(256)) * (BIG // 256)
 MAX_CONNS = 16
@@ -23,8 +21,7 @@ def worker(s, pid):
 
 
 def main():
-    slowfs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(slowfs)
+    slowfs = slowfs_helpers()
     s = remove_at_exit(Server(workers=1, files={"big.bin": BODY, "a.txt": "old\n"}))
     trigger = os.path.join(s.dir, "hang.trigger")
     os.environ.update({"LD_PRELOAD": slowfs.preload_value(slowfs.shim_path(s.dir)),

@@ -449,6 +449,18 @@ def sup_wait(fn, timeout, what):
         time.sleep(0.05)
 
 
+def slowfs_helpers():
+    """49_http_slowfs.py as a module: its shim_path and preload_value, for the suites that
+    start a server on a slow (or failing) disk."""
+    import importlib.util
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location("slowfs_test",
+                                                  os.path.join(here, "49_http_slowfs.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def pid_alive(pid):
     """True while pid exists and is not a zombie."""
     try:
