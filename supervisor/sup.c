@@ -1025,19 +1025,30 @@ static void status_text(sup_t *sup, struct sup_buf *b) {
                  (double)(now - sup->started_ms) / 1000.0, sup->conf_path, addrs);
   struct worker *ws[1024];
   unsigned n = collect(sup, ws, 1024);
-  sup_buf_printf(b, "%-8s %4s %4s %-9s %8s %6s %10s %4s %4s %4s %4s %4s %8s %6s\n", "PID", "GEN",
-                 "SLOT", "STATE", "UPTIME", "CONNS", "REQUESTS", "REFS", "LSTN", "CONN", "POOL",
-                 "TIMR", "LAG99ms", "QUEUED");
+  /* MISSED: pings unanswered now; a hung worker shows it here before health kills it, while
+   * its other figures are the last ones it sent. */
+  sup_buf_printf(b, "%-8s %4s %4s %-9s %8s %6s %10s %4s %4s %4s %4s %4s %8s %6s %6s\n", "PID",
+                 "GEN", "SLOT", "STATE", "UPTIME", "CONNS", "REQUESTS", "REFS", "LSTN", "CONN",
+                 "POOL", "TIMR", "LAG99ms", "QUEUED", "MISSED");
   for (unsigned i = 0; i < n; i++) {
     struct worker *w = ws[i];
     const struct ipc_stats *st = &w->stats;
-    sup_buf_printf(b, "%-8ld %4u %4u %-9s %7.1fs %6llu %10llu %4u %4u %4u %4u %4u %8.2f %6u\n",
+    sup_buf_printf(b,
+                   "%-8ld %4u %4u %-9s %7.1fs %6llu %10llu %4u %4u %4u %4u %4u %8.2f %6u %6u\n",
                    (long)w->pid, w->gen->id, w->slot, worker_state(w),
                    (double)(now - w->started_ms) / 1000.0, (unsigned long long)st->connections,
                    (unsigned long long)st->requests, st->refs_total, st->refs[LOOP_REF_LISTENER],
                    st->refs[LOOP_REF_CONNECTION], st->refs[LOOP_REF_POOL_JOB],
-                   st->refs[LOOP_REF_TIMER], st->lag_p99_ms, st->pool_queued);
+                   st->refs[LOOP_REF_TIMER], st->lag_p99_ms, st->pool_queued, w->outstanding);
   }
+  /* slots whose worker died and waits out its back-off: otherwise they would just be absent */
+  struct gen *a = sup->active;
+  for (unsigned i = 0; a && i < a->n_slots; i++)
+    if (!a->slots[i].w && a->slots[i].respawn_at_ms)
+      sup_buf_printf(b, "slot %u of generation %u: no worker, respawn in %.1f s\n", i, a->id,
+                     a->slots[i].respawn_at_ms > now
+                         ? (double)(a->slots[i].respawn_at_ms - now) / 1000.0
+                         : 0.0);
 }
 
 /* ---- control socket ------------------------------------------------------------------ */

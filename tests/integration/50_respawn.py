@@ -37,6 +37,10 @@ try:
     check(len(delays) >= 4, "at least 4 delayed respawns: %r" % delays)
     check(all(b > a for a, b in zip(delays, delays[1:])), "delays grow: %r" % delays)
     check(delays[0] >= 100, "first delay >= 100 ms: %r" % delays)
+    # the slot waiting out its back-off (the last delay is 800 ms or more) is in the status
+    r = s.cli("status")
+    check(re.search(r"slot \d+ of generation 1: no worker, respawn in \d+\.\d s", r.stdout),
+          "status shows the slot in back-off:\n%s" % r.stdout)
     check(any(re.search(r"exited with status 1", l) for l in s.log), "start-up failures logged")
     check(s.proc.poll() is None, "supervisor still running")
     check(other in sup_workers(s), "the healthy worker still runs")

@@ -30,6 +30,14 @@ try:
     # the stopped worker cannot accept; with a shared queue, the other takes the load
     os.kill(stopped, signal.SIGSTOP)
     t0 = time.monotonic()
+
+    def missed():  # the MISSED column of the stopped worker's row in the status table
+        for line in s.cli("status").stdout.splitlines():
+            f = line.split()
+            if f and f[0] == str(stopped):
+                return int(f[-1]) >= 1
+        return False
+    sup_wait(missed, INTERVAL * MISSES, "status shows the stopped worker's missed pings")
     th = threading.Thread(target=load)
     th.start()
     try:
