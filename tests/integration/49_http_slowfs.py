@@ -302,6 +302,48 @@ def test_failed_lookup_logs_the_path_escaped(s):
            "the request path wrote a line of its own into the error log")
 
 
+def cut_before_the_answer_logged_499():
+    """A drain deadline that cuts a request whose lookup is still on the (slow) disk: the
+    request gets an access log line all the same, with nginx's 499 and no bytes."""
+    s = remove_at_exit(Server(settings={"access_log": '"access.log"', "timeouts":
+                                        "{ graceful = 0.2; keepalive = 5.0; header = 5.0; send = 10.0; }"},
+                              files={"slow-cut.txt": b"never sent\n"}))
+    slowlog = os.path.join(s.dir, "slowfs.log")
+    env = {"LD_PRELOAD": preload_value(shim_path(s.dir)), "EVC_SLOWFS_MS": "3000",
+           "EVC_SLOWFS_MARK": "slow-", "EVC_SLOWFS_LOG": slowlog}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        s.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    c = Conn(s.port)
+    try:
+        c.send(http_req("GET", "/slow-cut.txt?cut"))
+        sup_wait(lambda: "slow-cut.txt" in read_text(slowlog), 5, "the lookup on the slow disk")
+        s.signal(signal.SIGQUIT)
+        check(s.wait_exit(15) == 0, "exit 0 after QUIT")
+    finally:
+        c.close()
+        s.stop()
+    line = next((l for l in read_text(os.path.join(s.dir, "access.log")).splitlines()
+                 if "GET /slow-cut.txt?cut " in l), None)
+    check(line and re.search(r'" 499 0 "', line),
+          "a request cut before its answer logged as %r, expected 499 and 0 bytes" % line)
+
+
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def main():
     s = remove_at_exit(Server(settings={"pool_threads": "4"}, files=FILES, workers=1))
     s.slowlog = os.path.join(s.dir, "slowfs.log")
@@ -329,6 +371,7 @@ def main():
                             test_failed_lookup_logs_the_path_escaped])
     finally:
         s.stop()
+    cut_before_the_answer_logged_499()
     finish([res])
 
 
