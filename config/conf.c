@@ -282,6 +282,11 @@ typedef struct scan {
   scan_seen_t dup, dup_first; /* the first key set twice, and where it was set before */
   scan_seen_t inc;            /* the first @include that cannot be opened: file, line, path */
   int inc_err;
+  /* control_socket's value as written (conf_control_socket_guess): set while the strings
+   * after "control_socket =" at the top level are read (libconfig joins adjacent ones) */
+  int ctl_open, ctl_found;
+  char ctl[PATH_MAX];
+  size_t ctl_len;
 } scan_t;
 
 static size_t span_digits(const char *p, const char *end, int hex) {
@@ -405,6 +410,10 @@ static void scan_setting(scan_t *sc, const char *file, unsigned line) {
     return;
   size_t len = sc->fr[sc->nfr - 1].len;
   snprintf(sc->key + len, sizeof(sc->key) - len, "%s%s", len ? "." : "", sc->name);
+  if (strcmp(sc->key, "control_socket") == 0) {
+    sc->ctl_open = sc->ctl_found = 1;
+    sc->ctl_len = 0;
+  }
   for (size_t i = 0; i < sc->nseen; i++) {
     if (strcmp(sc->seen[i].key, sc->key) == 0) {
       if (!sc->dup.key) {
@@ -424,6 +433,7 @@ static void scan_setting(scan_t *sc, const char *file, unsigned line) {
 
 static void scan_punct(scan_t *sc, char ch, const char *file, unsigned line) {
   scan_frame_t *top = &sc->fr[sc->nfr - 1];
+  sc->ctl_open = 0; /* the value ended (its '=' opens it again, in scan_setting) */
   if ((ch == '=' || ch == ':') && sc->has_name && !top->list)
     scan_setting(sc, file, line);
   sc->has_name = 0;
@@ -482,6 +492,26 @@ static int scan_include(scan_t *sc, const char *file, const char **pp, const cha
   return 1;
 }
 
+/* Appends a string literal's text (s to e, between its quotes) to the control_socket value,
+ * unescaped as libconfig's scanner does: \\ \" \f \n \r \t \xHH. */
+static void scan_ctl_append(scan_t *sc, const char *s, const char *e) {
+  for (; s < e && sc->ctl_len + 1 < sizeof(sc->ctl); s++) {
+    char c = *s;
+    if (c == '\\' && s + 1 < e) {
+      c = *++s;
+      if (c == 'x' && s + 2 < e && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+        char hex[3] = {s[1], s[2], '\0'};
+        c = (char)strtol(hex, NULL, 16);
+        s += 2;
+      } else {
+        c = c == 'f' ? '\f' : c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+      }
+    }
+    sc->ctl[sc->ctl_len++] = c;
+  }
+  sc->ctl[sc->ctl_len] = '\0';
+}
+
 static void scan_text(scan_t *sc, const char *file, const char *p, const char *end, int depth) {
   unsigned line = 1;
   int bol = 1; /* only blanks since the line began: where an @include may stand */
@@ -505,11 +535,14 @@ static void scan_text(scan_t *sc, const char *file, const char *p, const char *e
       bol = 0;
     } else if (ch == '"') {
       /* any escape is a backslash and one byte: \" and \\ included, \x41 read on as text */
+      const char *s = p + 1;
       for (p++; p < end && *p != '"'; p++) {
         if (*p == '\\' && p + 1 < end)
           p++;
         line += *p == '\n';
       }
+      if (sc->ctl_open)
+        scan_ctl_append(sc, s, p);
       p = p < end ? p + 1 : end;
       bol = 0, sc->has_name = 0;
     } else if (isalpha((unsigned char)ch) || ch == '*') {
@@ -521,12 +554,12 @@ static void scan_text(scan_t *sc, const char *file, const char *p, const char *e
       sc->has_name = !((n == 4 && strncasecmp(s, "true", 4) == 0) ||
                        (n == 5 && strncasecmp(s, "false", 5) == 0));
       snprintf(sc->name, sizeof(sc->name), "%.*s", (int)n, s);
-      bol = 0;
+      bol = 0, sc->ctl_open = 0;
     } else if ((n = number_len(p, end, &is_int)) > 0) {
       if (is_int)
         scan_number(sc, file, line, p, n);
       p += n;
-      bol = 0, sc->has_name = 0;
+      bol = 0, sc->has_name = 0, sc->ctl_open = 0;
     } else {
       scan_punct(sc, ch, file, line);
       p++;
@@ -1218,6 +1251,17 @@ static conf_t *conf_new(void) {
   return c;
 }
 
+/* The folder part of a path as given ("." for none), not resolved; the caller frees it. */
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
+  if (!dir) {
+    fputs("evcluster: out of memory\n", stderr);
+    abort();
+  }
+  return dir;
+}
+
 /* Sets c->path and c->dir: the folder is resolved (realpath) but the file name is kept, so a
  * symlinked config file still resolves relative paths next to the name the operator gave. */
 static int conf_locate(conf_t *c, const char *path, errs_t *e) {
@@ -1237,12 +1281,7 @@ static int conf_locate(conf_t *c, const char *path, errs_t *e) {
     errs_add(e, NULL, "", "cannot open: %s", strerror(-rc));
     return rc;
   }
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
-  if (!dir) {
-    fputs("evcluster: out of memory\n", stderr);
-    abort();
-  }
+  char *dir = dir_of(path);
   c->dir = realpath(dir, NULL);
   if (!c->dir) {
     rc = -errno;
@@ -1251,8 +1290,38 @@ static int conf_locate(conf_t *c, const char *path, errs_t *e) {
     return rc;
   }
   free(dir);
+  const char *slash = strrchr(path, '/');
   c->path = path_join(c->dir, slash ? slash + 1 : path);
   return 0;
+}
+
+char *conf_control_socket_guess(const char *path) {
+  errs_t e = {.file = path}; /* no buffer: the scan's findings are not wanted here */
+  scan_t sc;
+  config_t cfg;
+  const char *slash = strrchr(path, '/'), *value = NULL;
+  char *dir = dir_of(path), *real = realpath(dir, NULL);
+  if (real) {
+    free(dir);
+    dir = real;
+  }
+  char *file = path_join(dir, slash ? slash + 1 : path);
+  scan_init(&sc, &e, dir);
+  config_init(&cfg);
+  config_set_include_dir(&cfg, dir);
+  if (config_read_file(&cfg, file) == CONFIG_TRUE) {
+    config_lookup_string(&cfg, "control_socket", &value);
+  } else if (config_error_type(&cfg) == CONFIG_ERR_PARSE) {
+    scan_file(&sc, file, file, NULL, 0, 0);
+    if (sc.ctl_found)
+      value = sc.ctl;
+  }
+  char *out = path_join(dir, value ? value : "evcluster.sock");
+  config_destroy(&cfg);
+  scan_close(&sc);
+  free(file);
+  free(dir);
+  return out;
 }
 
 int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {

@@ -61,5 +61,11 @@ typedef struct conf {
  * err, one per line, each "FILE:LINE: key: what was expected". err may be NULL. */
 int conf_load(const char *path, conf_t **out, char *err, size_t errlen);
 void conf_free(conf_t *conf);
+/* The control socket a config names even when it does not load, for a CLI that must reach a
+ * server whose config was broken since it started (a reload is how that gets fixed): the
+ * value libconfig reads when the file parses, includes and all; the one written at the top
+ * level (a best guess) when it has a syntax error; else the default beside the file. The
+ * folder resolves as conf_load's does. Never NULL; the caller frees it. */
+char *conf_control_socket_guess(const char *path);
 
 #endif

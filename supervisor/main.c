@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,163 +35,6 @@ static void usage(FILE *f) {
           "       evcluster -h | -v\n");
 }
 
-/* dir + "/" + name, or name when absolute: as config/conf.c joins them ("/" + "x" is "/x"). */
-static char *path_join(const char *dir, const char *name) {
-  struct sup_buf b = {0};
-  size_t n = strlen(dir);
-  if (name[0] == '/')
-    sup_buf_printf(&b, "%s", name);
-  else
-    sup_buf_printf(&b, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
-  return b.p;
-}
-
-/* ---- where the control socket is, when the config does not load ------------------------ */
-
-/* A config with a syntax error has no tree to ask: find `control_socket = "..."` in its text,
- * outside any group and following @include, as libconfig would read it. A best guess for a
- * file that does not parse; the caller says so when nothing answers there. */
-#define SCAN_INCLUDE_MAX 10
-
-struct scan {
-  const char *incdir; /* where @include files are, as conf.c sets it */
-  int depth;          /* open { [ ( */
-  int state;          /* 0, 1 after "control_socket" at the top, 2 after its = or : */
-  struct sup_buf val; /* the string (libconfig joins adjacent string literals) */
-  char *found;
-};
-
-static const char *scan_skip(const char *p) {
-  for (;;) {
-    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\f')
-      p++;
-    if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
-      p += strcspn(p, "\n");
-    } else if (p[0] == '/' && p[1] == '*') {
-      const char *e = strstr(p + 2, "*/");
-      p = e ? e + 2 : p + strlen(p);
-    } else {
-      return p;
-    }
-  }
-}
-
-/* A string literal at p (on its opening quote) into out; returns the end. */
-static const char *scan_string(const char *p, struct sup_buf *out) {
-  for (p++; *p && *p != '"'; p++) {
-    if (*p == '\\' && p[1]) {
-      p++;
-      char c = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'r' ? '\r' : *p == 'f' ? '\f' : *p;
-      sup_buf_printf(out, "%c", c);
-    } else {
-      sup_buf_printf(out, "%c", *p);
-    }
-  }
-  return *p ? p + 1 : p;
-}
-
-static void scan_file(struct scan *s, const char *path, int level);
-
-static void scan_text(struct scan *s, const char *p, int level) {
-  while (*(p = scan_skip(p))) {
-    if (*p == '"') {
-      struct sup_buf str = {0};
-      p = scan_string(p, &str);
-      if (s->state == 2) {
-        sup_buf_printf(&s->val, "%s", str.p ? str.p : "");
-        free(s->found);
-        s->found = sup_xstrdup(s->val.p);
-      }
-      sup_buf_free(&str);
-    } else if (strncmp(p, "@include", 8) == 0) {
-      struct sup_buf inc = {0};
-      p = scan_skip(p + 8);
-      if (*p == '"')
-        p = scan_string(p, &inc);
-      if (inc.p && level < SCAN_INCLUDE_MAX) {
-        char *file = path_join(s->incdir, inc.p);
-        scan_file(s, file, level + 1);
-        free(file);
-      }
-      sup_buf_free(&inc);
-      s->state = 0;
-    } else if ((*p == '=' || *p == ':') && s->state == 1) {
-      p++;
-      s->state = 2;
-      sup_buf_free(&s->val);
-    } else if (*p == '_' || *p == '*' || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')) {
-      size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_*-");
-      s->state = s->depth == 0 && n == 14 && strncmp(p, "control_socket", 14) == 0;
-      p += n;
-    } else {
-      s->depth += *p == '{' || *p == '[' || *p == '(';
-      s->depth -= s->depth > 0 && (*p == '}' || *p == ']' || *p == ')');
-      s->state = 0;
-      p++;
-    }
-  }
-}
-
-static void scan_file(struct scan *s, const char *path, int level) {
-  FILE *f = fopen(path, "re");
-  if (!f)
-    return;
-  struct sup_buf text = {0};
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    sup_buf_printf(&text, "%.*s", (int)n, chunk);
-  fclose(f);
-  if (text.p)
-    scan_text(s, text.p, level);
-  sup_buf_free(&text);
-}
-
-/* The folder relative paths resolve against, as conf.c's conf_locate finds it: the folder of
- * the name given, resolved; the file name itself is kept (a symlinked config resolves next to
- * the link). Falls back to the folder as written when it does not resolve. */
-static char *conf_dir(const char *file) {
-  const char *slash = strrchr(file, '/');
-  struct sup_buf dir = {0};
-  if (!slash)
-    sup_buf_printf(&dir, ".");
-  else
-    sup_buf_printf(&dir, "%.*s", (int)(slash == file ? 1 : slash - file), file);
-  char *real = realpath(dir.p, NULL);
-  if (real) {
-    sup_buf_free(&dir);
-    return real;
-  }
-  return dir.p;
-}
-
-/* The control socket named by a config that does not load (a reload is how its errors get
- * fixed): the value libconfig reads, includes and all, when the file parses; the text's when
- * it does not; else the default beside the file. */
-static char *ctl_path_guess(const char *file) {
-  char *dir = conf_dir(file);
-  const char *slash = strrchr(file, '/');
-  char *conf = path_join(dir, slash ? slash + 1 : file);
-  struct scan s = {.incdir = dir};
-  const char *v = NULL;
-  config_t cfg;
-  config_init(&cfg);
-  config_set_include_dir(&cfg, dir);
-  if (config_read_file(&cfg, conf) == CONFIG_TRUE) {
-    if (config_lookup_string(&cfg, "control_socket", &v))
-      s.found = sup_xstrdup(v);
-  } else if (config_error_type(&cfg) == CONFIG_ERR_PARSE) {
-    scan_file(&s, conf, 0);
-  }
-  config_destroy(&cfg);
-  char *path = path_join(dir, s.found ? s.found : "evcluster.sock");
-  sup_buf_free(&s.val);
-  free(s.found);
-  free(conf);
-  free(dir);
-  return path;
-}
-
 /* The running supervisor's control socket, from its config. 0: the config loads and the
  * path is certain; 1: it does not (its errors are in err) and the path is a best guess. */
 static int control_path(const char *file, char **out, char *err, size_t errlen) {
@@ -202,7 +44,7 @@ static int control_path(const char *file, char **out, char *err, size_t errlen) 
     conf_free(conf);
     return 0;
   }
-  *out = ctl_path_guess(file);
+  *out = conf_control_socket_guess(file);
   return 1;
 }
 

@@ -54,8 +54,7 @@ struct worker {
   uint64_t seq;        /* last ping sent */
   uint64_t answered;   /* last ping answered */
   unsigned outstanding;
-  int have_stats;
-  struct ipc_stats stats;
+  struct ipc_stats stats; /* the last answer's (all zero until one came: answered is 0) */
 };
 
 struct slot {
@@ -247,7 +246,6 @@ static void on_ipc(loop_io_t *io, int events) {
       w->outstanding = (unsigned)(w->seq - m.u.stats.seq); /* the later pings are still out */
       w->last_answer_ms = now;
       w->stats = m.u.stats;
-      w->have_stats = 1;
       break;
     case IPC_DRAINING:
       w->draining = 1;

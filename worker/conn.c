@@ -115,6 +115,13 @@ static void log_access(struct conn *c);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
+/* A client's path for the error log, escaped as the access log escapes it: decoded, a %0A in
+ * it would write lines of its own. Returns buf (cap > 0), NUL-terminated. */
+static const char *log_safe(const char *s, size_t len, char *buf, size_t cap) {
+  buf[http_log_escape(s, len, buf, cap - 1)] = '\0';
+  return buf;
+}
+
 static void set_events(struct conn *c, int events) {
   if (events == c->events)
     return; /* no epoll_ctl when nothing changes: this is on every request */
@@ -603,13 +610,10 @@ static void on_file(pool_job_t *job, int status) {
     if (!e)
       sfile_op_release(&r->op);
   } else if (status == 0 && (result == SFILE_BUSY || result == SFILE_ERROR)) {
-    /* The path is the client's, decoded: escaped as in the access log, or a %0A in it
-     * would write lines of its own into the error log. */
     char shown[1024];
-    size_t n = http_log_escape(r->op.path, strlen(r->op.path), shown, sizeof(shown) - 1);
-    shown[n] = '\0';
     log_msg(w->log, result == SFILE_BUSY ? LOG_WARN : LOG_ERROR, "lookup of \"%s\" failed: %s%s",
-            shown, strerror(-r->op.err), result == SFILE_BUSY ? "; answering 503" : "");
+            log_safe(r->op.path, strlen(r->op.path), shown, sizeof(shown)),
+            strerror(-r->op.err), result == SFILE_BUSY ? "; answering 503" : "");
   }
   /* Taken before our own answer, which may reuse r for a pipelined request. */
   struct fcache_waiter *waiters = NULL;
@@ -659,10 +663,9 @@ static void on_file(pool_job_t *job, int status) {
  * close, the operator a line (the access log shows the bytes that went). */
 static void log_shrank(struct conn *c) {
   char shown[1024];
-  size_t n = http_log_escape(c->r->key, c->r->key_len, shown, sizeof(shown) - 1);
-  shown[n] = '\0';
   log_msg(c->w->log, LOG_WARN, "\"/%s\" shrank while it was sent: closing after %llu of "
-          "%llu bytes", shown, (unsigned long long)(c->r->body_bytes - c->r->file_left),
+          "%llu bytes", log_safe(c->r->key, c->r->key_len, shown, sizeof(shown)),
+          (unsigned long long)(c->r->body_bytes - c->r->file_left),
           (unsigned long long)c->r->body_bytes);
 }
 
@@ -699,8 +702,9 @@ static void on_sent(pool_job_t *job, int status) {
 /* ---- sending ----------------------------------------------------------------------------- */
 
 /* An answer cut short (the client left, a timeout, the file shrank) is logged too, as nginx
- * does, with the body bytes that went out; one never started gets nginx's 499 (the client
- * closed the request before the answer). */
+ * does, with the body bytes that went out; a request closed before its answer was chosen
+ * (the drain deadline during its lookup) gets 499, nginx's code for a request that ended
+ * without one. */
 static void body_sent_so_far(const struct resp *r, int *status, uint64_t *bytes) {
   if (r->status == 0)
     *status = 499;

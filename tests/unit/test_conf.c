@@ -799,6 +799,33 @@ static void test_example_conf(void **state) {
   assert_null(f->c->error_log);
 }
 
+/* The control socket of a config that does not load, as the CLI needs it to reach the
+ * server: the top-level value even past a syntax error (adjacent strings joined, escapes
+ * read), never a group's key of the same name; the default beside a file that parses
+ * without one, or that is missing. */
+static void expect_guess(const fx_t *f, const char *conf, const char *want) {
+  char *got = conf_control_socket_guess(conf), path[PATH_MAX + 64];
+  snprintf(path, sizeof(path), "%s/%s", f->dir, want);
+  assert_string_equal(got, path);
+  free(got);
+}
+
+static void test_control_socket_guess(void **state) {
+  fx_t *f = *state;
+  write_file(f, "ev.conf", "g = { control_socket = \"no.sock\"; };\n"
+                           "control_socket = \"c\" \"t\\x6c.sock\";\nroot = ;\n");
+  expect_guess(f, f->conf, "ctl.sock");
+  write_file(f, "ev.conf", "listen = \"127.0.0.1:0\";\n");
+  expect_guess(f, f->conf, "evcluster.sock");
+  make_dir(f, "inc");
+  write_file(f, "inc/ctl.conf", "control_socket = \"from-include.sock\";\n");
+  write_file(f, "ev.conf", "@include \"inc/ctl.conf\"\nworkers = 0;\n");
+  expect_guess(f, f->conf, "from-include.sock"); /* parses, though it does not validate */
+  char missing[PATH_MAX + 32];
+  snprintf(missing, sizeof(missing), "%s/missing.conf", f->dir);
+  expect_guess(f, missing, "evcluster.sock");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_full, setup, teardown),
@@ -828,6 +855,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_seconds_below_1ms, setup, teardown),
       cmocka_unit_test_setup_teardown(test_control_socket_default_too_long, setup, teardown),
       cmocka_unit_test_setup_teardown(test_duplicate_key, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_socket_guess, setup, teardown),
       cmocka_unit_test_setup_teardown(test_float_messages, setup, teardown),
       cmocka_unit_test_setup_teardown(test_missing_include, setup, teardown),
       cmocka_unit_test_setup_teardown(test_index_name_max, setup, teardown),
