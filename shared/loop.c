@@ -433,28 +433,6 @@ void loop_set_idle_poll(loop_t *loop, unsigned max_us) {
   loop->idle_poll_ns = 0;
 }
 
-loop_pending_t *loop_pending_take_if(loop_t *loop, int (*match)(loop_pending_t *p, void *arg),
-                                     void *arg) {
-  loop_pending_t *taken = NULL, **taken_tail = &taken;
-  loop_pending_t **link = &loop->pend_head;
-  loop_pending_t *last = NULL;
-  while (*link != NULL) {
-    loop_pending_t *p = *link;
-    if (match(p, arg)) {
-      *link = p->next;
-      loop->pend_count--;
-      p->next = NULL;
-      *taken_tail = p;
-      taken_tail = &p->next;
-    } else {
-      last = p;
-      link = &p->next;
-    }
-  }
-  loop->pend_tail = last;
-  return taken;
-}
-
 /* Runs at most the budget, and only entries queued before the phase began (as libuv takes
  * the whole queue): one pushed by a pending callback waits for the next iteration. */
 static void run_pending(loop_t *loop) {

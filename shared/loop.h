@@ -142,9 +142,11 @@ struct loop_pending_s {
   loop_pending_t *next; /* private */
 };
 
-/* Defer cb to the pending phase (FIFO). At most the budget (default 64) run per iteration;
- * the rest wait, in order, for the next. A queued entry keeps the loop alive. The caller
- * owns the entry; it must stay valid until cb runs. */
+/* Defer cb to the pending phase (FIFO): for callbacks deferred on purpose, as libuv's pending
+ * queue holds I/O callbacks it chose not to run in poll (pool completions do not come here:
+ * they run in poll, see pool.h). At most the budget (default 64) run per iteration; the rest
+ * wait, in order, for the next. A queued entry keeps the loop alive. The caller owns the
+ * entry; it must stay valid until cb runs. */
 void loop_pending_push(loop_t *loop, loop_pending_t *p, loop_pending_cb cb);
 void loop_set_pending_budget(loop_t *loop, unsigned budget);
 /* Idle polling: before the poll phase blocks, look for events without sleeping for up to a
@@ -154,12 +156,6 @@ void loop_set_pending_budget(loop_t *loop, unsigned budget);
  * CPUs halt) for each, and an idle or lightly loaded one does not poll at all. 0 (the
  * default) never polls. Semantics are unchanged: the same callbacks run in the same phases. */
 void loop_set_idle_poll(loop_t *loop, unsigned max_us);
-/* Private, for shared/ modules that must take back entries they queued (pool_free): unlinks
- * every queued entry for which match(p, arg) is true and returns them, FIFO, linked through
- * their next field. Their callbacks will not run. O(queued entries). */
-loop_pending_t *loop_pending_take_if(loop_t *loop, int (*match)(loop_pending_t *p, void *arg),
-                                     void *arg);
-
 /* ---- handles in general ---------------------------------------------------------------- */
 /* Stop the handle and run cb in the next close phase (close callbacks run LIFO, as Node
  * shows them; one closed from a close callback runs in the next iteration). cb may be NULL. */

@@ -1,7 +1,8 @@
 /* The file-I/O thread pool (see pool.h), one per worker process, created after fork.
  * Pool threads run only `work` and the queue/done bookkeeping under the mutex; every other
- * function runs on the loop thread. Finished jobs travel back through one eventfd watched by
- * the loop; the loop thread moves them to its pending queue, where `done` runs. */
+ * function runs on the loop thread. Finished (and cancelled) jobs travel back through one
+ * eventfd watched by the loop, whose callback runs their `done` right there in the poll
+ * phase, as libuv's uv__work_done does from its async watcher. */
 #include "pool.h"
 
 #include <assert.h>
@@ -13,14 +14,14 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/* job->state. Changes between QUEUED and RUNNING happen under the mutex (threads race with
- * pool_cancel for a queued job); FINISHED -> DELIVERING -> IDLE on the loop thread only. */
+/* job->state. Every change but FINISHED -> IDLE happens under the mutex (threads race with
+ * pool_cancel for a queued job); FINISHED -> IDLE on the loop thread, as done is called. */
 enum {
   JOB_IDLE = 0,
-  JOB_QUEUED,     /* in pool->q_head list */
-  JOB_RUNNING,    /* a thread runs work */
-  JOB_FINISHED,   /* in pool->done_head list, the loop not yet told */
-  JOB_DELIVERING, /* in the loop's pending queue: done runs in the next pending phase */
+  JOB_QUEUED,   /* in pool->q_head list */
+  JOB_RUNNING,  /* a thread runs work */
+  JOB_FINISHED, /* in pool->done_head list (work ran, or cancelled): done runs at the next
+                 * poll that sees the eventfd */
 };
 
 struct pool_s {
@@ -36,14 +37,12 @@ struct pool_s {
   pthread_cond_t cv;  /* a job was queued, or stop */
   pool_job_t *q_head; /* FIFO, doubly linked through next/prev */
   pool_job_t *q_tail;
-  pool_job_t *done_head; /* FIFO of finished jobs, linked through next */
+  pool_job_t *done_head; /* FIFO of finished and cancelled jobs, linked through next */
   pool_job_t *done_tail;
   unsigned queued;
   unsigned running;
   int stop;
 };
-
-#define job_of(p) ((pool_job_t *)((char *)(p)-offsetof(pool_job_t, pending)))
 
 /* ---- queue (callers hold mu) ----------------------------------------------------------- */
 static void queue_append(pool_t *pool, pool_job_t *job) {
@@ -69,6 +68,21 @@ static void queue_unlink(pool_t *pool, pool_job_t *job) {
   job->next = NULL;
   job->prev = NULL;
   pool->queued--;
+}
+
+/* Appends to the done list; 1 if the list was empty, and so the loop must be woken. Only
+ * the push onto an empty list wakes the loop: the loop reads the eventfd before it takes the
+ * list, so a job pushed after that take always finds the list empty. */
+static int done_append(pool_t *pool, pool_job_t *job) {
+  int was_empty = pool->done_head == NULL;
+  job->state = JOB_FINISHED;
+  job->next = NULL;
+  if (was_empty)
+    pool->done_head = job;
+  else
+    pool->done_tail->next = job;
+  pool->done_tail = job;
+  return was_empty;
 }
 
 /* ---- pool threads ---------------------------------------------------------------------- */
@@ -104,17 +118,8 @@ static void *pool_thread(void *arg) {
 
     pthread_mutex_lock(&pool->mu);
     pool->running--;
-    job->state = JOB_FINISHED;
-    job->next = NULL;
-    was_empty = pool->done_head == NULL;
-    if (was_empty)
-      pool->done_head = job;
-    else
-      pool->done_tail->next = job;
-    pool->done_tail = job;
+    was_empty = done_append(pool, job);
     pthread_mutex_unlock(&pool->mu);
-    /* Only the push onto an empty list wakes the loop: the loop reads the eventfd before it
-     * takes the list, so a job pushed after that take always finds the list empty. */
     if (was_empty)
       wake_loop(pool);
   }
@@ -122,15 +127,17 @@ static void *pool_thread(void *arg) {
 }
 
 /* ---- loop thread ----------------------------------------------------------------------- */
-/* Pending-phase callback: the job's done, then the job's ref goes. */
-static void pool_deliver(loop_pending_t *p) {
-  pool_job_t *job = job_of(p);
+/* The job's done, then the job's ref goes. */
+static void pool_deliver(pool_job_t *job) {
   loop_t *loop = job->pool->loop; /* done may free the job */
   job->state = JOB_IDLE;
   job->done(job, job->status);
   loop_req_unref(loop, LOOP_REF_POOL_JOB);
 }
 
+/* Poll phase: every job finished before the list was taken gets its done now, in completion
+ * order; one finishing (or cancelled) while these run lands on a fresh list, whose push
+ * wakes the eventfd again, and waits for the next poll, as in uv__work_done. */
 static void pool_on_wake(loop_io_t *io, int events) {
   pool_t *pool = io->h.data;
   pool_job_t *job;
@@ -148,10 +155,9 @@ static void pool_on_wake(loop_io_t *io, int events) {
   pthread_mutex_unlock(&pool->mu);
 
   while (job != NULL) {
-    pool_job_t *next = job->next;
+    pool_job_t *next = job->next; /* done may free job */
     job->next = NULL;
-    job->state = JOB_DELIVERING;
-    loop_pending_push(pool->loop, &job->pending, pool_deliver);
+    pool_deliver(job);
     job = next;
   }
 }
@@ -276,18 +282,20 @@ out:
 
 int pool_cancel(pool_job_t *job) {
   pool_t *pool = job->pool;
-  int rc = -EBUSY;
+  int rc = -EBUSY, was_empty = 0;
   pthread_mutex_lock(&pool->mu);
   /* while stopping, pool_free owns the queue and cancels every queued job itself */
   if (job->state == JOB_QUEUED && !pool->stop) {
     queue_unlink(pool, job);
-    job->state = JOB_DELIVERING;
     job->status = -ECANCELED;
+    was_empty = done_append(pool, job);
     rc = 0;
   }
   pthread_mutex_unlock(&pool->mu);
-  if (rc == 0)
-    loop_pending_push(pool->loop, &job->pending, pool_deliver);
+  /* As uv_cancel: the cancelled job goes back the way finished ones do, so its done runs in
+   * the poll phase after the completions already waiting, never from inside this call. */
+  if (was_empty)
+    wake_loop(pool);
   return rc;
 }
 
@@ -300,17 +308,10 @@ void pool_stats(const pool_t *pool, struct pool_stats *out) {
   pthread_mutex_unlock(mu);
 }
 
-static int pool_owns_pending(loop_pending_t *p, void *arg) {
-  return p->cb == pool_deliver && job_of(p)->pool == arg;
-}
-
-/* Undelivered jobs get their done here, in completion order: those already in the loop's
- * pending queue (taken back from it, so the loop never touches them after their done may
- * have freed them), then the finished ones the loop was not told about, then the queued
- * ones, cancelled. The lock is not held around done: it may call pool_stats or
- * pool_submit (which then fails with -ECANCELED). */
+/* Undelivered jobs get their done here: the finished and cancelled ones in completion order,
+ * then the queued ones, cancelled. The lock is not held around done: it may call pool_stats
+ * or pool_submit (which then fails with -ECANCELED). */
 void pool_free(pool_t *pool) {
-  loop_pending_t *p;
   pool_job_t *job;
   unsigned nthreads;
 
@@ -326,22 +327,16 @@ void pool_free(pool_t *pool) {
   pool->nthreads = 0;
 
   /* no pool thread is left: the lists below are the loop thread's alone */
-  p = loop_pending_take_if(pool->loop, pool_owns_pending, pool);
-  while (p != NULL) {
-    loop_pending_t *next = p->next;
-    pool_deliver(p);
-    p = next;
-  }
   while ((job = pool->done_head) != NULL) {
     pool->done_head = job->next;
     job->next = NULL;
-    pool_deliver(&job->pending);
+    pool_deliver(job);
   }
   pool->done_tail = NULL;
   while ((job = pool->q_head) != NULL) {
     queue_unlink(pool, job);
     job->status = -ECANCELED;
-    pool_deliver(&job->pending);
+    pool_deliver(job);
   }
   pool_teardown(pool);
 }

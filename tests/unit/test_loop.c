@@ -608,34 +608,6 @@ static void test_pending_budget(void **state) {
   loop_free(loop);
 }
 
-static int match_odd(loop_pending_t *p, void *arg) {
-  struct pend_entry *e = container_of(p, struct pend_entry, p);
-  return e->c == arg && e->idx % 2 == 1;
-}
-
-static void test_pending_take_if(void **state) {
-  (void)state;
-  loop_t *loop;
-  struct pend_ctx c;
-  pend_ctx_init(&c);
-  assert_int_equal(loop_new(&loop), 0);
-  for (int i = 0; i < 10; i++)
-    loop_pending_push(loop, &c.e[i].p, pending_record);
-  loop_pending_t *taken = loop_pending_take_if(loop, match_odd, &c);
-  for (int i = 1; i < 10; i += 2) {
-    assert_ptr_equal(taken, &c.e[i].p);
-    taken = taken->next;
-  }
-  assert_null(taken);
-  loop_pending_push(loop, &c.e[1].p, pending_record); /* the tail is still right */
-  assert_int_equal(loop_run(loop, LOOP_RUN_DEFAULT), 0);
-  int want[] = {0, 2, 4, 6, 8, 1};
-  assert_int_equal(c.nran, 6);
-  for (int i = 0; i < 6; i++)
-    assert_int_equal(c.order[i], want[i]);
-  loop_free(loop);
-}
-
 struct completion {
   loop_pending_t p;
   struct node *zero;
@@ -968,7 +940,6 @@ int main(void) {
       cmocka_unit_test(test_refs_unref_timer),
       cmocka_unit_test(test_refs_by_kind),
       cmocka_unit_test(test_pending_budget),
-      cmocka_unit_test(test_pending_take_if),
       cmocka_unit_test(test_pending_then_immediate_before_timer),
       cmocka_unit_test(test_io_socketpair),
       cmocka_unit_test(test_io_close_in_callback),

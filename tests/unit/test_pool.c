@@ -1,7 +1,8 @@
 /* Unit tests of the thread pool (shared/pool.c) with a real loop, one of each per test: FIFO
  * completion with one thread, many jobs on several threads each done exactly once on the
- * loop thread, cancellation of queued jobs, pool_free with jobs queued, running, finished and
- * already handed to the loop, the queue bound, and the ref a job holds on the loop. */
+ * loop thread, done in the poll phase (before that iteration's immediates) for finished and
+ * cancelled jobs, cancellation of queued jobs, pool_free with jobs queued, running, finished
+ * and cancelled, the queue bound, and the ref a job holds on the loop. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -212,7 +213,7 @@ static void test_cancel_queued(void **state) {
     assert_int_equal(c->jobs[i].status, cancelled ? -ECANCELED : 0);
     assert_int_equal(c->jobs[i].worked, cancelled ? 0 : 1);
   }
-  /* the cancelled ones are done first, in cancel order, in the first pending phase */
+  /* the cancelled ones are done first, in cancel order, in the first poll phase */
   assert_int_equal(c->order[0], 3);
   assert_int_equal(c->order[1], 1);
   assert_int_equal(c->order[2], 5);
@@ -260,29 +261,25 @@ static void *open_gate_later(void *arg) {
   return NULL;
 }
 
-/* pool_free with every kind of undelivered job: done once each, synchronously. */
+/* pool_free with every kind of undelivered job: done once each, synchronously, in the order
+ * they came back (finished, cancelled, finished while joining), then the queue, cancelled. */
 static void test_free_with_jobs_in_flight(void **state) {
   (void)state;
   struct ctx *c = malloc(sizeof(*c));
   unsigned counts[LOOP_REF_KINDS];
   ctx_init(c, 2, POOL_DEFAULT_MAX_QUEUED);
-  loop_set_pending_budget(c->loop, 1);
-  /* 0-3 finish at once */
+  /* 0-3 finish at once; the loop never runs, so they wait in the done list */
   for (int i = 0; i < 4; i++)
     submit(c, i);
   wait_stats(c, 0, 0);
-  /* 4 and 5 hold both threads; 6-9 wait in the queue */
+  /* 4 and 5 hold both threads; 6-9 wait in the queue, and 7 is cancelled */
   for (int i = 4; i < 10; i++) {
     c->jobs[i].block = i < 6;
     submit(c, i);
   }
   wait_stats(c, 2, 4);
-  /* one iteration: poll moves 0-3 to the pending queue; the next runs 0 (budget 1) */
-  assert_int_equal(loop_run(c->loop, LOOP_RUN_ONCE), 1);
-  assert_int_equal(c->ndone, 0);
-  assert_int_equal(loop_run(c->loop, LOOP_RUN_NOWAIT), 1);
-  assert_int_equal(c->ndone, 1);
-  assert_true(c->order[0] < 4); /* two threads: completion order, not submit order */
+  assert_int_equal(pool_cancel(&c->jobs[7].job), 0);
+  assert_int_equal(c->ndone, 0); /* never from inside pool_cancel */
   /* 4 and 5 finish while pool_free joins */
   struct opener o = {.c = c, .bytes = 2};
   assert_int_equal(pthread_create(&o.thread, NULL, open_gate_later, &o), 0);
@@ -291,20 +288,23 @@ static void test_free_with_jobs_in_flight(void **state) {
   pthread_join(o.thread, NULL);
   assert_int_equal(c->ndone, 10);
   for (int i = 0; i < 10; i++) {
+    int ran = i < 6;
     assert_int_equal(c->jobs[i].done, 1);
-    assert_int_equal(c->jobs[i].status, i < 6 ? 0 : -ECANCELED);
-    assert_int_equal(c->jobs[i].worked, i < 6 ? 1 : 0);
+    assert_int_equal(c->jobs[i].status, ran ? 0 : -ECANCELED);
+    assert_int_equal(c->jobs[i].worked, ran ? 1 : 0);
     assert_true(pthread_equal(c->jobs[i].done_thread, pthread_self()));
   }
-  /* in completion order: those the loop had (0-3), those finished while joining (4, 5),
+  /* 0-3 in completion order (two threads: not necessarily submit order), 7, then 4 and 5,
    * then the cancelled queue in FIFO order */
   int seen = 0;
-  for (int i = 0; i < 6; i++)
+  for (int i = 0; i < 4; i++)
     seen |= 1 << c->order[i];
-  assert_int_equal(seen & 0xf, 0xf);
-  assert_true(c->order[4] >= 4 && c->order[5] >= 4);
-  for (int i = 6; i < 10; i++)
-    assert_int_equal(c->order[i], i);
+  assert_int_equal(seen, 0xf);
+  assert_int_equal(c->order[4], 7);
+  assert_true(c->order[5] >= 4 && c->order[5] <= 5 && c->order[6] >= 4 && c->order[6] <= 5);
+  assert_int_equal(c->order[7], 6);
+  assert_int_equal(c->order[8], 8);
+  assert_int_equal(c->order[9], 9);
   loop_refs(c->loop, counts);
   assert_int_equal(counts[LOOP_REF_POOL_JOB], 0);
   assert_int_equal(loop_refs(c->loop, NULL), 0);
@@ -312,6 +312,60 @@ static void test_free_with_jobs_in_flight(void **state) {
   assert_int_equal(c->ndone, 10);
   free(c);
   pool_free(NULL);
+}
+
+/* issue 19: a finished job's done runs in the poll phase that sees it, before the immediates
+ * of the same iteration (libuv's uv__work_done runs from its async watcher, in poll). It
+ * fails on a pool that defers completions to the next iteration's pending phase. */
+struct phase_ctx {
+  struct ctx *c;
+  loop_immediate_t im;
+  char trace[64];
+};
+
+static struct phase_ctx *phase_of_done;
+
+static void phase_done(pool_job_t *job, int status) {
+  done_fn(job, status);
+  strcat(phase_of_done->trace, status ? "cancelled " : "done ");
+}
+
+static void phase_immediate(loop_immediate_t *im) {
+  struct phase_ctx *p = container_of(im, struct phase_ctx, im);
+  strcat(p->trace, "immediate ");
+}
+
+static void test_done_in_poll_before_check(void **state) {
+  (void)state;
+  struct ctx *c = malloc(sizeof(*c));
+  struct phase_ctx p = {.c = c};
+  ctx_init(c, 1, POOL_DEFAULT_MAX_QUEUED);
+  phase_of_done = &p;
+  assert_int_equal(loop_immediate_init(c->loop, &p.im), 0);
+  /* a finished job and an immediate started after it finished: job 1, queued behind job 0
+   * on the one thread, running means the thread has already woken the loop for job 0 */
+  assert_int_equal(pool_submit(c->pool, &c->jobs[0].job, work_fn, phase_done), 0);
+  c->jobs[1].block = 1;
+  submit(c, 1);
+  wait_stats(c, 1, 0);
+  assert_int_equal(loop_immediate_start(&p.im, phase_immediate), 0);
+  assert_int_equal(loop_run(c->loop, LOOP_RUN_NOWAIT), 1); /* job 1 still holds the loop */
+  assert_string_equal(p.trace, "done immediate ");
+  /* a cancelled job goes the same way: done in the next poll, before that check */
+  p.trace[0] = '\0';
+  assert_int_equal(pool_submit(c->pool, &c->jobs[2].job, work_fn, phase_done), 0);
+  wait_stats(c, 1, 1);
+  assert_int_equal(pool_cancel(&c->jobs[2].job), 0);
+  assert_string_equal(p.trace, ""); /* never from inside pool_cancel */
+  assert_int_equal(loop_immediate_start(&p.im, phase_immediate), 0);
+  assert_int_equal(loop_run(c->loop, LOOP_RUN_NOWAIT), 1); /* job 1 still holds the loop */
+  assert_string_equal(p.trace, "cancelled immediate ");
+  open_gate(c, 1);
+  assert_int_equal(loop_run(c->loop, LOOP_RUN_DEFAULT), 0);
+  assert_int_equal(c->ndone, 3);
+  loop_close(&p.im.h, NULL);
+  ctx_free(c);
+  free(c);
 }
 
 /* A done callback may submit again, including the same job. */
@@ -344,6 +398,7 @@ int main(void) {
       cmocka_unit_test(test_cancel_queued),
       cmocka_unit_test(test_max_queued),
       cmocka_unit_test(test_free_with_jobs_in_flight),
+      cmocka_unit_test(test_done_in_poll_before_check),
       cmocka_unit_test(test_resubmit_from_done),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
