@@ -23,6 +23,9 @@ Usage: scripts/bench.sh [options]
   --memory          RSS per idle keep-alive connection (10,000 connections; evcluster, nginx)
   --multi           evcluster with 1 and 2 workers, nothing pinned, wrk -t2: requests/s and
                     how evenly the 2 workers share the load (max/min requests, from status)
+  --timers          instead of the servers: timer lateness of our loop beside node's
+                    (a repeating 100 ms timer on an idle loop, -r rounds of 50 ticks,
+                    interleaved), and the loop lag an idle worker's status reports
   --keep            keep the temp dir (configs, logs) and print its path
   -h                this help
 Environment: EVCLUSTER=BINARY benchmarks that binary instead of building build/evcluster.
@@ -30,6 +33,7 @@ EOF
 }
 
 DURATION=5 ROUNDS=3 CONNS=50 OUT="" ONLY="" PIPELINE=0 LOGS=0 LATENCY=0 MEMORY=0 KEEP=0 MULTI=0
+TIMERS=0
 while (($#)); do
   case $1 in
     -d) DURATION=${2:?-d needs SECONDS}; shift 2 ;;
@@ -43,6 +47,7 @@ while (($#)); do
     --latency) LATENCY=1; shift ;;
     --memory) MEMORY=1; shift ;;
     --multi) MULTI=1; shift ;;
+    --timers) TIMERS=1; shift ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -56,6 +61,55 @@ done
 cd "$(dirname "$0")/.."
 REPO=$PWD
 BENCH_DIR=$REPO/scripts/bench
+
+# --- timers: how late timers fire on an idle loop, ours beside node's (issue 18) -------------
+# Both sides run the same thing (scripts/bench/timers.c on loop.h, timers.js on node): a
+# repeating 100 ms timer; each tick's lateness is how much more than 100 ms after the previous
+# tick it ran. Rounds alternate, and the median of each round's p50, p99 and max is reported.
+bench_timers() {
+  local tmp r evc node rows=() conf pid lag
+  command -v node >/dev/null || { echo "bench: --timers needs node" >&2; exit 1; }
+  [[ -f build/CMakeCache.txt ]] || cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build --target bench_timers evcluster -j "$(nproc)" >/dev/null
+  for ((r = 1; r <= ROUNDS; r++)); do
+    evc=$(build/bench_timers 100 50)
+    node=$(node "$BENCH_DIR/timers.js" 100 50)
+    echo "bench: round $r: evcluster loop $evc | node $node" >&2
+    rows+=("$evc $node")
+  done
+  # An idle worker: what its status says after 24 samples of its 250 ms lag probe.
+  tmp=$(mktemp -d /tmp/evctimers.XXXXXX)
+  mkdir "$tmp/www"
+  printf 'listen = "127.0.0.1:0";\nroot = "www";\naccess_log = "off";\n' >"$tmp/evc.conf"
+  build/evcluster -c "$tmp/evc.conf" 2>"$tmp/err.log" &
+  pid=$!
+  sleep 6.5
+  lag=$(build/evcluster -c "$tmp/evc.conf" status --json 2>/dev/null | python3 -c '
+import json, sys
+w = json.load(sys.stdin)["workers"][0]["loop_lag_ms"]
+print("%.3f %.3f %.3f" % (w["p50"], w["p99"], w["max"]))' || echo "- - -")
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$tmp"
+  printf '%s\n' "${rows[@]}" | LAG="$lag" HOST="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r)" \
+    NODE="$(node --version)" python3 -c '
+import os, statistics, sys
+rows = [list(map(str, l.split())) for l in sys.stdin if l.strip()]
+med = lambda i: statistics.median(float(r[i]) for r in rows)
+print("host: %s; node %s; %d rounds of 50 ticks of a 100 ms timer, idle" % (os.environ["HOST"], os.environ["NODE"], len(rows)))
+print()
+print("| ms late (median of rounds) | p50 | p99 | max |")
+print("|---|---:|---:|---:|")
+print("| evcluster loop, tick to tick | %.3f | %.3f | %.3f |" % (med(0), med(1), med(2)))
+print("| node, tick to tick | %.3f | %.3f | %.3f |" % (med(7), med(8), med(9)))
+print("| evcluster loop, after its deadline (the loop lag figure) | %.3f | %.3f | %.3f |" % (med(4), med(5), med(6)))
+print("| idle worker, status loop_lag_ms (250 ms probe, 6 s) | %s | %s | %s |" % tuple(os.environ["LAG"].split()))
+' | tee ${OUT:+"$OUT"}
+}
+if ((TIMERS)); then
+  bench_timers
+  exit 0
+fi
 
 ALL_SERVERS=(evcluster nginx lighttpd h2o)
 SERVERS=()

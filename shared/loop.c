@@ -11,22 +11,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/timerfd.h>
 
 #include <event2/event.h>
 
 #define LAG_SAMPLES 1024
 #define PENDING_BUDGET_DEFAULT 64
-/* When nothing is due, poll still needs one armed libevent event, or event_base_loop returns
- * at once when no descriptor is watched; a day-long timeout is "block" in practice. */
-#define POLL_BLOCK_MS (24u * 3600u * 1000u)
+/* The farthest the poll phase's timerfd is armed: a timer further away than a day costs one
+ * spurious wake-up a day. */
+#define POLL_ARM_MAX_MS (24u * 3600u * 1000u)
 
 enum { H_ACTIVE = 1, H_REF = 2, H_CLOSING = 4, H_CLOSED = 8 };
 enum { T_TIMER = 1, T_IMMEDIATE, T_IO, T_SIGNAL };
 
 struct loop_s {
   struct event_base *base;
-  struct event *poll_timer; /* bounds the poll phase's wait */
-  int poll_timer_long;      /* poll_timer is armed with POLL_BLOCK_MS */
+  /* Bounds the poll phase's wait: a timerfd armed at the nearest timer's deadline, on the
+   * precise monotonic clock, instead of a libevent timeout. libevent (without its precise
+   * flag, which costs a timerfd_settime per dispatch, busy ones included) reads
+   * CLOCK_MONOTONIC_COARSE: after epoll_wait ends on time, that clock (4 ms steps at HZ=250)
+   * may not have reached the deadline, so libevent waits again and a timer fires up to 4 ms
+   * late. The watched timerfd also keeps event_base_loop from returning at once when no
+   * descriptor is watched. */
+  int tfd;
+  struct event *tfd_ev;
+  uint64_t tfd_armed; /* loop ms it is armed at; 0: disarmed, or it fired */
   uint64_t now;             /* ms, CLOCK_MONOTONIC, cached */
   uint64_t iterations;
   int stop_flag;
@@ -662,10 +672,39 @@ static void run_closing(loop_t *loop) {
 }
 
 /* ---- poll ------------------------------------------------------------------------------ */
-static void poll_timer_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
+/* The timerfd fired: only ends event_base_loop(EVLOOP_ONCE); the timers phase does the rest. */
+static void tfd_cb(evutil_socket_t fd, short what, void *arg) {
+  loop_t *loop = arg;
+  uint64_t expirations;
+  ssize_t n;
   (void)what;
-  (void)arg; /* only ends event_base_loop(EVLOOP_ONCE) */
+  do {
+    n = read(fd, &expirations, sizeof(expirations));
+  } while (n < 0 && errno == EINTR);
+  loop->tfd_armed = 0;
+  poll_woke(loop);
+}
+
+/* Arms the timerfd at the nearest timer's deadline (loop ms, absolute on CLOCK_MONOTONIC, the
+ * loop's clock), unless it is already armed at or before it: an earlier wake-up than needed
+ * only costs an iteration, and a busy loop whose timers keep moving later (keep-alive
+ * deadlines) then rarely pays the syscall. 0 or -errno. */
+static int tfd_arm(loop_t *loop, uint64_t deadline) {
+  int rc = 0;
+  struct itimerspec its = {{0, 0}, {0, 0}};
+  if (deadline - loop->now > POLL_ARM_MAX_MS)
+    deadline = loop->now + POLL_ARM_MAX_MS;
+  if (loop->tfd_armed != 0 && loop->tfd_armed <= deadline)
+    goto out;
+  its.it_value.tv_sec = (time_t)(deadline / 1000u);
+  its.it_value.tv_nsec = (long)(deadline % 1000u) * 1000000L;
+  if (timerfd_settime(loop->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
+    rc = -errno;
+    goto out;
+  }
+  loop->tfd_armed = deadline;
+out:
+  return rc;
 }
 
 /* ms to wait in poll, or -1 to block. */
@@ -733,15 +772,10 @@ static int run_poll(loop_t *loop, int timeout) {
   }
   if (timeout == 0) {
     flags |= EVLOOP_NONBLOCK;
-  } else if (timeout > 0 || !loop->poll_timer_long) {
-    unsigned ms = timeout > 0 ? (unsigned)timeout : POLL_BLOCK_MS;
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    /* the event is persistent: a long one stays armed across iterations, saving the add */
-    loop->poll_timer_long = timeout < 0;
-    if (event_add(loop->poll_timer, &tv) != 0) {
-      rc = -EIO;
+  } else if (timeout > 0) { /* a timer bounds the wait: poll_timeout saw the heap's minimum */
+    rc = tfd_arm(loop, loop->heap[0]->deadline);
+    if (rc != 0)
       goto out;
-    }
   }
   if (event_base_loop(loop->base, flags) < 0)
     rc = -EIO;
@@ -771,13 +805,15 @@ int loop_new(loop_t **out) {
   struct event_config *cfg = NULL;
 
   loop = calloc(1, sizeof(*loop));
+  if (loop != NULL)
+    loop->tfd = -1;
   cfg = event_config_new();
   if (loop == NULL || cfg == NULL) {
     rc = -ENOMEM;
     goto fail;
   }
-  /* One thread per loop: no libevent locks. Coarse timer on purpose: the precise one makes
-   * epoll arm a timerfd, one more syscall per poll. */
+  /* One thread per loop: no libevent locks. libevent keeps its coarse clock (its precise
+   * one arms a timerfd on every dispatch): it times nothing here, the loop's timerfd does. */
   event_set_log_callback(libevent_log);
   event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
   loop->base = event_base_new_with_config(cfg);
@@ -785,9 +821,18 @@ int loop_new(loop_t **out) {
     rc = -ENOMEM;
     goto fail;
   }
-  loop->poll_timer = event_new(loop->base, -1, EV_PERSIST, poll_timer_cb, NULL);
-  if (loop->poll_timer == NULL) {
+  loop->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (loop->tfd < 0) {
+    rc = -errno;
+    goto fail;
+  }
+  loop->tfd_ev = event_new(loop->base, loop->tfd, EV_READ | EV_PERSIST, tfd_cb, loop);
+  if (loop->tfd_ev == NULL) {
     rc = -ENOMEM;
+    goto fail;
+  }
+  if (event_add(loop->tfd_ev, NULL) != 0) {
+    rc = -EIO;
     goto fail;
   }
   im_list_init(&loop->im_queue);
@@ -800,8 +845,12 @@ fail:
   if (cfg != NULL)
     event_config_free(cfg);
   if (loop != NULL) {
+    if (loop->tfd_ev != NULL)
+      event_free(loop->tfd_ev);
     if (loop->base != NULL)
       event_base_free(loop->base);
+    if (loop->tfd >= 0)
+      close(loop->tfd);
     free(loop);
   }
   return rc;
@@ -814,8 +863,9 @@ void loop_free(loop_t *loop) {
    * their libevent events. */
   while (loop->closing != NULL)
     run_closing(loop);
-  event_free(loop->poll_timer);
+  event_free(loop->tfd_ev);
   event_base_free(loop->base);
+  close(loop->tfd);
   free(loop->heap);
   free(loop);
 }
