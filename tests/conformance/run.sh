@@ -17,9 +17,16 @@ uv_ver=$(node -p process.versions.uv)
 echo "oracle: node $node_ver, libuv $uv_ver ($(command -v node))"
 major=${node_ver#v}
 major=${major%%.*}
-if ((major < 20)); then
-  echo "WARNING: node < 20 (libuv < 1.45) ran timers at the top of each iteration;" \
-    "our loop follows node 20's order, so traces may differ for that reason alone"
+# A scenario whose trace depends on a newer node than the one here says so on a line
+# "// needs: node >= N (reason)"; on an older node it is skipped (exit 77, ctest's
+# SKIP_RETURN_CODE) with that reason instead of failing for it. Node 18.20.4 (libuv 1.44.2,
+# timers at the top of each iteration) was run over all 20 scenarios and agrees on every
+# one: in the default run mode the phase cycle is the same, so none carries the line today.
+needs=$(sed -n 's|^// needs: node >= \([0-9]*\) *||p' "$js" | head -n 1)
+need_major=$(sed -n 's|^// needs: node >= \([0-9]*\).*|\1|p' "$js" | head -n 1)
+if [[ -n $need_major ]] && ((major < need_major)); then
+  echo "SKIP $name: needs node >= $need_major, this is $node_ver: $needs"
+  exit 77
 fi
 
 tmp=$(mktemp -d)
