@@ -16,6 +16,7 @@ Usage: scripts/bench.sh [options]
   -c CONNS          wrk connections (default 50; always one wrk thread)
   -o FILE           also write the table(s) as markdown to FILE
   --only NAME[,..]  servers to run, among evcluster,nginx,lighttpd,h2o (default all)
+  --workloads ID[,..]  the throughput rows to run, among 1k,64k,1m,close (default all)
   --pipeline        add a row: 1 KiB, 16 pipelined requests per write (scripts/bench/pipeline.lua)
   --logs            add a row: 1 KiB keep-alive with access logs on for every server
   --latency         also report the median p99 latency per server and workload, evcluster's
@@ -23,6 +24,9 @@ Usage: scripts/bench.sh [options]
   --memory          RSS per idle keep-alive connection (10,000 connections; evcluster, nginx)
   --multi           evcluster with 1 and 2 workers, nothing pinned, wrk -t2: requests/s and
                     how evenly the 2 workers share the load (max/min requests, from status)
+  --client-stats    also report what each server makes the client and itself do per
+                    response: wrk's read() calls and CPU time (perf stat), and the server's
+                    sleeps (voluntary context switches of its processes)
   --timers          instead of the servers: timer lateness of our loop beside node's
                     (a repeating 100 ms timer on an idle loop, -r rounds of 50 ticks,
                     interleaved), and the loop lag an idle worker's status reports
@@ -33,7 +37,7 @@ EOF
 }
 
 DURATION=5 ROUNDS=3 CONNS=50 OUT="" ONLY="" PIPELINE=0 LOGS=0 LATENCY=0 MEMORY=0 KEEP=0 MULTI=0
-TIMERS=0
+TIMERS=0 CSTATS=0 ONLY_W=""
 while (($#)); do
   case $1 in
     -d) DURATION=${2:?-d needs SECONDS}; shift 2 ;;
@@ -48,6 +52,8 @@ while (($#)); do
     --memory) MEMORY=1; shift ;;
     --multi) MULTI=1; shift ;;
     --timers) TIMERS=1; shift ;;
+    --client-stats) CSTATS=1; shift ;;
+    --workloads) ONLY_W=${2:?--workloads needs ID[,ID]}; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -323,20 +329,39 @@ WORKLOADS=(
 # Pipelining: nginx with the method's tcp_nopush on stalls here (its TCP_CORK is only lifted when
 # a connection goes idle, and pipelined requests never let it): ~6x below its keep-alive rate,
 # 40 ms p99. That is nginx as configured by the method, not a harness error.
+if [[ -n $ONLY_W ]]; then
+  kept=()
+  for w in "${WORKLOADS[@]}"; do [[ ",$ONLY_W," == *",${w%%|*},"* ]] && kept+=("$w"); done
+  ((${#kept[@]})) || { echo "bench: --workloads: none of $ONLY_W is 1k, 64k, 1m or close" >&2; exit 2; }
+  WORKLOADS=("${kept[@]}")
+fi
 ((PIPELINE)) && WORKLOADS+=("pipe|1 KiB pipelined x16|1k.bin||pipeline")
 ((LOGS)) && WORKLOADS+=("log|1 KiB keep-alive, access log on|1k.bin|+log|")
 
 # run_wrk INSTANCE FILE MODE: prints "RPS P99_MS" or "ERR reason". A run that saw non-2xx/3xx
 # responses, socket errors or no requests at all is an error, whatever its rate.
+# With --client-stats three more fields: wrk's read() calls and CPU microseconds per response
+# (perf stat on wrk), and the server's sleeps per response (voluntary context switches of every
+# process of its session): what decides a run whose client CPU is saturated.
+server_sleeps() { # the sum of voluntary context switches of a session's processes
+  local p t=0 v
+  for p in $(session_procs "$1" | awk '{ print $1 }'); do
+    v=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$p/status" 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
 run_wrk() {
-  local inst=$1 file=$2 mode=$3 out args rps p99 bad
+  local inst=$1 file=$2 mode=$3 out args rps p99 bad perfw=() cs="" sl0=0 sl1 reqs
+  ((CSTATS)) && perfw=(perf stat -x, -o "$TMP/perf.out" -e syscalls:sys_enter_read,task-clock --)
+  ((CSTATS)) && sl0=$(server_sleeps "${PID[$inst]}")
   args=(-t1 "-c$CONNS" "-d${DURATION}s")
   ((LATENCY)) && args+=(--latency)
   [[ $mode == close ]] && args+=(-H 'Connection: close')
   [[ $mode == pipeline ]] && args+=(-s "$BENCH_DIR/pipeline.lua")
   args+=("http://127.0.0.1:${PORT[$inst]}/$file")
   [[ $mode == pipeline ]] && args+=(-- 16)
-  if ! out=$(taskset -c "$CLIENT_CPU" wrk "${args[@]}" 2>&1); then
+  if ! out=$(taskset -c "$CLIENT_CPU" "${perfw[@]}" wrk "${args[@]}" 2>&1); then
     echo "ERR wrk failed: $(tail -n 1 <<<"$out")"; return
   fi
   bad=$(awk '/Non-2xx or 3xx responses:/ { print "non-2xx " $NF }
@@ -353,7 +378,14 @@ run_wrk() {
     # over a million responses/s): no figure, rather than a zero that would win the row.
     [[ -n $p99 && $p99 != 0.000 ]] || p99=-
   fi
-  echo "$rps $p99"
+  if ((CSTATS)); then
+    sl1=$(server_sleeps "${PID[$inst]}")
+    reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
+    cs=$(awk -F, -v n="$reqs" -v sl=$((sl1 - sl0)) '
+      $3 == "syscalls:sys_enter_read" { r = $1 } $3 == "task-clock" { c = $1 }
+      END { if (n > 0) printf "%.2f %.2f %.4f", r / n, c * 1000 / n, sl / n; else print "- - -" }' "$TMP/perf.out")
+  fi
+  echo "$rps $p99 $cs"
 }
 
 # median V...: the median of numbers, "-" values left out; ERR if any value is ERR (a server
@@ -429,7 +461,7 @@ done
 # Interleaved: in each round every workload runs on every server in turn, so slow drift of the
 # machine (other jobs, thermal) spreads over all servers instead of favouring one. The server
 # order rotates from round to round so that no server always runs first.
-declare -A RPS=() P99=() WHY=()
+declare -A RPS=() P99=() WHY=() CRD=() CCPU=() CSL=()
 n=${#RUNNING[@]}
 for ((r = 0; r < ROUNDS; r++)); do
   for w in "${WORKLOADS[@]}"; do
@@ -437,7 +469,7 @@ for ((r = 0; r < ROUNDS; r++)); do
     for ((k = 0; k < n; k++)); do
       s=${RUNNING[$(((k + r) % n))]}
       inst=$s$suffix
-      read -r a b <<<"$(run_wrk "$inst" "$file" "$mode")"
+      read -r a b cr cc csl <<<"$(run_wrk "$inst" "$file" "$mode")"
       # A server that did not actually log must not win the logging row.
       if [[ $suffix == +log && $a != ERR && ! -s $TMP/$inst/access.log ]]; then
         a=ERR b="access log stayed empty"
@@ -448,6 +480,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         log "round $((r + 1))/$ROUNDS  $label  $s: ERR $b"
       else
         RPS[$wid|$s]+="$a " P99[$wid|$s]+="$b "
+        ((CSTATS)) && CRD[$wid|$s]+="$cr " CCPU[$wid|$s]+="$cc " CSL[$wid|$s]+="$csl "
         lat=""
         ((LATENCY)) && lat=", p99 $b ms"
         log "round $((r + 1))/$ROUNDS  $label  $s: $a req/s$lat"
@@ -590,6 +623,22 @@ echo "# $HEADER"
 echo "# $HEADER2"
 table rps
 ((LATENCY)) && { echo; table p99; }
+if ((CSTATS)); then # per response, median of the rounds: client reads, client CPU us, server sleeps
+  echo
+  echo "# per response (median of $ROUNDS): wrk read() calls / wrk CPU us / server sleeps"
+  MD+=$'\n'"| workload (per response: wrk reads / wrk CPU us / server sleeps) |$(printf ' %s |' "${RUNNING[@]}")"$'\n'
+  MD+="|---|$(printf -- '---:|%.0s' "${RUNNING[@]}")"$'\n'
+  for w in "${WORKLOADS[@]}"; do
+    IFS='|' read -r wid label _ <<<"$w"
+    cells=()
+    for s in "${RUNNING[@]}"; do
+      read -ra v1 <<<"${CRD[$wid|$s]:-}"; read -ra v2 <<<"${CCPU[$wid|$s]:-}"; read -ra v3 <<<"${CSL[$wid|$s]:-}"
+      cells+=("$(median "${v1[@]:--}") / $(median "${v2[@]:--}") / $(median "${v3[@]:--}")")
+    done
+    printf '%-34s' "$label"; printf ' %22s' "${cells[@]}"; echo
+    MD+="| $label |$(printf ' %s |' "${cells[@]}")"$'\n'
+  done
+fi
 if ((${#WHY[@]})); then
   echo
   echo "ERR cells (workload, server: the last error seen):"
