@@ -166,3 +166,42 @@ confs = {
 }
 for name, text in confs.items():
     out("fuzz_conf", name, text.encode())
+
+# ---- fuzz_proxy: PROXY protocol headers, v1 lines and v2 binary, valid and broken ----------
+V2SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v2(ver_cmd, fam, body):
+    return V2SIG + bytes([ver_cmd, fam]) + len(body).to_bytes(2, "big") + body
+
+
+A4 = bytes([192, 0, 2, 9, 127, 0, 0, 2]) + (56324).to_bytes(2, "big") + (443).to_bytes(2, "big")
+A6 = bytes(15) + b"\x01" + bytes(15) + b"\x01" + (1).to_bytes(2, "big") + (80).to_bytes(2, "big")
+TLVS = b"\x01\x00\x02h2" + b"\x02\x00\x03a.b" + b"\x05\x00\x04uid1"
+proxies = {
+    "v1-tcp4": b"PROXY TCP4 192.0.2.9 127.0.0.2 56324 443\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+    "v1-tcp6": b"PROXY TCP6 2001:db8::1 ::1 65535 0\r\n",
+    "v1-unknown": b"PROXY UNKNOWN\r\n",
+    "v1-unknown-rest": b"PROXY UNKNOWN ffff::1 ::1 1 2\r\n",
+    "v1-bad-port": b"PROXY TCP4 192.0.2.9 127.0.0.2 65536 443\r\n",
+    "v1-lf-only": b"PROXY TCP4 192.0.2.9 127.0.0.2 1 2\n",
+    "v1-too-long": b"PROXY UNKNOWN " + b"A" * 120 + b"\r\n",
+    "v1-family-mismatch": b"PROXY TCP4 ::1 127.0.0.2 1 2\r\n",
+    "v1-partial": b"PROXY TCP4 192.0.2.9 127.0.0.2 563",
+    "v2-tcp4": v2(0x21, 0x11, A4) + b"GET / HTTP/1.1\r\n\r\n",
+    "v2-tcp4-tlvs": v2(0x21, 0x11, A4 + TLVS),
+    "v2-tcp6": v2(0x21, 0x21, A6),
+    "v2-local": v2(0x20, 0x00, b""),
+    "v2-unspec-tlvs": v2(0x21, 0x00, TLVS),
+    "v2-unix": v2(0x21, 0x31, bytes(216)),
+    "v2-tlv-overrun": v2(0x21, 0x11, A4 + b"\x01\x00\x09h2"),
+    "v2-tlv-cut": v2(0x21, 0x11, A4 + b"\x01\x00"),
+    "v2-short-addr": v2(0x21, 0x11, A4[:8]),
+    "v2-dgram": v2(0x21, 0x12, A4),
+    "v2-version1": v2(0x11, 0x11, A4),
+    "v2-oversize": V2SIG + b"\x21\x11\xff\xff" + A4,
+    "v2-partial": v2(0x21, 0x11, A4)[:20],
+    "no-header": b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+}
+for name, data in proxies.items():
+    out("fuzz_proxy", name, data)
