@@ -3,7 +3,8 @@ jitter 0.5, clients on fresh connections and on keep-alive ones (which retry a r
 when their reused idle connection was closed before any response byte, as on a reload).
 Workers are replaced in turn: each replacement is ready before its old worker drains, one
 recycle at a time, zero failed requests, the thresholds spread over 300..450, and status
-counts the recycles under "requests"."""
+counts the recycles under "requests". A reload afterwards works as before, and the new
+generation's workers recycle in their turn."""
 import os, re, sys, threading, time
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
@@ -113,6 +114,21 @@ try:
     check(re.search(r"recycled: 0 by memory, \d+ by requests", r.stdout), "status text: %r"
           % r.stdout)
     sup_wait(lambda: not any(pid_alive(p) for p in replaced), 10, "replaced workers exited")
+
+    # a reload behaves as before, and the new generation's workers recycle in their turn
+    check(s.cli("-s", "reload").returncode == 0, "reload")
+    check(int(s.wait_log(READY_RE, 10).group(1)) == 2, "generation 2 ready")
+    c = Conn(s.port)
+    deadline = time.monotonic() + 15
+    while not any(re.search(r"has served \d+ requests.*\n?", l) and "generation 2)" in l
+                  for l in drain_log(s)):
+        check(time.monotonic() < deadline, "a generation 2 worker recycled within 15 s")
+        r = roundtrip(c, "GET", "/index.html")
+        check(r.status == 200, "request: %r" % r)
+        if r.header("connection", "").lower() == "close":
+            c.close()
+            c = Conn(s.port)
+    c.close()
 finally:
     s.stop()
 print("ok")
