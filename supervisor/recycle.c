@@ -49,6 +49,18 @@ enum recycle_reason recycle_due(const conf_t *c, const struct recycle_worker *rw
   return RECYCLE_NONE;
 }
 
+double recycle_urgency(const conf_t *c, const struct recycle_worker *rw, uint64_t rss_kb,
+                       uint64_t requests) {
+  switch (recycle_due(c, rw, rss_kb, requests)) {
+  case RECYCLE_RSS:
+    return 1000.0 + (double)rss_kb / ((double)c->recycle.max_rss_mb * 1024.0);
+  case RECYCLE_REQUESTS:
+    return (double)requests / (double)rw->threshold;
+  default:
+    return 0.0;
+  }
+}
+
 const char *recycle_reason_name(enum recycle_reason r) {
   return r == RECYCLE_RSS ? "rss" : r == RECYCLE_REQUESTS ? "requests" : "none";
 }

@@ -40,6 +40,11 @@ uint64_t recycle_threshold(uint64_t max_requests, double jitter, double r);
  * one). rss_kb 0 means unknown and never triggers. Pure. */
 enum recycle_reason recycle_due(const conf_t *c, const struct recycle_worker *rw, uint64_t rss_kb,
                                 uint64_t requests);
+/* How far past its limit a due worker is, 0 when it is not due: the share of its limit it
+ * reached (1 at the limit), plus 1000 when due by memory. The supervisor recycles the highest
+ * first, so a busy slot whose replacements keep coming due does not starve another. Pure. */
+double recycle_urgency(const conf_t *c, const struct recycle_worker *rw, uint64_t rss_kb,
+                       uint64_t requests);
 const char *recycle_reason_name(enum recycle_reason r);
 
 /* 0 or -errno. log stays the caller's. */

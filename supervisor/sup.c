@@ -663,6 +663,8 @@ static void worker_reaped(struct worker *w, int status) {
   int had_slot = !w->retired && w->slot < g->n_slots && g->slots[w->slot].w == w;
   if (had_slot)
     g->slots[w->slot].w = NULL;
+  if (recycle_reaped(w, had_slot)) /* before any return: the recycle must not keep w */
+    had_slot = 0; /* the replacement that was starting for it took the slot */
   loop_close(&w->io.h, worker_io_closed);
 
   if (g->state == GEN_STARTING && sup->pending == g) {
@@ -681,8 +683,6 @@ static void worker_reaped(struct worker *w, int status) {
     shutdown_begin(sup, 1);
     return;
   }
-  if (recycle_reaped(w, had_slot))
-    had_slot = 0; /* the replacement that was starting for it takes the slot */
   if (g->state == GEN_ACTIVE && sup->state == SUP_RUNNING && had_slot)
     slot_respawn(g, w->slot, uptime);
   gen_maybe_free(g);
@@ -786,27 +786,33 @@ static void recycle_check(sup_t *sup, uint64_t now) {
   if (sup->rec_new && (sup->rec_new->gen != g || sup->state != SUP_RUNNING))
     recycle_cancel(sup, "its generation is no longer the active one");
   if (!g || g->state != GEN_ACTIVE || sup->state != SUP_RUNNING || sup->pending ||
-      !recycle_may_start(sup->recycle, now))
+      !sup->served || !recycle_may_start(sup->recycle, now))
     return;
+  struct worker *due = NULL;
+  double most = 0;
   for (unsigned i = 0; i < g->n_slots; i++) {
     struct worker *w = g->slots[i].w;
     if (!w || !w->ready || w->drain_sent || w->stop_sent || w->killed || w->eof)
       continue;
-    enum recycle_reason why = recycle_due(g->conf, &w->rec, w->ps.rss_kb, w->stats.requests);
-    if (why == RECYCLE_NONE)
-      continue;
-    recycle_begin(sup->recycle, g->conf, now, w->pid, i, g->id, why, &w->rec, w->ps.rss_kb,
-                  w->stats.requests, now - w->ready_ms);
-    struct worker *spare;
-    if (worker_new(g, i, &spare) < 0) {
-      recycle_end(sup->recycle, now, 0, 0, "could not fork its replacement");
-      return;
+    double u = recycle_urgency(g->conf, &w->rec, w->ps.rss_kb, w->stats.requests);
+    if (u > most) {
+      most = u;
+      due = w;
     }
-    sup->rec_old = w;
-    sup->rec_new = spare;
-    schedule(sup);
+  }
+  if (!due)
+    return;
+  recycle_begin(sup->recycle, g->conf, now, due->pid, due->slot, g->id,
+                recycle_due(g->conf, &due->rec, due->ps.rss_kb, due->stats.requests), &due->rec,
+                due->ps.rss_kb, due->stats.requests, now - due->ready_ms);
+  struct worker *spare;
+  if (worker_new(g, due->slot, &spare) < 0) {
+    recycle_end(sup->recycle, now, 0, 0, "could not fork its replacement");
     return;
   }
+  sup->rec_old = due;
+  sup->rec_new = spare;
+  schedule(sup);
 }
 
 /* A worker is READY: its RSS baseline; and if it is the replacement of a recycle, the swap:
@@ -843,12 +849,15 @@ static int recycle_reaped(struct worker *w, int had_slot) {
   }
   if (w != sup->rec_old)
     return 0;
+  sup->rec_old = NULL;
+  if (!had_slot) { /* no slot to hand over: the replacement has no place either */
+    recycle_cancel(sup, "it died out of its slot");
+    return 0;
+  }
   struct worker *spare = sup->rec_new;
-  sup->rec_old = sup->rec_new = NULL;
+  sup->rec_new = NULL;
   recycle_end(sup->recycle, now_ms(sup), 0, spare->pid,
               "it died first; its replacement takes the slot");
-  if (!had_slot)
-    return 0;
   w->gen->slots[w->slot].w = spare;
   return 1;
 }

@@ -13,6 +13,20 @@ N, SIZE, HEADROOM_MB = 400, 60 * 1024, 8
 files = {"f%03d.bin" % i: bytes([i % 251]) * SIZE for i in range(N)}
 files["index.html"] = "hello\n"
 s = Server(workers=1, files=files, settings={"health": "{ interval = 0.2; misses = 5; }"})
+
+
+def log_wait(pattern, since, timeout):
+    """A line matching pattern among those logged since index `since` (drain_log reads on)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in drain_log(s)[since:]:
+            m = re.search(pattern, line)
+            if m:
+                return m
+        check(time.monotonic() < deadline, "no log line %r within %ss" % (pattern, timeout))
+        time.sleep(0.05)
+
+
 try:
     s.start()
     r = request(s.port, "/index.html")
@@ -45,7 +59,9 @@ try:
     t = threading.Thread(target=background)
     t.start()
     try:
+        # until the recycle starts: the replacement must not be fed the same files
         c = Conn(s.port)
+        seen = len(drain_log(s))
         for name in sorted(files):
             if name == "index.html":
                 continue
@@ -54,12 +70,14 @@ try:
             if r.header("connection", "").lower() == "close":
                 c.close()
                 c = Conn(s.port)
+            if any("starting its replacement" in l for l in drain_log(s)[seen:]):
+                break
         c.close()
-        m = s.wait_log(r"recycle: worker (\d+) \(slot 0, generation 2\) is resident ([\d.]+) MiB, "
-                       r"above recycle\.max_rss_mb = %d \(([\d.]+) MiB at start-up" % limit, 10)
+        m = log_wait(r"recycle: worker (\d+) \(slot 0, generation 2\) is resident ([\d.]+) MiB, "
+                       r"above recycle\.max_rss_mb = %d \(([\d.]+) MiB at start-up" % limit, seen, 10)
         check(int(m.group(1)) == old, "the worker that grew is the one recycled")
         check(float(m.group(2)) > limit, "its figure is above the limit: %s" % m.group(0))
-        m = s.wait_log(r"recycle: worker (\d+) ready, worker (\d+) drains \(by rss", 10)
+        m = log_wait(r"recycle: worker (\d+) ready, worker (\d+) drains \(by rss", seen, 10)
         new = int(m.group(1))
         check(int(m.group(2)) == old and new != old, "replacement %d for %d" % (new, old))
         sup_wait(lambda: not pid_alive(old), 10, "the recycled worker exited")

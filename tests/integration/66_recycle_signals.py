@@ -4,7 +4,8 @@ the root), which leaves time to act while it starts. Meanwhile the worker being 
 its slot and serves: requests succeed. TTOU that removes the slot being recycled cancels the
 recycle: the replacement is killed, the old worker drains as TTOU says and no one is
 respawned for the slot. TTIN during a recycle adds its worker beside it, and the recycle
-completes once its replacement is ready. status counts one recycle and one abandoned."""
+completes once its replacement is ready. A worker that dies while its replacement starts
+hands its slot to the replacement (no respawn beside it). status counts what happened."""
 import os, signal, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
@@ -39,15 +40,16 @@ def replacing():
 def load_until(pattern, timeout=10):
     """Fresh requests, each must succeed, until a log line matches."""
     deadline = time.monotonic() + timeout
+    seen = len(drain_log(s))  # only lines logged from now on
     while True:
         r = request(s.port, "/index.html")
         check(r.status == 200, "request: %r" % r)
-        for line in drain_log(s):
-            pass
-        for line in s.log:
+        log = drain_log(s)
+        for line in log[seen:]:
             m = re.search(pattern, line)
             if m:
                 return m
+        seen = len(log)
         check(time.monotonic() < deadline, "no %r within %ss" % (pattern, timeout))
 
 
@@ -93,6 +95,25 @@ try:
           "slot 0 its replacement, slot 1 TTIN's: %r" % st["workers"])
     check(len(st["workers"]) == 2, "nothing else: %r" % st["workers"])
     check(st["supervisor"]["recycled"]["requests"] == 1, "counts: %r" % st["supervisor"])
+
+    # the worker being replaced dies while its replacement is held: the replacement takes
+    # its slot, nobody is respawned for it
+    os.rename(trigger + ".taken", trigger)
+    m = load_until(r"recycle: worker (\d+) \(slot (\d+), generation 1\) has served \d+ "
+                   r"requests, its threshold 30 ")
+    victim, slot = int(m.group(1)), int(m.group(2))
+    spare = sup_wait(replacing, 5, "the third replacement listed")[0]
+    os.kill(victim, signal.SIGKILL)
+    s.wait_log(r"recycle of worker %d abandoned: it died first; its replacement takes the slot"
+               % victim, 5)
+    sup_wait(lambda: (lambda sl: slot in sl and sl[slot]["pid"] == spare["pid"])(by_slot()[0]),
+             10, "the replacement runs in slot %d" % slot)
+    st = sup_status(s)
+    # (the other slot's worker, past its threshold too, may have its own recycle under way)
+    check(len([w for w in st["workers"] if not w["replacing"]]) == 2,
+          "two workers, no respawn beside it: %r" % st["workers"])
+    check(not any("respawning slot %d" % slot in l for l in drain_log(s)), "no respawn")
+    check(st["supervisor"]["recycled"]["failed"] == 2, "counts: %r" % st["supervisor"])
 finally:
     s.stop()
 print("ok")

@@ -1,5 +1,5 @@
 /* Unit tests of the recycling policy (supervisor/recycle.c): the jitter threshold, what is
- * due and why, the exemption of a worker above the memory limit at READY (said once), the
+ * due and why, which first (urgency), the exemption of a worker above the memory limit at READY (said once), the
  * back-off for a worker due by memory right after it started, and the counters. */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -68,6 +68,13 @@ static void test_due(void **state) {
   assert_int_equal(recycle_due(&c, &rw, 200 * 1024, 50), RECYCLE_RSS); /* memory first */
   rw.rss_exempt = 1;
   assert_int_equal(recycle_due(&c, &rw, 200 * 1024, 10), RECYCLE_NONE);
+  /* urgency: memory above requests, then how far past the limit */
+  rw.rss_exempt = 0;
+  assert_true(recycle_urgency(&c, &rw, 1024, 10) == 0.0);
+  assert_true(recycle_urgency(&c, &rw, 1024, 50) == 1.0);
+  assert_true(recycle_urgency(&c, &rw, 1024, 75) == 1.5);
+  assert_true(recycle_urgency(&c, &rw, 150 * 1024, 0) == 1001.5);
+  assert_true(recycle_urgency(&c, &rw, 101 * 1024, 0) > recycle_urgency(&c, &rw, 1024, 5000));
   assert_string_equal(recycle_reason_name(RECYCLE_RSS), "rss");
   assert_string_equal(recycle_reason_name(RECYCLE_REQUESTS), "requests");
 }
