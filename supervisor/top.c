@@ -1,7 +1,8 @@
 /* evcluster top (see top.h): the CLI's live view. One "status json" call per interval over
  * the control socket (sup_ctl_call, as `status` makes it), parsed with json-c. On a terminal
  * it draws with plain ANSI sequences in the alternate screen and reads keys in non-canonical
- * mode; every way out (q, SIGINT, SIGTERM, SIGHUP, an error) goes through one restore. */
+ * mode; every way out (q, SIGINT, SIGTERM, SIGHUP, an error) goes through one restore, and
+ * Ctrl-Z restores the terminal before it stops and takes it again on fg. */
 #define _GNU_SOURCE
 #include "top.h"
 
@@ -254,7 +255,7 @@ void top_render(const struct top_snap *s, const char *err, unsigned cols, unsign
 
 /* ---- the command --------------------------------------------------------------------- */
 
-static volatile sig_atomic_t got_stop, got_winch;
+static volatile sig_atomic_t got_stop, got_winch, got_tstp;
 
 static void on_stop(int sig) {
   (void)sig;
@@ -264,6 +265,11 @@ static void on_stop(int sig) {
 static void on_winch(int sig) {
   (void)sig;
   got_winch = 1;
+}
+
+static void on_tstp(int sig) {
+  (void)sig;
+  got_tstp = 1;
 }
 
 static double mono_s(void) {
@@ -391,6 +397,8 @@ int top_main(const char *ctl_path, int argc, char **argv) {
   sigaction(SIGHUP, &sa, NULL);
   sa.sa_handler = on_winch;
   sigaction(SIGWINCH, &sa, NULL);
+  sa.sa_handler = on_tstp;
+  sigaction(SIGTSTP, &sa, NULL);
   struct term term = {0};
   if (tty)
     term_enter(&term);
@@ -451,6 +459,19 @@ int top_main(const char *ctl_path, int argc, char **argv) {
           got_stop = 1;
       } else if (n > 0 && (p.revents & (POLLHUP | POLLERR))) {
         got_stop = 1; /* the terminal is gone */
+      }
+      if (got_tstp) {
+        /* Ctrl-Z: the shell gets its screen and modes back while we are stopped, and we
+         * take them again on fg */
+        got_tstp = 0;
+        term_leave(&term);
+        signal(SIGTSTP, SIG_DFL);
+        raise(SIGTSTP); /* stops here until SIGCONT */
+        sa.sa_handler = on_tstp;
+        sigaction(SIGTSTP, &sa, NULL);
+        if (tty)
+          term_enter(&term);
+        got_winch = 1; /* redraw, at the size it may have now */
       }
       if (got_winch && tty) {
         got_winch = 0;

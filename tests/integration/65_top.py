@@ -4,7 +4,7 @@ were taken. On a terminal, run in a detached tmux session driven with send-keys 
 capture-pane: the rows match the workers; a reload while an old worker still sends a slow
 download shows generation 1 draining, held by its connection, beside generation 2; a terminal
 too small says so and recovers; q and Ctrl-C leave the alternate screen, give back the prompt
-and restore the terminal's modes (canonical input, echo)."""
+and restore the terminal's modes (canonical input, echo); Ctrl-Z does too, and fg resumes."""
 import os, re, shutil, subprocess, sys, time
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
@@ -70,7 +70,7 @@ try:
     check(r.returncode == 2 and "-n takes a count" in r.stderr, "bad -n: %r" % (r,))
 
     # ---- on a terminal, under tmux
-    env_shell = "env PS1='TOPTEST$ ' sh"
+    env_shell = "env PS1='TOPTEST$ ' bash --norc --noprofile -i"
     check(tmux("new-session", "-d", "-s", "top", "-x", "150", "-y", "30", env_shell).returncode
           == 0, "tmux session")
     wait_for(lambda: "TOPTEST$" in screen(), 5)
@@ -115,6 +115,18 @@ try:
          "Enter")
     sup_wait(lambda: re.search(r"^icanon$", screen(), re.M) and re.search(r"^echo$", screen(), re.M),
              5, "canonical input and echo restored")
+
+    # Ctrl-Z gives the shell its screen back while top is stopped; fg takes it again
+    tmux("send-keys", "-t", "top", "clear; " + cmd, "Enter")
+    sup_wait(lambda: len(rows(screen())) == 2, 5, "top again")
+    tmux("send-keys", "-t", "top", "C-z")
+    sup_wait(lambda: alternate() == "0", 5, "Ctrl-Z leaves the alternate screen")
+    sup_wait(lambda: "Stopped" in screen() and screen().rstrip().endswith("TOPTEST$"), 5,
+             "the shell reports the stopped job and prompts")
+    tmux("send-keys", "-t", "top", "fg", "Enter")
+    sup_wait(lambda: alternate() == "1" and len(rows(screen())) == 2, 5, "fg: top is back")
+    tmux("send-keys", "-t", "top", "q")
+    sup_wait(lambda: alternate() == "0", 5, "q after fg")
 
     # Ctrl-C does the same
     tmux("send-keys", "-t", "top", "clear; " + cmd, "Enter")
