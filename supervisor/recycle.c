@@ -112,7 +112,7 @@ int recycle_may_start(const recycle_t *r, uint64_t now_ms) {
 
 void recycle_begin(recycle_t *r, const conf_t *c, uint64_t now_ms, pid_t pid, unsigned slot,
                    unsigned gen, enum recycle_reason reason, const struct recycle_worker *rw,
-                   uint64_t rss_kb, uint64_t requests, uint64_t ready_age_ms) {
+                   uint64_t rss_kb, uint64_t requests, uint64_t due_after_ms) {
   r->in_progress = 1;
   r->reason = reason;
   r->old_pid = pid;
@@ -133,7 +133,7 @@ void recycle_begin(recycle_t *r, const conf_t *c, uint64_t now_ms, pid_t pid, un
             (double)rss_kb / 1024.0);
   /* Only memory: a request count starts from 0 in every worker, so a low max_requests under
    * load recycles often by design (as gunicorn's does), one worker at a time. */
-  if (reason != RECYCLE_RSS || ready_age_ms >= QUICK_MS) {
+  if (reason != RECYCLE_RSS || due_after_ms >= QUICK_MS) {
     r->backoff_ms = 0;
     return;
   }
@@ -147,7 +147,7 @@ void recycle_begin(recycle_t *r, const conf_t *c, uint64_t now_ms, pid_t pid, un
             "recycle: worker %ld was due %.1f s after it was ready: the %s limit is close to "
             "what a fresh worker takes; recycling backs off (%.0f s, doubling up to %.0f s, "
             "while workers keep being due this soon)",
-            (long)pid, (double)ready_age_ms / 1000.0, recycle_reason_name(reason),
+            (long)pid, (double)due_after_ms / 1000.0, recycle_reason_name(reason),
             (double)r->backoff_ms / 1000.0, (double)BACKOFF_MAX_MS / 1000.0);
 }
 

@@ -23,6 +23,7 @@ struct recycle_worker {
   uint64_t threshold;   /* requests after which it is replaced; 0: no limit */
   uint64_t ready_rss_kb; /* resident at READY: its baseline */
   int rss_exempt;       /* resident above max_rss_mb already at READY: never recycled by RSS */
+  uint64_t due_ms;      /* when it was first seen due (the caller's clock); 0: not yet */
 };
 
 /* Recycles done, per reason: read by `status` (and the metrics endpoint). Counters only go up;
@@ -61,13 +62,15 @@ void recycle_worker_ready(recycle_t *r, const conf_t *c, struct recycle_worker *
                           uint64_t rss_kb);
 /* 1 if a recycle may start now: none in progress, and the back-off has passed. */
 int recycle_may_start(const recycle_t *r, uint64_t now_ms);
-/* A recycle starts: worker pid (slot, generation), ready for ready_age_ms, is due for reason
- * with these figures. Logs it, marks one in progress, and when it is due by memory soon
- * after it was ready (the limit is too close to what a fresh worker takes) backs off
- * exponentially before the next recycle, saying so once per back-off episode. */
+/* A recycle starts: worker pid (slot, generation), first seen due due_after_ms after its
+ * READY, is due for reason with these figures. Logs it, marks one in progress, and when it
+ * came due by memory soon after it was ready (the limit is too close to what a fresh worker
+ * takes) backs off exponentially before the next recycle, saying so once per back-off
+ * episode. Measured to when it came due, not to now, so that a worker held back by the
+ * back-off does not count as one that lived long and end the episode. */
 void recycle_begin(recycle_t *r, const conf_t *c, uint64_t now_ms, pid_t pid, unsigned slot,
                    unsigned gen, enum recycle_reason reason, const struct recycle_worker *rw,
-                   uint64_t rss_kb, uint64_t requests, uint64_t ready_age_ms);
+                   uint64_t rss_kb, uint64_t requests, uint64_t due_after_ms);
 /* The recycle in progress ended: ok (the replacement new_pid is ready, the old worker drains:
  * counted under its reason) or not (why says what happened; the old worker keeps serving). */
 void recycle_end(recycle_t *r, uint64_t now_ms, int ok, pid_t new_pid, const char *why);

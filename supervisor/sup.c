@@ -785,8 +785,7 @@ static void recycle_check(sup_t *sup, uint64_t now) {
   struct gen *g = sup->active;
   if (sup->rec_new && (sup->rec_new->gen != g || sup->state != SUP_RUNNING))
     recycle_cancel(sup, "its generation is no longer the active one");
-  if (!g || g->state != GEN_ACTIVE || sup->state != SUP_RUNNING || sup->pending ||
-      !sup->served || !recycle_may_start(sup->recycle, now))
+  if (!g || g->state != GEN_ACTIVE || sup->state != SUP_RUNNING || sup->pending || !sup->served)
     return;
   struct worker *due = NULL;
   double most = 0;
@@ -795,16 +794,18 @@ static void recycle_check(sup_t *sup, uint64_t now) {
     if (!w || !w->ready || w->drain_sent || w->stop_sent || w->killed || w->eof)
       continue;
     double u = recycle_urgency(g->conf, &w->rec, w->ps.rss_kb, w->stats.requests);
+    if (u > 0 && !w->rec.due_ms)
+      w->rec.due_ms = now; /* waiting (one in progress, a back-off) does not move this */
     if (u > most) {
       most = u;
       due = w;
     }
   }
-  if (!due)
+  if (!due || !recycle_may_start(sup->recycle, now))
     return;
   recycle_begin(sup->recycle, g->conf, now, due->pid, due->slot, g->id,
                 recycle_due(g->conf, &due->rec, due->ps.rss_kb, due->stats.requests), &due->rec,
-                due->ps.rss_kb, due->stats.requests, now - due->ready_ms);
+                due->ps.rss_kb, due->stats.requests, due->rec.due_ms - due->ready_ms);
   struct worker *spare;
   if (worker_new(g, due->slot, &spare) < 0) {
     recycle_end(sup->recycle, now, 0, 0, "could not fork its replacement");

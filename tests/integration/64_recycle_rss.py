@@ -4,7 +4,10 @@ kept in the worker's file cache (small files are cached whole). The worker goes 
 and is replaced (the replacement READY before it drains), requests keep succeeding throughout,
 status counts one recycle under "rss", and the fresh worker, back at its baseline, is not
 recycled again. Then a limit below the baseline (1 MiB): the log says so once, and over 3 s
-(15 health intervals) no worker is replaced: no respawn loop."""
+(15 health intervals) no worker is replaced: no respawn loop. Last, a limit a fresh worker
+reaches within seconds under traffic that keeps growing it: recycling backs off (said once for
+the episode that began when the first worker too came due within seconds of its start), and
+no worker is replaced for the 4.5 s after a recycle."""
 import os, re, sys, threading, time
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
@@ -110,6 +113,50 @@ try:
           "no recycle in generation 3")
     check(sum("below a worker's baseline" in l for l in s.log) == 1, "said once")
     check(sup_status(s)["supervisor"]["recycled"]["rss"] == 1, "count unchanged")
+
+    # a limit a fresh worker reaches within seconds (traffic that never stops growing it):
+    # recycling backs off instead of replacing workers back to back
+    s.write_conf({"recycle": "{ max_rss_mb = %d; }" % limit})
+    check(s.cli("-s", "reload").returncode == 0, "reload")
+    sup_wait(lambda: sup_workers(s, generation=4, state="running"), 10, "generation 4")
+    seen = len(drain_log(s))
+    stop.clear()
+    errors = []
+
+    def feed():  # the files again and again, on keep-alive connections
+        c, i = None, 0
+        while not stop.is_set():
+            try:
+                c = c or Conn(s.port)
+                r = roundtrip(c, "GET", "/f%03d.bin" % (i % N))
+                if r.status != 200:
+                    errors.append(repr(r))
+                if r.header("connection", "").lower() == "close":
+                    c.close()
+                    c = None
+            except (EOFError, ConnectionResetError, BrokenPipeError):
+                c = None  # an idle connection closed by a drain: retried
+            i += 1
+        if c:
+            c.close()
+    t = threading.Thread(target=feed)
+    t.start()
+    try:
+        # the first recycle in generation 4 comes within seconds of its worker's start: the
+        # back-off (begun in the first part, where the worker also came due soon) doubles
+        log_wait(r"\(slot 0, generation 4\) is resident [\d.]+ MiB, above .*starting its "
+                 r"replacement", seen, 15)
+        at = len(drain_log(s))
+        time.sleep(4.5)  # the back-off is the event under test: nothing may start for >= 5 s
+        begun = [l for l in drain_log(s)[at:] if "starting its replacement" in l]
+        check(not begun, "no recycle within the back-off: %r" % begun)
+        check(sup_status(s)["supervisor"]["rss_kb"] > 0, "the supervisor answers meanwhile")
+    finally:
+        stop.set()
+        t.join()
+    check(not errors, "failed requests while fed: %r" % errors[:3])
+    backs = [l for l in drain_log(s) if "recycling backs off" in l]
+    check(len(backs) == 1, "said once: %r" % backs)
 finally:
     s.stop()
 print("ok")
