@@ -92,8 +92,7 @@ int procstat_sample(pid_t pid, uint64_t now_ms, struct procstat *ps) {
   if (rc < 0)
     return rc;
   if (ps->at_ms && now_ms > ps->at_ms && ticks >= ps->cpu_ticks) {
-    ps->cpu_pct = procstat_cpu_pct(ticks - ps->cpu_ticks, now_ms - ps->at_ms,
-                                   sysconf(_SC_CLK_TCK));
+    ps->cpu_pct = procstat_cpu_pct(ticks - ps->cpu_ticks, now_ms - ps->at_ms, sysconf(_SC_CLK_TCK));
     ps->cpu_valid = 1;
   }
   if (!ps->at_ms || now_ms > ps->at_ms) { /* two samples in one ms: keep the older base */

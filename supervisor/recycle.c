@@ -11,7 +11,7 @@
 
 #include "util.h"
 
-#define QUICK_MS 10000          /* due this soon after READY: the limit is too tight */
+#define QUICK_MS 10000 /* due this soon after READY: the limit is too tight */
 #define BACKOFF_FIRST_MS 5000
 #define BACKOFF_MAX_MS 300000
 
@@ -21,10 +21,10 @@ struct recycle {
   int in_progress;
   enum recycle_reason reason; /* of the one in progress */
   pid_t old_pid;
-  uint64_t backoff_ms;     /* 0: none */
-  uint64_t next_ms;        /* no recycle starts before this */
-  int exempt_logged_mb;    /* the max_rss_mb whose "below the baseline" was logged; 0: none */
-  unsigned short rand[3];  /* erand48 state: thresholds differ per worker, not per run */
+  uint64_t backoff_ms;    /* 0: none */
+  uint64_t next_ms;       /* no recycle starts before this */
+  int exempt_logged_mb;   /* the max_rss_mb whose "below the baseline" was logged; 0: none */
+  unsigned short rand[3]; /* erand48 state: thresholds differ per worker, not per run */
 };
 
 uint64_t recycle_threshold(uint64_t max_requests, double jitter, double r) {
@@ -128,9 +128,8 @@ void recycle_begin(recycle_t *r, const conf_t *c, uint64_t now_ms, pid_t pid, un
             "recycle: worker %ld (slot %u, generation %u) has served %llu requests, its "
             "threshold %llu (recycle.max_requests = %d, jitter %.2f; %.1f MiB resident): "
             "starting its replacement",
-            (long)pid, slot, gen, (unsigned long long)requests,
-            (unsigned long long)rw->threshold, c->recycle.max_requests, c->recycle.jitter,
-            (double)rss_kb / 1024.0);
+            (long)pid, slot, gen, (unsigned long long)requests, (unsigned long long)rw->threshold,
+            c->recycle.max_requests, c->recycle.jitter, (double)rss_kb / 1024.0);
   /* Only memory: a request count starts from 0 in every worker, so a low max_requests under
    * load recycles often by design (as gunicorn's does), one worker at a time. */
   if (reason != RECYCLE_RSS || due_after_ms >= QUICK_MS) {
@@ -138,9 +137,9 @@ void recycle_begin(recycle_t *r, const conf_t *c, uint64_t now_ms, pid_t pid, un
     return;
   }
   int first = r->backoff_ms == 0;
-  r->backoff_ms = first ? BACKOFF_FIRST_MS
+  r->backoff_ms = first                                ? BACKOFF_FIRST_MS
                   : r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-                                                        : r->backoff_ms * 2;
+                                                       : r->backoff_ms * 2;
   r->next_ms = now_ms + r->backoff_ms;
   if (first)
     log_msg(r->log, LOG_WARN,
@@ -172,8 +171,10 @@ void recycle_end(recycle_t *r, uint64_t now_ms, int ok, pid_t new_pid, const cha
   uint64_t wait = r->backoff_ms ? r->backoff_ms : BACKOFF_FIRST_MS;
   if (r->next_ms < now_ms + wait)
     r->next_ms = now_ms + wait;
-  log_msg(r->log, LOG_WARN, "recycle of worker %ld abandoned: %s; it keeps serving (next "
-          "recycle in %.0f s at the earliest)", (long)r->old_pid, why, (double)wait / 1000.0);
+  log_msg(r->log, LOG_WARN,
+          "recycle of worker %ld abandoned: %s; it keeps serving (next "
+          "recycle in %.0f s at the earliest)",
+          (long)r->old_pid, why, (double)wait / 1000.0);
 }
 
 int recycle_in_progress(const recycle_t *r) {

@@ -20,10 +20,10 @@ enum recycle_reason { RECYCLE_NONE = 0, RECYCLE_RSS, RECYCLE_REQUESTS };
 
 /* Per worker, embedded in the supervisor's record of it. Written by this module only. */
 struct recycle_worker {
-  uint64_t threshold;   /* requests after which it is replaced; 0: no limit */
+  uint64_t threshold;    /* requests after which it is replaced; 0: no limit */
   uint64_t ready_rss_kb; /* resident at READY: its baseline */
-  int rss_exempt;       /* resident above max_rss_mb already at READY: never recycled by RSS */
-  uint64_t due_ms;      /* when it was first seen due (the caller's clock); 0: not yet */
+  int rss_exempt;        /* resident above max_rss_mb already at READY: never recycled by RSS */
+  uint64_t due_ms;       /* when it was first seen due (the caller's clock); 0: not yet */
 };
 
 /* Recycles done, per reason: read by `status` (and the metrics endpoint). Counters only go up;

@@ -46,8 +46,8 @@ static uint64_t u64(json_object *o, const char *key) {
 
 static void str(json_object *o, const char *key, char *buf, size_t n) {
   json_object *v = get(o, key);
-  snprintf(buf, n, "%s", v && json_object_is_type(v, json_type_string)
-                             ? json_object_get_string(v) : "?");
+  snprintf(buf, n, "%s",
+           v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "?");
 }
 
 int top_parse(const char *json, double at_s, struct top_snap *out) {
@@ -72,8 +72,8 @@ int top_parse(const char *json, double at_s, struct top_snap *out) {
   json_object *ip = get(rec, "in_progress");
   out->recycle_in_progress = ip && json_object_get_boolean(ip);
   json_object *l = get(sup, "listening");
-  for (size_t i = 0; l && json_object_is_type(l, json_type_array) &&
-                     i < json_object_array_length(l); i++) {
+  for (size_t i = 0;
+       l && json_object_is_type(l, json_type_array) && i < json_object_array_length(l); i++) {
     size_t len = strlen(out->listening);
     snprintf(out->listening + len, sizeof(out->listening) - len, "%s%s", i ? ", " : "",
              json_object_get_string(json_object_array_get_idx(l, i)));
@@ -146,8 +146,8 @@ static void holds(const struct top_worker *w, char *buf, size_t n) {
   struct {
     const char *name;
     unsigned v;
-  } k[] = {{"conn", w->refs_connections}, {"pool", w->refs_pool_jobs},
-           {"timer", w->refs_timers},     {"immediate", w->refs_immediates},
+  } k[] = {{"conn", w->refs_connections},   {"pool", w->refs_pool_jobs},
+           {"timer", w->refs_timers},       {"immediate", w->refs_immediates},
            {"listener", w->refs_listeners}, {"other", w->refs_other}};
   size_t o = 0;
   buf[0] = '\0';
@@ -196,8 +196,8 @@ void top_render(const struct top_snap *s, const char *err, unsigned cols, unsign
     return;
   }
   duration(s->uptime_s, up, sizeof(up));
-  line(out, cols, &left, "evcluster top  %s  supervisor %ld %s  generation %u  up %s  on %s",
-       clock, s->pid, s->state, s->generation, up, s->listening[0] ? s->listening : "-");
+  line(out, cols, &left, "evcluster top  %s  supervisor %ld %s  generation %u  up %s  on %s", clock,
+       s->pid, s->state, s->generation, up, s->listening[0] ? s->listening : "-");
   unsigned running = 0, draining = 0, starting = 0;
   uint64_t conns = 0, rss = 0;
   double rate = 0, cpu_sum = 0;
@@ -292,8 +292,8 @@ static int write_all(int fd, const char *p, size_t n) {
 }
 
 struct term {
-  int active;        /* alternate screen entered */
-  int raw;           /* termios changed: saved holds the original */
+  int active; /* alternate screen entered */
+  int raw;    /* termios changed: saved holds the original */
   struct termios saved;
 };
 
@@ -342,8 +342,8 @@ static void draw(const struct top_snap *s, const char *err) {
   term_size(&cols, &rows);
   struct sup_buf text = {0}, frame = {0};
   if (cols < MIN_COLS || rows < MIN_ROWS)
-    sup_buf_printf(&text, "terminal too small\n%ux%u, need %ux%u\nq quits\n", cols, rows,
-                   MIN_COLS, MIN_ROWS);
+    sup_buf_printf(&text, "terminal too small\n%ux%u, need %ux%u\nq quits\n", cols, rows, MIN_COLS,
+                   MIN_ROWS);
   else
     top_render(s, err, cols, rows - 1, &text);
   int big = cols >= MIN_COLS && rows >= MIN_ROWS;
@@ -362,8 +362,10 @@ static void draw(const struct top_snap *s, const char *err) {
 }
 
 static int usage_error(const char *msg, const char *arg) {
-  fprintf(stderr, "evcluster: top: %s%s%s\nusage: evcluster -c FILE top [-d SECONDS] "
-          "[-n COUNT]\n", msg, arg ? " " : "", arg ? arg : "");
+  fprintf(stderr,
+          "evcluster: top: %s%s%s\nusage: evcluster -c FILE top [-d SECONDS] "
+          "[-n COUNT]\n",
+          msg, arg ? " " : "", arg ? arg : "");
   return 2;
 }
 

@@ -99,9 +99,12 @@ static void test_sample_self(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_stat_plain),  cmocka_unit_test(test_stat_comm_with_spaces_and_parens),
-      cmocka_unit_test(test_stat_malformed), cmocka_unit_test(test_statm),
-      cmocka_unit_test(test_cpu_pct),     cmocka_unit_test(test_sample_self),
+      cmocka_unit_test(test_stat_plain),
+      cmocka_unit_test(test_stat_comm_with_spaces_and_parens),
+      cmocka_unit_test(test_stat_malformed),
+      cmocka_unit_test(test_statm),
+      cmocka_unit_test(test_cpu_pct),
+      cmocka_unit_test(test_sample_self),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* Unit tests of the recycling policy (supervisor/recycle.c): the jitter threshold, what is
- * due and why, which first (urgency), the exemption of a worker above the memory limit at READY (said once), the
- * back-off for a worker due by memory right after it started, and the counters. */
+ * due and why, which first (urgency), the exemption of a worker above the memory limit at READY
+ * (said once), the back-off for a worker due by memory right after it started, and the counters. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>

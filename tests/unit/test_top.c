@@ -14,14 +14,14 @@
 
 #include "top.h"
 
-#define WORKER(pid, gen, slot, state, reqs, conns, cpu)                                         \
-  "{\"pid\": " #pid ", \"generation\": " #gen ", \"slot\": " #slot ", \"state\": \"" state     \
-  "\", \"uptime_s\": 3.5, \"connections\": " #conns ", \"requests\": " #reqs ", "              \
-  "\"refs\": {\"total\": 4, \"listeners\": 0, \"connections\": " #conns ", \"pool_jobs\": 1, " \
-  "\"timers\": 0, \"ipc\": 1, \"signals\": 1, \"immediates\": 0, \"other\": 0}, "              \
-  "\"loop_lag_ms\": {\"p50\": 0.1, \"p99\": 2.5, \"max\": 3.0}, "                              \
-  "\"pool\": {\"threads\": 4, \"queued\": 7, \"running\": 1}, \"last_pong_s\": 0.1, "          \
-  "\"missed_pings\": 0, \"rss_kb\": 2048, \"recycle_at_requests\": 0, \"replacing\": false, "  \
+#define WORKER(pid, gen, slot, state, reqs, conns, cpu)                                            \
+  "{\"pid\": " #pid ", \"generation\": " #gen ", \"slot\": " #slot ", \"state\": \"" state         \
+  "\", \"uptime_s\": 3.5, \"connections\": " #conns ", \"requests\": " #reqs ", "                  \
+  "\"refs\": {\"total\": 4, \"listeners\": 0, \"connections\": " #conns ", \"pool_jobs\": 1, "     \
+  "\"timers\": 0, \"ipc\": 1, \"signals\": 1, \"immediates\": 0, \"other\": 0}, "                  \
+  "\"loop_lag_ms\": {\"p50\": 0.1, \"p99\": 2.5, \"max\": 3.0}, "                                  \
+  "\"pool\": {\"threads\": 4, \"queued\": 7, \"running\": 1}, \"last_pong_s\": 0.1, "              \
+  "\"missed_pings\": 0, \"rss_kb\": 2048, \"recycle_at_requests\": 0, \"replacing\": false, "      \
   "\"cpu_pct\": " cpu "}"
 
 static const char *status(void) {
@@ -29,8 +29,10 @@ static const char *status(void) {
          "\"uptime_s\": 3725.0, \"state\": \"running\", \"listening\": [\"127.0.0.1:80\", "
          "\"[::1]:80\"], \"cpu_pct\": null, \"rss_kb\": 3000, \"recycled\": {\"rss\": 1, "
          "\"requests\": 4, \"failed\": 0, \"in_progress\": true}},\n \"workers\": [\n  " WORKER(
-             101, 2, 0, "running", 500, 3, "12.5") ",\n  " WORKER(102, 2, 1, "running", 800, 0,
-                                                                 "null") ",\n  " WORKER(90, 1, 0, "draining", 70, 2, "0.0") "]}\n";
+             101, 2, 0, "running", 500, 3,
+             "12.5") ",\n  " WORKER(102, 2, 1, "running", 800, 0,
+                                    "null") ",\n  " WORKER(90, 1, 0, "draining", 70, 2,
+                                                           "0.0") "]}\n";
 }
 
 static void test_parse(void **state) {
