@@ -61,6 +61,14 @@ double recycle_urgency(const conf_t *c, const struct recycle_worker *rw, uint64_
   }
 }
 
+double recycle_observe(const conf_t *c, struct recycle_worker *rw, uint64_t rss_kb,
+                       uint64_t requests, uint64_t now_ms) {
+  double u = recycle_urgency(c, rw, rss_kb, requests);
+  if (u > 0 && !rw->due_ms)
+    rw->due_ms = now_ms;
+  return u;
+}
+
 const char *recycle_reason_name(enum recycle_reason r) {
   return r == RECYCLE_RSS ? "rss" : r == RECYCLE_REQUESTS ? "requests" : "none";
 }

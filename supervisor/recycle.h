@@ -46,6 +46,10 @@ enum recycle_reason recycle_due(const conf_t *c, const struct recycle_worker *rw
  * first, so a busy slot whose replacements keep coming due does not starve another. Pure. */
 double recycle_urgency(const conf_t *c, const struct recycle_worker *rw, uint64_t rss_kb,
                        uint64_t requests);
+/* recycle_urgency for a worker the supervisor looks at now; also records when it first came
+ * due (rw->due_ms), which waiting for its turn or a back-off does not move. */
+double recycle_observe(const conf_t *c, struct recycle_worker *rw, uint64_t rss_kb,
+                       uint64_t requests, uint64_t now_ms);
 const char *recycle_reason_name(enum recycle_reason r);
 
 /* 0 or -errno. log stays the caller's. */

@@ -793,9 +793,7 @@ static void recycle_check(sup_t *sup, uint64_t now) {
     struct worker *w = g->slots[i].w;
     if (!w || !w->ready || w->drain_sent || w->stop_sent || w->killed || w->eof)
       continue;
-    double u = recycle_urgency(g->conf, &w->rec, w->ps.rss_kb, w->stats.requests);
-    if (u > 0 && !w->rec.due_ms)
-      w->rec.due_ms = now; /* waiting (one in progress, a back-off) does not move this */
+    double u = recycle_observe(g->conf, &w->rec, w->ps.rss_kb, w->stats.requests, now);
     if (u > most) {
       most = u;
       due = w;

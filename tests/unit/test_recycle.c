@@ -75,6 +75,13 @@ static void test_due(void **state) {
   assert_true(recycle_urgency(&c, &rw, 1024, 75) == 1.5);
   assert_true(recycle_urgency(&c, &rw, 150 * 1024, 0) == 1001.5);
   assert_true(recycle_urgency(&c, &rw, 101 * 1024, 0) > recycle_urgency(&c, &rw, 1024, 5000));
+  /* observe: the first time it is seen due stays */
+  rw.due_ms = 0;
+  assert_true(recycle_observe(&c, &rw, 1024, 10, 500) == 0.0);
+  assert_int_equal(rw.due_ms, 0);
+  assert_true(recycle_observe(&c, &rw, 1024, 60, 700) == 1.2);
+  assert_true(recycle_observe(&c, &rw, 1024, 70, 900) == 1.4);
+  assert_int_equal(rw.due_ms, 700);
   assert_string_equal(recycle_reason_name(RECYCLE_RSS), "rss");
   assert_string_equal(recycle_reason_name(RECYCLE_REQUESTS), "requests");
 }
