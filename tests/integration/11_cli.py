@@ -29,6 +29,9 @@ try:
     check(r.returncode == 1 and "not running" in r.stderr, "status when stopped: %r" % (r,))
     r = s.cli("-s", "reload")
     check(r.returncode == 1 and r.stderr, "reload when stopped: %r" % (r,))
+    r = s.cli("top", "-n", "1")
+    check(r.returncode == 1 and "not running" in r.stderr and not r.stdout,
+          "piped top when stopped: %r" % (r,))
 
     s.start()
     st = sup_status(s)
