@@ -75,8 +75,9 @@ int top_parse(const char *json, double at_s, struct top_snap *out) {
   for (size_t i = 0;
        l && json_object_is_type(l, json_type_array) && i < json_object_array_length(l); i++) {
     size_t len = strlen(out->listening);
+    const char *a = json_object_get_string(json_object_array_get_idx(l, i));
     snprintf(out->listening + len, sizeof(out->listening) - len, "%s%s", i ? ", " : "",
-             json_object_get_string(json_object_array_get_idx(l, i)));
+             a ? a : "?");
   }
   out->n_workers = json_object_array_length(ws);
   out->workers = sup_xcalloc(out->n_workers ? out->n_workers : 1, sizeof(struct top_worker));

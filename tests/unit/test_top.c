@@ -65,8 +65,11 @@ static void test_parse(void **state) {
   top_snap_free(&s);
   assert_int_equal(top_parse("{\"supervisor\": {}, \"workers\": 3}", 0, &s), -EPROTO);
   top_snap_free(&s);
-  assert_int_equal(top_parse("{\"supervisor\": {}, \"workers\": []}", 0, &s), 0);
+  assert_int_equal(
+      top_parse("{\"supervisor\": {\"listening\": [null, 5]}, \"workers\": []}", 0, &s), 0);
   assert_int_equal(s.n_workers, 0);
+  assert_string_equal(s.listening, "?, 5");
+  assert_string_equal(s.state, "?");
   top_snap_free(&s);
 }
 
