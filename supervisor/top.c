@@ -121,9 +121,18 @@ void top_rates(const struct top_snap *prev, struct top_snap *cur) {
   for (size_t i = 0; i < cur->n_workers; i++) {
     struct top_worker *w = &cur->workers[i];
     w->req_rate = -1;
-    for (size_t j = 0; prev && dt > 0 && j < prev->n_workers; j++)
-      if (prev->workers[j].pid == w->pid && w->requests >= prev->workers[j].requests)
+    int seen = 0;
+    for (size_t j = 0; prev && dt > 0 && j < prev->n_workers; j++) {
+      if (prev->workers[j].pid != w->pid)
+        continue;
+      seen = 1;
+      if (w->requests >= prev->workers[j].requests)
         w->req_rate = (double)(w->requests - prev->workers[j].requests) / dt;
+    }
+    /* started since prev (a recycle's replacement, a respawn): it began at 0, so all its
+     * requests fall in this interval, and the total keeps counting them */
+    if (!seen && prev && dt > 0 && w->uptime_s <= dt)
+      w->req_rate = (double)w->requests / dt;
   }
 }
 

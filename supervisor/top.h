@@ -46,7 +46,8 @@ struct top_snap {
  * sends. */
 int top_parse(const char *json, double at_s, struct top_snap *out);
 void top_snap_free(struct top_snap *s);
-/* Fills each worker's req_rate from prev (the same pid's request count then); NULL prev: -1. */
+/* Fills each worker's req_rate from prev (the same pid's request count then; a worker started
+ * since prev counts from 0); -1 where neither applies (NULL prev, a worker prev missed). */
 void top_rates(const struct top_snap *prev, struct top_snap *cur);
 /* The screen as lines of at most cols bytes, at most rows of them (rows 0: no limit, for
  * piped output); err: a line about a failed refresh, or NULL. */

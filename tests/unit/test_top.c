@@ -85,8 +85,11 @@ static void test_rates(void **state) {
   a.workers[2].requests = 90;  /* fewer than before (a reused pid): no rate */
   top_rates(&a, &b);
   assert_true(b.workers[0].req_rate == 100.0);
-  assert_true(b.workers[1].req_rate < 0);
+  assert_true(b.workers[1].req_rate < 0); /* up 3.5 s: it was there, unseen, 2 s ago */
   assert_true(b.workers[2].req_rate < 0);
+  b.workers[1].uptime_s = 1.5; /* started since: its 800 requests are this interval's */
+  top_rates(&a, &b);
+  assert_true(b.workers[1].req_rate == 400.0);
   top_snap_free(&a);
   top_snap_free(&b);
 }
