@@ -58,7 +58,8 @@ try:
     for i in range(20):
         request(s.port, "/index.html")
     r = s.cli("top", "-n", "3", "-d", "0.3", timeout=20)
-    check(r.returncode == 0, "top -n 3: %r" % (r,))
+    check(r.returncode == 0 and not r.stderr, "top -n 3 (nothing on stderr, no sanitizer "
+          "report): %r" % (r,))
     snaps = parse_snapshots(r.stdout)
     check(len(snaps) == 3, "three snapshots: %r" % r.stdout)
     for rws, _ in snaps:
