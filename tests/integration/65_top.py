@@ -112,6 +112,8 @@ try:
     sup_wait(lambda: alternate() == "0", 5, "q leaves the alternate screen")
     sup_wait(lambda: screen().rstrip().endswith("TOPTEST$"), 5, "the prompt is back")
     check(cmd in screen(), "the shell's screen is as it was")
+    check("Sanitizer" not in screen() and "runtime error" not in screen(), "clean exit: %s"
+          % screen())
     tmux("send-keys", "-t", "top", "clear; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-*icanon\\|-*echo'",
          "Enter")
     sup_wait(lambda: re.search(r"^icanon$", screen(), re.M) and re.search(r"^echo$", screen(), re.M),
@@ -135,6 +137,8 @@ try:
     tmux("send-keys", "-t", "top", "C-c")
     sup_wait(lambda: alternate() == "0", 5, "Ctrl-C leaves the alternate screen")
     sup_wait(lambda: screen().rstrip().endswith("TOPTEST$"), 5, "the prompt is back after Ctrl-C")
+    check("Sanitizer" not in screen() and "runtime error" not in screen(), "clean exit: %s"
+          % screen())
 finally:
     tmux("kill-server")
     s.stop()
