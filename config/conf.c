@@ -726,6 +726,21 @@ static void key_seconds(ctx_t *x, const config_setting_t *s, const key_spec_t *k
            describe(s, got, sizeof(got)));
 }
 
+/* A share from 0 to 1 (recycle.jitter): an integer or a float. */
+static void key_fraction(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  char got[96];
+  int t = config_setting_type(s);
+  if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 || t == CONFIG_TYPE_FLOAT) {
+    double v =
+        t == CONFIG_TYPE_FLOAT ? config_setting_get_float(s) : (double)config_setting_get_int64(s);
+    if (isfinite(v) && v >= 0.0 && v <= 1.0) {
+      *FIELD(x, k, double) = v;
+      return;
+    }
+  }
+  errs_add(x->e, s, NULL, "expected a number from 0 to 1, got %s", describe(s, got, sizeof(got)));
+}
+
 static void key_bool(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   char got[96];
   if (config_setting_type(s) == CONFIG_TYPE_BOOL)
@@ -1106,6 +1121,14 @@ static const key_spec_t health_keys[] = {
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
+/* max_rss_mb tops at 1 TiB; max_requests at INT_MAX. 0 turns each off. */
+static const key_spec_t recycle_keys[] = {
+    {"max_rss_mb", key_int, OFF(recycle.max_rss_mb), 0, 1048576, NULL, NULL, "recycle"},
+    {"max_requests", key_int, OFF(recycle.max_requests), 0, INT_MAX, NULL, NULL, "recycle"},
+    {"jitter", key_fraction, OFF(recycle.jitter), 0, 0, NULL, NULL, "recycle"},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
 static const key_spec_t limit_keys[] = {
     {"max_connections", key_int, OFF(limits.max_connections), 1, INT_MAX, NULL, NULL, "limits"},
     {"max_header_bytes", key_int, OFF(limits.max_header_bytes), 1024, 1048576, NULL, NULL,
@@ -1133,6 +1156,7 @@ static const key_spec_t top_keys[] = {
     {"timeouts", key_group, 0, 0, 0, NULL, timeout_keys, NULL},
     {"health", key_group, 0, 0, 0, NULL, health_keys, NULL},
     {"limits", key_group, 0, 0, 0, NULL, limit_keys, NULL},
+    {"recycle", key_group, 0, 0, 0, NULL, recycle_keys, NULL},
     {"mime_types", key_mime, 0, 0, 0, NULL, NULL, NULL},
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
@@ -1248,6 +1272,7 @@ static conf_t *conf_new(void) {
   c->limits.max_connections = 10000;
   c->limits.max_header_bytes = 8192;
   c->limits.keepalive_requests = 1000;
+  c->recycle.jitter = 0.1;
   return c;
 }
 

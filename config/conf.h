@@ -48,6 +48,11 @@ typedef struct conf {
     int misses;      /* >= 1 */
   } health;
   struct {
+    int max_rss_mb;   /* a worker resident above this many MiB is replaced; 0: off */
+    int max_requests; /* a worker that served this many (times 1..1+jitter) is replaced; 0: off */
+    double jitter;    /* 0..1: each worker's max_requests is spread up by a random share of it */
+  } recycle;
+  struct {
     int max_connections;    /* per worker */
     int max_header_bytes;
     int keepalive_requests;

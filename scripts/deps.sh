@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libevent-dev libconfig-dev libcmocka-dev node-llhttp
-      curl python3 clang iproute2)
+      libjson-c-dev curl python3 clang iproute2 tmux)
 [[ ${1:-} == --bench ]] && pkgs+=(wrk nginx-light lighttpd h2o)
 
 missing=()

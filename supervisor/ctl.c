@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -513,4 +514,16 @@ out:
     close(fd);
   sup_buf_free(&in);
   return rc;
+}
+
+void sup_ctl_describe_error(int rc, const char *path, double timeout_s, char *buf, size_t n) {
+  if (rc == -ENOENT || rc == -ECONNREFUSED)
+    snprintf(buf, n, "not running (no supervisor answers on %s)", path);
+  else if (rc == -ETIMEDOUT)
+    snprintf(buf, n,
+             "control socket %s: no answer within %g s (the supervisor is stopped, or too busy "
+             "to accept)",
+             path, timeout_s);
+  else
+    snprintf(buf, n, "control socket %s: %s", path, strerror(-rc));
 }

@@ -40,5 +40,7 @@ void sup_ctl_close(sup_ctl_t *ctl);
  * that does not accept gives -ETIMEDOUT). Returns 0 with *ok (1/0) and *body (malloc'd, the
  * caller frees), or -errno (-ETIMEDOUT, -ECONNREFUSED, -ENOENT...). */
 int sup_ctl_call(const char *path, const char *line, double timeout_s, int *ok, char **body);
+/* The CLI's words for a failed sup_ctl_call on path (timeout_s as given to it), into buf. */
+void sup_ctl_describe_error(int rc, const char *path, double timeout_s, char *buf, size_t n);
 
 #endif

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "spawn.h"
 #include "sup.h"
+#include "top.h"
 #include "util.h"
 
 #define EVC_VERSION "0.1.0"
@@ -32,6 +33,9 @@ static void usage(FILE *f) {
           "       evcluster -c FILE -s quit|stop|reopen\n"
           "                                         graceful | fast shutdown | reopen logs\n"
           "       evcluster -c FILE status [--json] the running cluster\n"
+          "       evcluster -c FILE top [-d SECONDS] [-n COUNT]\n"
+          "                                         live view (q quits); piped: a snapshot\n"
+          "                                         per interval\n"
           "       evcluster -h | -v\n");
 }
 
@@ -57,29 +61,35 @@ static int call(const char *file, const char *line, double timeout, int quiet_ok
   char *body = NULL;
   int rc = sup_ctl_call(path, line, timeout, &ok, &body);
   int status = 1;
-  if (rc == -ENOENT || rc == -ECONNREFUSED) {
+  if ((rc == -ENOENT || rc == -ECONNREFUSED) && guessed) {
     /* nothing there: with a config that does not load, the server may run with the socket
      * of the config it loaded last, so "not running" would be a guess stated as a fact */
-    if (guessed)
-      fprintf(stderr,
-              "evcluster: cannot tell which control socket the running server uses (none "
-              "answers on %s): the config does not load:\n%s%s",
-              path, err, err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");
-    else
-      fprintf(stderr, "evcluster: not running (no supervisor answers on %s)\n", path);
-  } else if (rc == -ETIMEDOUT) {
     fprintf(stderr,
-            "evcluster: control socket %s: no answer within %g s (the supervisor is stopped, "
-            "or too busy to accept)\n",
-            path, timeout);
+            "evcluster: cannot tell which control socket the running server uses (none "
+            "answers on %s): the config does not load:\n%s%s",
+            path, err, err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");
   } else if (rc < 0) {
-    fprintf(stderr, "evcluster: control socket %s: %s\n", path, strerror(-rc));
+    char why[512];
+    sup_ctl_describe_error(rc, path, timeout, why, sizeof(why));
+    fprintf(stderr, "evcluster: %s\n", why);
   } else {
     if (!ok || !quiet_ok)
       fputs(body, ok ? stdout : stderr);
     status = ok ? 0 : 1;
   }
   free(body);
+  free(path);
+  return status;
+}
+
+/* top: the control socket as for status (a config that does not load: its best guess, said
+ * once, since top keeps trying and shows what it finds). */
+static int run_top(const char *file, int argc, char **argv) {
+  char err[CONF_ERR_MAX] = "";
+  char *path = NULL;
+  if (control_path(file, &path, err, sizeof(err)) && isatty(STDOUT_FILENO) == 0)
+    fprintf(stderr, "evcluster: top: the config does not load; trying %s\n", path);
+  int status = top_main(path, argc, argv);
   free(path);
   return status;
 }
@@ -200,6 +210,17 @@ int main(int argc, char **argv) {
   }
   const char *command = optind < argc ? argv[optind] : NULL;
   int json = 0;
+  if (command && strcmp(command, "top") == 0) {
+    if (!file) {
+      fprintf(stderr, "evcluster: -c FILE is required\n");
+      return EXIT_USAGE;
+    }
+    if (test || signal_name) {
+      fprintf(stderr, "evcluster: -t, -s and top do not combine\n");
+      return EXIT_USAGE;
+    }
+    return run_top(file, argc - optind - 1, argv + optind + 1);
+  }
   if (command) {
     if (strcmp(command, "status") != 0) {
       fprintf(stderr, "evcluster: unknown command '%s'\n", command);

@@ -20,6 +20,8 @@
 #include "ipc.h"
 #include "listen.h"
 #include "loop.h"
+#include "procstat.h"
+#include "recycle.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -55,6 +57,8 @@ struct worker {
   uint64_t answered;   /* last ping answered */
   unsigned outstanding;
   struct ipc_stats stats; /* the last answer's (all zero until one came: answered is 0) */
+  struct procstat ps;         /* CPU and RSS, read from /proc on each health interval */
+  struct recycle_worker rec;  /* its request threshold and RSS baseline */
 };
 
 struct slot {
@@ -112,6 +116,11 @@ struct sup {
   uint64_t health_ms;
   loop_timer_t tick;
   int handles_open;
+  struct procstat self; /* the supervisor's own CPU and RSS */
+  recycle_t *recycle;
+  /* The recycle in progress, both NULL when none: rec_new starts for rec_old's slot while
+   * rec_old keeps the slot and serves; at rec_new's READY they swap and rec_old drains. */
+  struct worker *rec_old, *rec_new;
 };
 
 static void schedule(sup_t *sup);
@@ -119,6 +128,8 @@ static void gen_maybe_free(struct gen *g);
 static void maybe_finish(sup_t *sup);
 static void shutdown_begin(sup_t *sup, int fast);
 static void follow_paths(sup_t *sup, const conf_t *now);
+static void recycle_ready(struct worker *w);
+static int recycle_reaped(struct worker *w, int had_slot);
 
 static uint64_t now_ms(sup_t *sup) {
   loop_update_time(sup->loop);
@@ -230,6 +241,7 @@ static void on_ipc(loop_io_t *io, int events) {
           w->kill_at_ms = 0; /* the start-up deadline */
         log_msg(sup->log, LOG_INFO, "worker %ld (slot %u, generation %u) ready", (long)w->pid,
                 w->slot, w->gen->id);
+        recycle_ready(w);
         gen_check_ready(w->gen);
       }
       break;
@@ -261,7 +273,8 @@ static void on_ipc(loop_io_t *io, int events) {
   }
 }
 
-static int worker_spawn(struct gen *g, unsigned slot) {
+/* Forks a worker for slot of g and lists it in g; putting it in the slot is the caller's. */
+static int worker_new(struct gen *g, unsigned slot, struct worker **out) {
   sup_t *sup = g->sup;
   struct sup_spawn_args a = {.conf = g->conf,
                              .listen_fds = g->fds,
@@ -292,10 +305,20 @@ static int worker_spawn(struct gen *g, unsigned slot) {
   w->next = g->workers;
   g->workers = w;
   g->n_workers++;
-  g->slots[slot].w = w;
-  g->slots[slot].respawn_at_ms = 0;
+  recycle_worker_spawned(sup->recycle, g->conf, &w->rec);
   log_msg(sup->log, LOG_INFO, "worker %ld (slot %u, generation %u) started", (long)pid, slot,
           g->id);
+  *out = w;
+  return 0;
+}
+
+static int worker_spawn(struct gen *g, unsigned slot) {
+  struct worker *w;
+  int rc = worker_new(g, slot, &w);
+  if (rc < 0)
+    return rc;
+  g->slots[slot].w = w;
+  g->slots[slot].respawn_at_ms = 0;
   return 0;
 }
 
@@ -640,6 +663,8 @@ static void worker_reaped(struct worker *w, int status) {
   int had_slot = !w->retired && w->slot < g->n_slots && g->slots[w->slot].w == w;
   if (had_slot)
     g->slots[w->slot].w = NULL;
+  if (recycle_reaped(w, had_slot)) /* before any return: the recycle must not keep w */
+    had_slot = 0; /* the replacement that was starting for it took the slot */
   loop_close(&w->io.h, worker_io_closed);
 
   if (g->state == GEN_STARTING && sup->pending == g) {
@@ -735,6 +760,107 @@ static void schedule(sup_t *sup) {
   loop_timer_start(&sup->tick, on_tick, next > now ? next - now : 0, 0);
 }
 
+/* ---- recycling (policy in recycle.c) -------------------------------------------------- */
+
+/* Ends the recycle in progress without a swap: the old worker keeps its slot. A replacement
+ * still starting is killed (before READY it holds no connection); a ready one drains. */
+static void recycle_cancel(sup_t *sup, const char *why) {
+  struct worker *spare = sup->rec_new;
+  sup->rec_old = sup->rec_new = NULL;
+  recycle_end(sup->recycle, now_ms(sup), 0, spare ? spare->pid : 0, why);
+  if (spare && spare->ready)
+    worker_drain(spare, secs_ms(spare->gen->conf->timeouts.graceful));
+  else if (spare)
+    worker_kill(spare, "was the replacement of a cancelled recycle");
+}
+
+/* On each health interval: /proc figures of every process, then at most one recycle starts,
+ * in the active generation, outside a reload and a shutdown. */
+static void recycle_check(sup_t *sup, uint64_t now) {
+  (void)procstat_sample(sup->pid, now, &sup->self);
+  for (struct gen *g = sup->gens; g; g = g->next)
+    for (struct worker *w = g->workers; w; w = w->next)
+      if (!w->killed)
+        (void)procstat_sample(w->pid, now, &w->ps); /* a gone one: its SIGCHLD is coming */
+  struct gen *g = sup->active;
+  if (sup->rec_new && (sup->rec_new->gen != g || sup->state != SUP_RUNNING))
+    recycle_cancel(sup, "its generation is no longer the active one");
+  if (!g || g->state != GEN_ACTIVE || sup->state != SUP_RUNNING || sup->pending || !sup->served)
+    return;
+  struct worker *due = NULL;
+  double most = 0;
+  for (unsigned i = 0; i < g->n_slots; i++) {
+    struct worker *w = g->slots[i].w;
+    if (!w || !w->ready || w->drain_sent || w->stop_sent || w->killed || w->eof)
+      continue;
+    double u = recycle_observe(g->conf, &w->rec, w->ps.rss_kb, w->stats.requests, now);
+    if (u > most) {
+      most = u;
+      due = w;
+    }
+  }
+  if (!due || !recycle_may_start(sup->recycle, now))
+    return;
+  recycle_begin(sup->recycle, g->conf, now, due->pid, due->slot, g->id,
+                recycle_due(g->conf, &due->rec, due->ps.rss_kb, due->stats.requests), &due->rec,
+                due->ps.rss_kb, due->stats.requests, due->rec.due_ms - due->ready_ms);
+  struct worker *spare;
+  if (worker_new(g, due->slot, &spare) < 0) {
+    recycle_end(sup->recycle, now, 0, 0, "could not fork its replacement");
+    return;
+  }
+  sup->rec_old = due;
+  sup->rec_new = spare;
+  schedule(sup);
+}
+
+/* A worker is READY: its RSS baseline; and if it is the replacement of a recycle, the swap:
+ * it takes the slot and the old worker drains as on a reload (timeouts.graceful, then cut). */
+static void recycle_ready(struct worker *w) {
+  sup_t *sup = w->gen->sup;
+  uint64_t now = now_ms(sup);
+  (void)procstat_sample(w->pid, now, &w->ps);
+  recycle_worker_ready(sup->recycle, w->gen->conf, &w->rec, w->pid, w->ps.rss_kb);
+  if (w != sup->rec_new)
+    return;
+  struct worker *old = sup->rec_old;
+  struct gen *g = w->gen;
+  if (g != sup->active || g->state != GEN_ACTIVE || sup->state != SUP_RUNNING ||
+      w->slot >= g->n_slots || g->slots[w->slot].w != old) {
+    recycle_cancel(sup, "the cluster changed while its replacement started");
+    return;
+  }
+  sup->rec_old = sup->rec_new = NULL;
+  g->slots[w->slot].w = w;
+  recycle_end(sup->recycle, now, 1, w->pid, NULL);
+  worker_drain(old, secs_ms(g->conf->timeouts.graceful));
+  schedule(sup);
+}
+
+/* A worker was reaped. The replacement dying before READY abandons the recycle; the old
+ * worker dying meanwhile hands its slot to the replacement: returns 1 then (no respawn). */
+static int recycle_reaped(struct worker *w, int had_slot) {
+  sup_t *sup = w->gen->sup;
+  if (w == sup->rec_new) {
+    sup->rec_new = NULL;
+    recycle_cancel(sup, "its replacement died before it was ready");
+    return 0;
+  }
+  if (w != sup->rec_old)
+    return 0;
+  sup->rec_old = NULL;
+  if (!had_slot) { /* no slot to hand over: the replacement has no place either */
+    recycle_cancel(sup, "it died out of its slot");
+    return 0;
+  }
+  struct worker *spare = sup->rec_new;
+  sup->rec_new = NULL;
+  recycle_end(sup->recycle, now_ms(sup), 0, spare->pid,
+              "it died first; its replacement takes the slot");
+  w->gen->slots[w->slot].w = spare;
+  return 1;
+}
+
 static void on_health(loop_timer_t *t) {
   sup_t *sup = t->h.data;
   const conf_t *c = sup->active ? sup->active->conf : NULL;
@@ -760,6 +886,7 @@ static void on_health(loop_timer_t *t) {
                 strerror(-rc));
     }
   }
+  recycle_check(sup, now);
 }
 
 static void health_arm(sup_t *sup) {
@@ -896,6 +1023,8 @@ static void workers_fewer(sup_t *sup) {
     s->w->retired = 1;
     worker_drain(s->w, secs_ms(g->conf->timeouts.graceful));
   }
+  if (sup->rec_new && sup->rec_new->gen == g && sup->rec_new->slot >= g->n_slots)
+    recycle_cancel(sup, "SIGTTOU removed its slot"); /* the old one drains, retired */
   schedule(sup);
 }
 
@@ -967,6 +1096,14 @@ static unsigned collect(sup_t *sup, struct worker **out, unsigned cap) {
   return n;
 }
 
+/* JSON for a CPU share not measured yet (one sample so far): null rather than a made-up 0. */
+static void json_cpu(struct sup_buf *b, const struct procstat *ps) {
+  if (ps->cpu_valid)
+    sup_buf_printf(b, "%.1f", ps->cpu_pct);
+  else
+    sup_buf_printf(b, "null");
+}
+
 static void status_json(sup_t *sup, struct sup_buf *b) {
   uint64_t now = now_ms(sup);
   sup_buf_printf(b, "{\"supervisor\": {\"pid\": %ld, \"generation\": %u, \"config\": ",
@@ -985,7 +1122,15 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
       first = 0;
     }
   }
-  sup_buf_printf(b, "]},\n \"workers\": [");
+  const struct recycle_counts *rc = recycle_counts(sup->recycle);
+  sup_buf_printf(b, "], \"cpu_pct\": ");
+  json_cpu(b, &sup->self);
+  sup_buf_printf(b,
+                 ", \"rss_kb\": %llu, \"recycled\": {\"rss\": %llu, \"requests\": %llu, "
+                 "\"failed\": %llu, \"in_progress\": %s}},\n \"workers\": [",
+                 (unsigned long long)sup->self.rss_kb, (unsigned long long)rc->rss,
+                 (unsigned long long)rc->requests, (unsigned long long)rc->failed,
+                 sup->rec_new ? "true" : "false");
   struct worker *ws[1024];
   unsigned n = collect(sup, ws, 1024);
   for (unsigned i = 0; i < n; i++) {
@@ -999,7 +1144,8 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
                    "\"immediates\": %u, \"other\": %u}, "
                    "\"loop_lag_ms\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
                    "\"pool\": {\"threads\": %u, \"queued\": %u, \"running\": %u}, "
-                   "\"last_pong_s\": %.3f, \"missed_pings\": %u}",
+                   "\"last_pong_s\": %.3f, \"missed_pings\": %u, \"rss_kb\": %llu, "
+                   "\"recycle_at_requests\": %llu, \"replacing\": %s, \"cpu_pct\": ",
                    i ? ",\n  " : "\n  ", (long)w->pid, w->gen->id, w->slot, worker_state(w),
                    (double)(now - w->started_ms) / 1000.0,
                    (unsigned long long)st->connections, (unsigned long long)st->requests,
@@ -1008,7 +1154,11 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
                    st->refs[LOOP_REF_SIGNAL], st->refs[LOOP_REF_IMMEDIATE],
                    st->refs[LOOP_REF_OTHER], st->lag_p50_ms, st->lag_p99_ms, st->lag_max_ms,
                    st->pool_threads, st->pool_queued, st->pool_running,
-                   (double)(now - w->last_answer_ms) / 1000.0, w->outstanding);
+                   (double)(now - w->last_answer_ms) / 1000.0, w->outstanding,
+                   (unsigned long long)w->ps.rss_kb, (unsigned long long)w->rec.threshold,
+                   w == sup->rec_new ? "true" : "false");
+    json_cpu(b, &w->ps);
+    sup_buf_printf(b, "}");
   }
   sup_buf_printf(b, "]}\n");
 }
@@ -1018,23 +1168,31 @@ static void status_text(sup_t *sup, struct sup_buf *b) {
   char addrs[1024] = "-";
   if (sup->active && sup->state == SUP_RUNNING)
     sup_lset_describe(sup->lset, sup->active->conf, addrs, sizeof(addrs));
-  sup_buf_printf(b, "supervisor pid %ld, %s, generation %u, up %.1f s\nconfig %s\nlistening on %s\n",
+  const struct recycle_counts *rc = recycle_counts(sup->recycle);
+  sup_buf_printf(b, "supervisor pid %ld, %s, generation %u, up %.1f s, cpu %.1f%%, rss %.1f MiB\n"
+                 "config %s\nlistening on %s\n"
+                 "recycled: %llu by memory, %llu by requests, %llu abandoned%s\n",
                  (long)sup->pid, sup_state_name(sup->state), sup->last_active_id,
-                 (double)(now - sup->started_ms) / 1000.0, sup->conf_path, addrs);
+                 (double)(now - sup->started_ms) / 1000.0, sup->self.cpu_pct,
+                 (double)sup->self.rss_kb / 1024.0, sup->conf_path, addrs,
+                 (unsigned long long)rc->rss, (unsigned long long)rc->requests,
+                 (unsigned long long)rc->failed, sup->rec_new ? "; one in progress" : "");
   struct worker *ws[1024];
   unsigned n = collect(sup, ws, 1024);
   /* MISSED: pings unanswered now; a hung worker shows it here before health kills it, while
    * its other figures are the last ones it sent. */
-  sup_buf_printf(b, "%-8s %4s %4s %-9s %8s %6s %10s %4s %4s %4s %4s %4s %8s %6s %6s\n", "PID",
-                 "GEN", "SLOT", "STATE", "UPTIME", "CONNS", "REQUESTS", "REFS", "LSTN", "CONN",
-                 "POOL", "TIMR", "LAG99ms", "QUEUED", "MISSED");
+  sup_buf_printf(b, "%-8s %4s %4s %-9s %8s %6s %8s %6s %10s %4s %4s %4s %4s %4s %8s %6s %6s\n",
+                 "PID", "GEN", "SLOT", "STATE", "UPTIME", "CPU%", "RSS_MiB", "CONNS", "REQUESTS",
+                 "REFS", "LSTN", "CONN", "POOL", "TIMR", "LAG99ms", "QUEUED", "MISSED");
   for (unsigned i = 0; i < n; i++) {
     struct worker *w = ws[i];
     const struct ipc_stats *st = &w->stats;
     sup_buf_printf(b,
-                   "%-8ld %4u %4u %-9s %7.1fs %6llu %10llu %4u %4u %4u %4u %4u %8.2f %6u %6u\n",
+                   "%-8ld %4u %4u %-9s %7.1fs %6.1f %8.1f %6llu %10llu %4u %4u %4u %4u %4u %8.2f "
+                   "%6u %6u\n",
                    (long)w->pid, w->gen->id, w->slot, worker_state(w),
-                   (double)(now - w->started_ms) / 1000.0, (unsigned long long)st->connections,
+                   (double)(now - w->started_ms) / 1000.0, w->ps.cpu_pct,
+                   (double)w->ps.rss_kb / 1024.0, (unsigned long long)st->connections,
                    (unsigned long long)st->requests, st->refs_total, st->refs[LOOP_REF_LISTENER],
                    st->refs[LOOP_REF_CONNECTION], st->refs[LOOP_REF_POOL_JOB],
                    st->refs[LOOP_REF_TIMER], st->lag_p99_ms, st->pool_queued, w->outstanding);
@@ -1160,6 +1318,7 @@ int sup_new(conf_t *conf, log_t *log, sup_t **out) {
   sup->ctl_path = sup_xstrdup(conf->control_socket);
   sup->pid = getpid();
   sup->lset = sup_lset_new(log);
+  (void)recycle_new(log, &sup->recycle);
   loop_timer_init(sup->loop, &sup->health);
   loop_timer_init(sup->loop, &sup->tick);
   sup->health.h.data = sup;
@@ -1259,6 +1418,7 @@ void sup_free(sup_t *sup) {
   loop_run(sup->loop, LOOP_RUN_DEFAULT);
   loop_free(sup->loop);
   sup_lset_free(sup->lset);
+  recycle_free(sup->recycle);
   conf_free(sup->boot_conf);
   free(sup->conf_path);
   free(sup->pid_file);

@@ -1,5 +1,5 @@
-"""The CLI and the control socket: -h/-v, usage errors (exit 2), status (table and JSON
-schema of design.md), -s reopen, TTIN/TTOU, a stopped cluster (exit 1), and malformed,
+"""The CLI and the control socket: -h/-v, usage errors (exit 2, top's too), status (table and
+JSON schema of design.md, CPU and RSS, recycle counters), -s reopen, TTIN/TTOU, a stopped cluster (exit 1), and malformed,
 oversized or unknown control requests answered with an error without harming the server."""
 import json, os, signal, socket, subprocess, sys
 sys.path.insert(0, os.path.dirname(__file__))
@@ -11,11 +11,14 @@ def run(*args):
 
 
 r = run("-h")
-check(r.returncode == 0 and "-s reload" in r.stdout and "status" in r.stdout, "-h: %r" % (r,))
+check(r.returncode == 0 and "-s reload" in r.stdout and "status" in r.stdout and
+      " top " in r.stdout, "-h: %r" % (r,))
 r = run("-v")
 check(r.returncode == 0 and r.stdout.startswith("evcluster "), "-v: %r" % (r,))
 for bad in (["-x"], ["status"], ["-c"], ["-c", "x.conf", "-s", "restart"],
-            ["-c", "x.conf", "frobnicate"], ["-c", "x.conf", "status", "--yaml"]):
+            ["-c", "x.conf", "frobnicate"], ["-c", "x.conf", "status", "--yaml"],
+            ["-c", "x.conf", "top", "-x"], ["-c", "x.conf", "top", "-d", "0"], ["top"],
+            ["-c", "x.conf", "-t", "top"]):
     r = run(*bad)
     check(r.returncode == 2 and r.stderr, "usage error for %r: %r" % (bad, r))
 
@@ -26,6 +29,9 @@ try:
     check(r.returncode == 1 and "not running" in r.stderr, "status when stopped: %r" % (r,))
     r = s.cli("-s", "reload")
     check(r.returncode == 1 and r.stderr, "reload when stopped: %r" % (r,))
+    r = s.cli("top", "-n", "1")
+    check(r.returncode == 1 and "not running" in r.stderr and not r.stdout,
+          "piped top when stopped: %r" % (r,))
 
     s.start()
     st = sup_status(s)
@@ -53,9 +59,19 @@ try:
         for k in ("threads", "queued", "running"):
             check(isinstance(w["pool"].get(k), int), "pool.%s" % k)
         check(w["pool"]["threads"] >= 1, "pool threads reported")
+        check(isinstance(w["rss_kb"], int) and w["rss_kb"] > 0, "rss_kb: %r" % w)
+        check(w["cpu_pct"] is None or isinstance(w["cpu_pct"], float), "cpu_pct: %r" % w)
+        check(w["recycle_at_requests"] == 0 and w["replacing"] is False, "recycle off: %r" % w)
+    sv = sup_status(s)["supervisor"]
+    check(sv["rss_kb"] > 0 and (sv["cpu_pct"] is None or isinstance(sv["cpu_pct"], float)),
+          "supervisor cpu_pct and rss_kb: %r" % sv)
+    check(sv["recycled"] == {"rss": 0, "requests": 0, "failed": 0, "in_progress": False},
+          "recycled counters: %r" % sv)
 
     r = s.cli("status")
     check(r.returncode == 0 and "generation 1" in r.stdout, "status table: %r" % (r,))
+    check("CPU%" in r.stdout and "RSS_MiB" in r.stdout and
+          "recycled: 0 by memory, 0 by requests" in r.stdout, "status table figures: %r" % (r,))
     for pid in sup_workers(s):
         check(str(pid) in r.stdout and "running" in r.stdout, "table lists worker %d" % pid)
 

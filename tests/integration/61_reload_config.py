@@ -1,7 +1,7 @@
 """Reload and the config: a bad file keeps every old worker, the errors (FILE:LINE) are in
 the log and in `-s reload`'s stderr with a non-zero exit; a good reload (via -s reload and
 via SIGHUP) starts a new generation that serves the new root, on the same port."""
-import os, re, signal, socket, sys
+import os, re, signal, socket, subprocess, sys
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
 
@@ -29,6 +29,19 @@ try:
     check(sup_status(s)["supervisor"]["generation"] == 1, "still generation 1")
     r = request(s.port, "/index.html")
     check(r.status == 200 and r.body == b"old root\n", "still serving the old root")
+
+    # bad recycle values: each named at FILE:LINE with its key, nothing changes
+    s.write_conf(raw="".join("%s = %s;\n" % kv for kv in good.items()) +
+                 "recycle = {\n  max_rss_mb = -5;\n  jitter = 1.5;\n};\n")
+    r = s.cli("-s", "reload")
+    check(r.returncode == 1, "-s reload with bad recycle keys exits 1: %r" % (r,))
+    for line, key in ((len(good) + 2, "recycle.max_rss_mb"), (len(good) + 3, "recycle.jitter")):
+        check("%s:%d: %s" % (s.conf, line, key) in r.stderr, "stderr names %s at %d: %r"
+              % (key, line, r.stderr))
+    r = subprocess.run([EVCLUSTER, "-c", s.conf, "-t"], capture_output=True, text=True)
+    check(r.returncode == 1 and "%s:%d: recycle.jitter: expected a number from 0 to 1, got 1.5"
+          % (s.conf, len(good) + 3) in r.stderr, "-t names it too: %r" % (r,))
+    check(sup_workers(s, state="running") == old, "old workers kept")
 
     # a good reload: new root, same port, new generation, old workers gone
     s.write_conf({"root": '"www2"'})

@@ -826,6 +826,38 @@ static void test_control_socket_guess(void **state) {
   expect_guess(f, missing, "evcluster.sock");
 }
 
+/* recycle: the defaults (off, jitter 0.1), the values read, and each bound named with its key
+ * at FILE:LINE; a misspelt key inside the group is suggested. */
+static void test_recycle(void **state) {
+  fx_t *f = *state;
+  assert_int_equal(load(f, BASE), 0);
+  assert_int_equal(f->c->recycle.max_rss_mb, 0);
+  assert_int_equal(f->c->recycle.max_requests, 0);
+  assert_true(f->c->recycle.jitter == 0.1);
+  assert_int_equal(load(f, BASE "recycle = { max_rss_mb = 256; max_requests = 1000;\n"
+                                "  jitter = 0.25; };\n"),
+                   0);
+  assert_int_equal(f->c->recycle.max_rss_mb, 256);
+  assert_int_equal(f->c->recycle.max_requests, 1000);
+  assert_true(f->c->recycle.jitter == 0.25);
+  assert_int_equal(load(f, BASE "recycle = { jitter = 1; };\n"), 0);
+  assert_true(f->c->recycle.jitter == 1.0);
+  int rc = load(f, BASE "recycle = {\n  max_rss_mb = -1;\n  max_requests = 1.5;\n"
+                        "  jitter = 1.5;\n  max_request = 3;\n};\n"
+                        );
+  assert_int_equal(rc, -EINVAL);
+  has(f, "@:4: recycle.max_rss_mb: expected an integer >= 0, got -1\n");
+  has(f, "@:5: recycle.max_requests: expected an integer >= 0, got the float 1.5\n");
+  has(f, "@:6: recycle.jitter: expected a number from 0 to 1, got 1.5\n");
+  has(f, "@:7: recycle.max_request: unknown key; did you mean \"recycle.max_requests\"?\n");
+  rc = load(f, BASE "recycle = { max_rss_mb = 2000000; jitter = -0.1; };\n");
+  assert_int_equal(rc, -EINVAL);
+  has(f, "@:3: recycle.max_rss_mb: expected an integer <= 1048576, got 2000000\n");
+  has(f, "@:3: recycle.jitter: expected a number from 0 to 1, got -0.1\n");
+  assert_int_equal(load(f, BASE "recycle = 5;\n"), -EINVAL);
+  has(f, "@:3: recycle: expected a group { ... }, got 5\n");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_full, setup, teardown),
@@ -861,6 +893,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_index_name_max, setup, teardown),
       cmocka_unit_test_setup_teardown(test_duplicate_listen_port0, setup, teardown),
       cmocka_unit_test_setup_teardown(test_listen_v4_mapped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_recycle, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
