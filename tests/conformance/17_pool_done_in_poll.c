@@ -1,35 +1,20 @@
 /* A timer callback starts a pool stat and an immediate, then busy-waits until the stat has
  * surely finished: the stat's done runs in that iteration's poll phase, before the immediate
  * (issue 19; a pool that defers completions to the next pending phase prints them swapped). */
-#include <sys/stat.h>
-
-#include "pool.h"
-#include "trace.h"
+#include "statjob.h"
 
 static pool_t *pool;
 static const char *path;
-static pool_job_t job;
+static struct stat_job job;
 static loop_timer_t timer;
 static loop_immediate_t imm;
-static int stat_err;
-
-static void stat_work(pool_job_t *j) {
-  struct stat st;
-  (void)j;
-  stat_err = stat(path, &st) < 0 ? errno : 0;
-}
-
-static void stat_done(pool_job_t *j, int status) {
-  (void)j;
-  trace("stat done%s", status || stat_err ? " (error)" : "");
-}
 
 static void on_imm(loop_immediate_t *im) { (void)im; trace("immediate"); }
 
 static void on_timer(loop_timer_t *t) {
   (void)t;
   trace("timer");
-  CHECK(pool_submit(pool, &job, stat_work, stat_done));
+  stat_submit(pool, &job, "stat", path, stat_done);
   CHECK(loop_immediate_start(&imm, on_imm));
   spin_ms(20);
 }

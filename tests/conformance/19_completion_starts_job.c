@@ -1,47 +1,19 @@
 /* A done callback starts another stat, an immediate and a 0 ms timer, and busy-waits until
  * that stat has finished too: it waits for the next poll (the finished jobs were taken before
  * it finished), after the immediate and the due timer of this iteration. */
-#include <sys/stat.h>
-
-#include "pool.h"
-#include "trace.h"
-
-struct stat_job {
-  pool_job_t job;
-  const char *label;
-  const char *path;
-  int err;
-};
+#include "statjob.h"
 
 static pool_t *pool;
 static struct stat_job a, b;
 static loop_timer_t timer, timer_a;
 static loop_immediate_t imm;
 
-static void stat_work(pool_job_t *job) {
-  struct stat_job *s = job->data;
-  struct stat st;
-  s->err = stat(s->path, &st) < 0 ? errno : 0;
-}
-
-static void stat_done(pool_job_t *job, int status) {
-  struct stat_job *s = job->data;
-  trace("%s done%s", s->label, status || s->err ? " (error)" : "");
-}
-
-static void submit(struct stat_job *s, const char *label, const char *path, pool_done_fn done) {
-  s->label = label;
-  s->path = path;
-  s->job.data = s;
-  CHECK(pool_submit(pool, &s->job, stat_work, done));
-}
-
 static void on_imm(loop_immediate_t *im) { (void)im; trace("immediate (from A)"); }
 static void on_timer_a(loop_timer_t *t) { (void)t; trace("timer (0 ms, from A)"); }
 
 static void a_done(pool_job_t *job, int status) {
   stat_done(job, status);
-  submit(&b, "stat B (from A)", ".", stat_done);
+  stat_submit(pool, &b, "stat B (from A)", ".", stat_done);
   CHECK(loop_immediate_start(&imm, on_imm));
   CHECK(loop_timer_start(&timer_a, on_timer_a, 1, 0));
   spin_ms(20);
@@ -50,7 +22,7 @@ static void a_done(pool_job_t *job, int status) {
 static void on_timer(loop_timer_t *t) {
   (void)t;
   trace("timer");
-  submit(&a, "stat A", "/proc/self/exe", a_done);
+  stat_submit(pool, &a, "stat A", "/proc/self/exe", a_done);
   spin_ms(20);
 }
 

@@ -2,45 +2,17 @@
  * iteration, the completion in its poll. Inside the loop: an immediate starts a stat and
  * busy-waits; a timer due in that iteration's timers phase starts another immediate: the
  * stat's done (next poll) comes before it (next check). */
-#include <sys/stat.h>
-
-#include "pool.h"
-#include "trace.h"
-
-struct stat_job {
-  pool_job_t job;
-  const char *label;
-  const char *path;
-  int err;
-};
+#include "statjob.h"
 
 static pool_t *pool;
 static struct stat_job a, b;
 static loop_timer_t timer1, timer2;
 static loop_immediate_t imm1, imm2;
 
-static void stat_work(pool_job_t *job) {
-  struct stat_job *s = job->data;
-  struct stat st;
-  s->err = stat(s->path, &st) < 0 ? errno : 0;
-}
-
-static void stat_done(pool_job_t *job, int status) {
-  struct stat_job *s = job->data;
-  trace("%s done%s", s->label, status || s->err ? " (error)" : "");
-}
-
-static void submit(struct stat_job *s, const char *label, const char *path, pool_done_fn done) {
-  s->label = label;
-  s->path = path;
-  s->job.data = s;
-  CHECK(pool_submit(pool, &s->job, stat_work, done));
-}
-
 static void on_imm1(loop_immediate_t *im) {
   (void)im;
   trace("immediate 1 (from A)");
-  submit(&b, "stat B (from immediate 1)", ".", stat_done);
+  stat_submit(pool, &b, "stat B (from immediate 1)", ".", stat_done);
   spin_ms(20);
 }
 static void on_imm2(loop_immediate_t *im) { (void)im; trace("immediate 2 (from timer 2)"); }
@@ -65,7 +37,7 @@ int main(void) {
   CHECK(loop_timer_init(loop, &timer2));
   CHECK(loop_immediate_init(loop, &imm1));
   CHECK(loop_immediate_init(loop, &imm2));
-  submit(&a, "stat A", "/proc/self/exe", a_done);
+  stat_submit(pool, &a, "stat A", "/proc/self/exe", a_done);
   CHECK(loop_timer_start(&timer1, on_timer1, 1, 0));
   spin_ms(20);
   scenario_run(loop);

@@ -54,13 +54,8 @@ def main():
     s = remove_at_exit(Server(files=FILES))
     shim = slowfs.shim_path(s.dir)
     log = os.path.join(s.dir, "slowfs.log")
-    os.environ.update({"LD_PRELOAD": slowfs.preload_value(shim), "EVC_SLOWFS_MS": "600",
-                       "EVC_SLOWFS_MARK": "slow", "EVC_SLOWFS_LOG": log})
-    try:
-        s.start()
-    finally:
-        for k in ("LD_PRELOAD", "EVC_SLOWFS_MS", "EVC_SLOWFS_MARK", "EVC_SLOWFS_LOG"):
-            os.environ.pop(k, None)
+    s.start(env={"LD_PRELOAD": slowfs.preload_value(shim), "EVC_SLOWFS_MS": "600",
+                 "EVC_SLOWFS_MARK": "slow", "EVC_SLOWFS_LOG": log})
 
     def test_hit_does_not_touch_the_disk(srv):
         t0 = time.monotonic()

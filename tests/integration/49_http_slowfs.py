@@ -302,21 +302,6 @@ def test_failed_lookup_logs_the_path_escaped(s):
            "the request path wrote a line of its own into the error log")
 
 
-def start_with_env(s, env):
-    """Starts s with env added to the environment it inherits (the shim's settings): the
-    server only, not this process's later children."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        s.start()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def cut_before_the_answer_logged_499():
     """A drain deadline that cuts a request whose lookup is still on the (slow) disk: the
     request gets an access log line all the same, with nginx's 499 and no bytes."""
@@ -326,7 +311,7 @@ def cut_before_the_answer_logged_499():
     slowlog = os.path.join(s.dir, "slowfs.log")
     env = {"LD_PRELOAD": preload_value(shim_path(s.dir)), "EVC_SLOWFS_MS": "3000",
            "EVC_SLOWFS_MARK": "slow-", "EVC_SLOWFS_LOG": slowlog}
-    start_with_env(s, env)
+    s.start(env=env)
     c = Conn(s.port)
     try:
         c.send(http_req("GET", "/slow-cut.txt?cut"))
@@ -356,7 +341,7 @@ def main():
     env = {"LD_PRELOAD": preload_value(shim_path(s.dir)), "EVC_SLOWFS_MS": str(SLOW_MS),
            "EVC_SLOWFS_MARK": "slow-", "EVC_SLOWFS_LOG": s.slowlog,
            "EVC_SLOWFS_SEND_MAX": str(SEND_MAX), "EVC_SLOWFS_FAIL_MARK": "broken-"}
-    start_with_env(s, env)
+    s.start(env=env)
     try:
         res = run_cases(s, [test_fast_while_slow_pending, test_slow_then_fast_on_one_connection,
                             test_pipelined_slow_then_fast_in_order,

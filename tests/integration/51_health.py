@@ -69,12 +69,12 @@ s = remove_at_exit(Server(files={"index.html": "hello\n"},
                                     % (INTERVAL, MISSES)}))
 trigger = os.path.join(s.dir, "slow.trigger")
 open(trigger, "w").close()  # the first worker's first look at the root takes it and waits
-os.environ.update({"LD_PRELOAD": slowfs.preload_value(slowfs.shim_path(s.dir)),
-                   "EVC_SLOWFS_MS": str(int(SLOW_START * 1000)), "EVC_SLOWFS_MARK": s.root,
-                   "EVC_SLOWFS_ONCE": trigger})
 try:
     t0 = time.monotonic()
-    s.start(timeout=SLOW_START + 5)
+    s.start(timeout=SLOW_START + 5,
+            env={"LD_PRELOAD": slowfs.preload_value(slowfs.shim_path(s.dir)),
+                 "EVC_SLOWFS_MS": str(int(SLOW_START * 1000)), "EVC_SLOWFS_MARK": s.root,
+                 "EVC_SLOWFS_ONCE": trigger})
     took = time.monotonic() - t0
     check(not any("killing" in l or "missed" in l for l in s.log),
           "a slowly starting worker was killed:\n%s" % "\n".join(s.log))
@@ -83,7 +83,5 @@ try:
     r = request(s.port, "/index.html")
     check(r.status == 200 and r.body == b"hello\n", "it serves: %r" % r)
 finally:
-    for k in ("LD_PRELOAD", "EVC_SLOWFS_MS", "EVC_SLOWFS_MARK", "EVC_SLOWFS_ONCE"):
-        os.environ.pop(k, None)
     s.stop()
 print("ok")

@@ -24,14 +24,9 @@ def main():
     slowfs = slowfs_helpers()
     s = remove_at_exit(Server(workers=1, files={"big.bin": BODY, "a.txt": "old\n"}))
     trigger = os.path.join(s.dir, "hang.trigger")
-    os.environ.update({"LD_PRELOAD": slowfs.preload_value(slowfs.shim_path(s.dir)),
-                       "EVC_SLOWFS_MS": "60000", "EVC_SLOWFS_MARK": s.root,
-                       "EVC_SLOWFS_ONCE": trigger})
-    try:
-        s.start()
-    finally:
-        for k in ("LD_PRELOAD", "EVC_SLOWFS_MS", "EVC_SLOWFS_MARK", "EVC_SLOWFS_ONCE"):
-            os.environ.pop(k, None)
+    s.start(env={"LD_PRELOAD": slowfs.preload_value(slowfs.shim_path(s.dir)),
+                 "EVC_SLOWFS_MS": "60000", "EVC_SLOWFS_MARK": s.root,
+                 "EVC_SLOWFS_ONCE": trigger})
     conns = []
     try:
         old = sup_workers(s, generation=1)

@@ -5,7 +5,7 @@ Workers are replaced in turn: each replacement is ready before its old worker dr
 recycle at a time, zero failed requests, the thresholds spread over 300..450, and status
 counts the recycles under "requests". A reload afterwards works as before, and the new
 generation's workers recycle in their turn."""
-import os, re, sys, threading, time
+import os, re, sys, time
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
 
@@ -19,57 +19,8 @@ END_RE = re.compile(r"recycle: worker (\d+) ready, worker (\d+) drains \(by requ
 try:
     s.start()
     first = sup_workers(s)
-    stop = threading.Event()
-    errors, counts = [], {"fresh": 0, "keepalive": 0, "retried": 0}
-    lock = threading.Lock()
-
-    def fresh():
-        while not stop.is_set():
-            try:
-                r = request(s.port, "/index.html")
-                if r.status != 200 or len(r.body) != 1000:
-                    raise ValueError(repr(r))
-                with lock:
-                    counts["fresh"] += 1
-            except Exception as e:
-                errors.append("fresh: %r" % e)
-
-    def keepalive():
-        c = None
-        while not stop.is_set():
-            reused = c is not None
-            try:
-                if c is None:
-                    c = Conn(s.port)
-                c.send("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
-                r = c.read_response()
-            except (EOFError, ConnectionResetError, BrokenPipeError) as e:
-                if not reused or c.buf:
-                    errors.append("keepalive: %r" % e)
-                c.close()
-                c = None
-                with lock:
-                    counts["retried"] += 1
-                continue
-            except Exception as e:
-                errors.append("keepalive: %r" % e)
-                c = None
-                continue
-            if r.status != 200 or len(r.body) != 1000:
-                errors.append("keepalive: %r" % r)
-            with lock:
-                counts["keepalive"] += 1
-            if r.header("connection", "").lower() == "close":
-                c.close()
-                c = None
-        if c:
-            c.close()
-
-    threads = [threading.Thread(target=fn) for fn in (fresh, keepalive, keepalive)]
-    for t in threads:
-        t.start()
     events = []  # ("begin", old, slot, served, threshold) / ("end", new, old), in log order
-    try:
+    with Load(s.port, fresh=1, keepalive=2) as load:
         deadline = time.monotonic() + 25
         while sum(1 for e in events if e[0] == "end") < WANT:
             m = s.wait_log(r"recycle: worker", max(0.1, deadline - time.monotonic()))
@@ -81,10 +32,7 @@ try:
                 events.append(("end", int(e.group(1)), int(e.group(2))))
             else:
                 fail("unexpected recycle line: %s" % line)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
+    errors, counts = load.errors, load.counts
     check(not errors, "%d failures, first: %r" % (len(errors), errors[:5]))
     print("counts: %r" % counts)
     # one at a time: begin, end, begin, end... and each end names the worker its begin did

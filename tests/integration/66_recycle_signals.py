@@ -15,14 +15,8 @@ s = remove_at_exit(Server(workers=2, files={"index.html": "hello\n"},
                           settings={"health": "{ interval = 0.2; misses = 50; }",
                                     "recycle": "{ max_requests = 30; jitter = 0.0; }"}))
 trigger = os.path.join(s.dir, "hold.trigger")
-os.environ.update({"LD_PRELOAD": slowfs.preload_value(slowfs.shim_path(s.dir)),
-                   "EVC_SLOWFS_MS": "5000", "EVC_SLOWFS_MARK": s.root,
-                   "EVC_SLOWFS_ONCE": trigger})
-try:
-    s.start()
-finally:
-    for k in ("LD_PRELOAD", "EVC_SLOWFS_MS", "EVC_SLOWFS_MARK", "EVC_SLOWFS_ONCE"):
-        os.environ.pop(k, None)
+s.start(env={"LD_PRELOAD": slowfs.preload_value(slowfs.shim_path(s.dir)),
+             "EVC_SLOWFS_MS": "5000", "EVC_SLOWFS_MARK": s.root, "EVC_SLOWFS_ONCE": trigger})
 
 
 def by_slot(generation=1):

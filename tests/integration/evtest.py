@@ -66,10 +66,13 @@ class Server:
         with open(self.conf, "w") as f:
             f.write(text)
 
-    def start(self, timeout=10):
+    def start(self, timeout=10, env=None):
+        """Starts the server and waits until it is ready. env: variables added to the
+        environment the server inherits (the slowfs shim's settings), for it alone."""
         self.proc = subprocess.Popen([EVCLUSTER, "-c", self.conf], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=self.dir)
+                                     start_new_session=True, cwd=self.dir,
+                                     env=dict(os.environ, **env) if env else None)
         threading.Thread(target=self._reader, daemon=True).start()
         m = self.wait_log(READY_RE, timeout)
         self.generation = int(m.group(1))
@@ -596,3 +599,75 @@ def proc_socket_count(pid):
         except OSError:  # closed meanwhile
             pass
     return n
+
+
+class Load:
+    """Traffic for zero-failure tests (reloads, recycling, upgrades): `fresh` threads each
+    open a connection per request, `keepalive` threads reuse one. Every answer must be 200
+    with a body of `size` bytes. A keep-alive request may fail only on a reused connection
+    before any byte of its answer came (the server closed it as idle while draining): a client
+    retries such a request, and it is counted as retried, not failed. Use as a context
+    manager; after it, .errors lists the failures and .counts what was done."""
+
+    def __init__(self, port, path="/index.html", size=1000, fresh=2, keepalive=2,
+                 host="127.0.0.1"):
+        self.port, self.path, self.size, self.host = port, path, size, host
+        self.stop = threading.Event()
+        self.errors, self.counts = [], {"fresh": 0, "keepalive": 0, "retried": 0}
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._fresh) for _ in range(fresh)] + \
+            [threading.Thread(target=self._keepalive) for _ in range(keepalive)]
+
+    def _count(self, what):
+        with self.lock:
+            self.counts[what] += 1
+
+    def _fresh(self):
+        while not self.stop.is_set():
+            try:
+                r = request(self.port, self.path, headers={"Host": self.host})
+                if r.status != 200 or len(r.body) != self.size:
+                    raise ValueError(repr(r))
+                self._count("fresh")
+            except Exception as e:
+                self.errors.append("fresh: %r" % e)
+
+    def _keepalive(self):
+        c = None
+        while not self.stop.is_set():
+            reused = c is not None
+            try:
+                if c is None:
+                    c = Conn(self.port)
+                c.send("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (self.path, self.host))
+                r = c.read_response()
+            except (EOFError, ConnectionResetError, BrokenPipeError) as e:
+                if not reused or c.buf:
+                    self.errors.append("keepalive: %r" % e)
+                c.close()
+                c = None
+                self._count("retried")
+                continue
+            except Exception as e:
+                self.errors.append("keepalive: %r" % e)
+                c = None
+                continue
+            if r.status != 200 or len(r.body) != self.size:
+                self.errors.append("keepalive: %r" % r)
+            self._count("keepalive")
+            if r.header("connection", "").lower() == "close":
+                c.close()
+                c = None
+        if c:
+            c.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+        return False
