@@ -4,7 +4,9 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libevent-dev libconfig-dev libcmocka-dev node-llhttp
-      curl python3 clang iproute2)
+      libsystemd-dev curl python3 clang iproute2
+      systemd      # systemd-socket-activate, for the socket activation test
+      prometheus)  # promtool, which checks /metrics
 [[ ${1:-} == --bench ]] && pkgs+=(wrk nginx-light lighttpd h2o)
 
 missing=()

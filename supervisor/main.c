@@ -17,8 +17,8 @@
 #include "spawn.h"
 #include "sup.h"
 #include "util.h"
+#include "version.h"
 
-#define EVC_VERSION "0.1.0"
 #define EXIT_USAGE 2
 #define CONF_ERR_MAX 8192
 #define RELOAD_WAIT_S 60.0 /* the supervisor answers within its reload timeout */

@@ -14,14 +14,19 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "ctl.h"
 #include "ipc.h"
 #include "listen.h"
 #include "loop.h"
+#include "metrics.h"
+#include "notify.h"
 #include "spawn.h"
 #include "util.h"
+#include "version.h"
 
 #define RELOAD_TIMEOUT_MS 10000
 #define START_TIMEOUT_MS 30000 /* a worker not ready by then is hung in start-up: killed */
@@ -49,6 +54,7 @@ struct worker {
   int fd;
   loop_io_t io;
   int ready, drain_sent, draining, stop_sent, killed, eof;
+  int health_killed; /* killed for missed pings: a restart for "health", not "crash" */
   uint64_t started_ms, ready_ms, last_answer_ms;
   uint64_t kill_at_ms; /* 0: none */
   uint64_t seq;        /* last ping sent */
@@ -77,6 +83,7 @@ struct gen {
   unsigned n_workers;
   int announced;
   uint64_t deadline_ms; /* starting: the reload's timeout */
+  const char *version;  /* the binary its workers run (status shows it after an upgrade) */
 };
 
 struct waiters {
@@ -112,6 +119,14 @@ struct sup {
   uint64_t health_ms;
   loop_timer_t tick;
   int handles_open;
+  sup_metrics_t *metrics;
+  sup_admin_t *admin;
+  char *admin_text; /* the admin address it serves, as configured */
+  double started_wall; /* Unix time of the start, for /metrics */
+  loop_timer_t delay;  /* timeouts.drain_delay: /healthz says 503 before a graceful stop */
+  int delaying, delay_done;
+  loop_timer_t watchdog; /* WATCHDOG=1 at half of WATCHDOG_USEC, while healthy */
+  char last_status[160]; /* the last STATUS= sent to systemd */
 };
 
 static void schedule(sup_t *sup);
@@ -119,6 +134,9 @@ static void gen_maybe_free(struct gen *g);
 static void maybe_finish(sup_t *sup);
 static void shutdown_begin(sup_t *sup, int fast);
 static void follow_paths(sup_t *sup, const conf_t *now);
+static int sup_healthy(sup_t *sup, const char **why);
+static void status_line(sup_t *sup, char *buf, size_t len);
+static int follow_admin(sup_t *sup, const conf_t *now, int fd);
 
 static uint64_t now_ms(sup_t *sup) {
   loop_update_time(sup->loop);
@@ -247,6 +265,9 @@ static void on_ipc(loop_io_t *io, int events) {
       w->last_answer_ms = now;
       w->stats = m.u.stats;
       break;
+    case IPC_FINAL: /* the counters since the last ping, just before it exits */
+      w->stats.counters = m.u.stats.counters;
+      break;
     case IPC_DRAINING:
       w->draining = 1;
       break;
@@ -294,6 +315,7 @@ static int worker_spawn(struct gen *g, unsigned slot) {
   g->n_workers++;
   g->slots[slot].w = w;
   g->slots[slot].respawn_at_ms = 0;
+  sup_metrics_worker_started(sup->metrics);
   log_msg(sup->log, LOG_INFO, "worker %ld (slot %u, generation %u) started", (long)pid, slot,
           g->id);
   return 0;
@@ -325,6 +347,7 @@ static struct gen *gen_new(sup_t *sup, conf_t *conf, enum gen_state state) {
   g->conf = conf;
   g->id = ++sup->next_gen;
   g->state = state;
+  g->version = EVC_VERSION;
   g->n_slots = (unsigned)(conf->workers > 0 ? conf->workers : 1);
   g->slots = sup_xcalloc(g->n_slots, sizeof(struct slot));
   g->next = sup->gens;
@@ -432,6 +455,16 @@ static void waiters_reply(struct waiters *ws, int ok, const char *body) {
 static void reload_start(sup_t *sup);
 
 static void reload_done(sup_t *sup, int ok, const char *body) {
+  sup_metrics_reload(sup->metrics, ok);
+  /* READY=1 after a failed reload too: the old generation serves on, and STATUS= says so */
+  char st[sizeof(sup->last_status)];
+  if (ok)
+    status_line(sup, st, sizeof(st));
+  else
+    snprintf(st, sizeof(st), "%.*s; generation %u serves on", (int)strcspn(body, "\n"), body,
+             sup->last_active_id);
+  memcpy(sup->last_status, st, sizeof(st));
+  sup_notify_ready(sup->log, st);
   waiters_reply(&sup->cur, ok, body);
   if (sup->reload_again && sup->state == SUP_RUNNING) {
     sup->reload_again = 0;
@@ -467,6 +500,28 @@ static void follow_error_log(sup_t *sup, const conf_t *old, const conf_t *now) {
             sup->last_active_id);
 }
 
+/* "generation 3, 2 workers, 12345 requests": systemd's STATUS= line. */
+static void status_line(sup_t *sup, char *buf, size_t len) {
+  unsigned long long requests = 0;
+  unsigned workers = 0;
+  for (struct gen *g = sup->gens; g; g = g->next)
+    for (struct worker *w = g->workers; w; w = w->next) {
+      requests += w->stats.requests;
+      workers++;
+    }
+  snprintf(buf, len, "generation %u, %u workers, %llu requests", sup->last_active_id, workers,
+           requests);
+}
+
+static void notify_status(sup_t *sup) {
+  char line[sizeof(sup->last_status)];
+  status_line(sup, line, sizeof(line));
+  if (strcmp(line, sup->last_status) == 0)
+    return;
+  memcpy(sup->last_status, line, sizeof(line));
+  sup_notify_status(sup->log, line);
+}
+
 static void gen_check_ready(struct gen *g) {
   sup_t *sup = g->sup;
   for (unsigned i = 0; i < g->n_slots; i++)
@@ -474,9 +529,14 @@ static void gen_check_ready(struct gen *g) {
       return;
   if (!g->announced) {
     g->announced = 1;
+    int first = !sup->served;
     sup->served = 1;
     log_set_echo(sup->log, 0); /* started: the error log alone from now on */
     log_ready(g);
+    if (first && g->state == GEN_ACTIVE) {
+      status_line(sup, sup->last_status, sizeof(sup->last_status));
+      sup_notify_ready(sup->log, sup->last_status);
+    }
   }
   if (g->state != GEN_STARTING || sup->pending != g)
     return;
@@ -520,7 +580,7 @@ static void reload_abort(sup_t *sup, const char *why) {
 }
 
 static void reload_start(sup_t *sup) {
-  if (sup->state != SUP_RUNNING) {
+  if (sup->state != SUP_RUNNING || sup->delaying) {
     waiters_reply(&sup->next, 0, "shutting down\n");
     return;
   }
@@ -530,6 +590,7 @@ static void reload_start(sup_t *sup) {
   }
   sup->cur = sup->next;
   sup->next.n = 0;
+  sup_notify_reloading(sup->log, "reloading");
   log_msg(sup->log, LOG_INFO, "reload: reading %s", sup->conf_path);
   char err[8192] = "";
   conf_t *conf = NULL;
@@ -620,6 +681,23 @@ static void slot_respawn(struct gen *g, unsigned i, uint64_t uptime_ms) {
   s->respawn_at_ms = now_ms(sup) + delay;
 }
 
+/* A worker that is gone may have left messages in its channel: its FINAL counters (a
+ * graceful exit) or a last pong. Only counters are taken from them: anything else is news
+ * about a process that no longer exists. */
+static void worker_last_words(struct worker *w) {
+  for (int i = 0; i < IPC_BURST && !w->eof; i++) {
+    struct ipc_msg m;
+    int rc = ipc_recv(w->fd, &m);
+    if (rc == -EBADMSG || rc == -EPROTO || rc == -ENOTSUP)
+      continue;
+    if (rc < 0)
+      break;
+    if (m.type == IPC_FINAL ||
+        (m.type == IPC_PONG && m.u.stats.seq > w->answered && m.u.stats.seq <= w->seq))
+      w->stats.counters = m.u.stats.counters;
+  }
+}
+
 static void worker_reaped(struct worker *w, int status) {
   struct gen *g = w->gen;
   sup_t *sup = g->sup;
@@ -631,6 +709,11 @@ static void worker_reaped(struct worker *w, int status) {
   log_msg(sup->log, expected ? LOG_INFO : LOG_WARN,
           "worker %ld (slot %u, generation %u) %s after %.1f s", (long)w->pid, w->slot, g->id,
           how, (double)uptime / 1000.0);
+  worker_last_words(w);
+  sup_metrics_worker_gone(sup->metrics, &w->stats.counters);
+  if (!expected)
+    sup_metrics_worker_restarted(sup->metrics,
+                                 w->health_killed ? SUP_RESTART_HEALTH : SUP_RESTART_CRASH);
 
   struct worker **pp = &g->workers;
   while (*pp != w)
@@ -740,6 +823,8 @@ static void on_health(loop_timer_t *t) {
   const conf_t *c = sup->active ? sup->active->conf : NULL;
   if (!c)
     return;
+  if (sup->served && sup->state == SUP_RUNNING && !sup->delaying)
+    notify_status(sup);
   uint64_t now = now_ms(sup);
   for (struct gen *g = sup->gens; g; g = g->next) {
     for (struct worker *w = g->workers; w; w = w->next) {
@@ -749,6 +834,7 @@ static void on_health(loop_timer_t *t) {
         char why[128];
         snprintf(why, sizeof(why), "missed %u pings, last answer %.1f s ago", w->outstanding,
                  (double)(now - w->last_answer_ms) / 1000.0);
+        w->health_killed = !w->killed;
         worker_kill(w, why);
         continue;
       }
@@ -801,6 +887,10 @@ static void finish(sup_t *sup) {
     loop_close(&sup->sigs[i].h, NULL);
   loop_close(&sup->health.h, NULL);
   loop_close(&sup->tick.h, NULL);
+  loop_close(&sup->delay.h, NULL);
+  loop_close(&sup->watchdog.h, NULL);
+  sup_admin_close(sup->admin, 0);
+  sup->admin = NULL;
   sup_ctl_close(sup->ctl);
   sup->ctl = NULL;
   remove_pid_file(sup);
@@ -812,10 +902,38 @@ static void maybe_finish(sup_t *sup) {
     finish(sup);
 }
 
+static void on_drain_delay(loop_timer_t *t) {
+  sup_t *sup = t->h.data;
+  sup->delaying = 0;
+  sup->delay_done = 1;
+  log_msg(sup->log, LOG_INFO, "drain delay over: stopping to accept");
+  shutdown_begin(sup, 0);
+}
+
 static void shutdown_begin(sup_t *sup, int fast) {
   if (sup->state == SUP_DONE || sup->state == SUP_STOPPING ||
       (sup->state == SUP_QUITTING && !fast))
     return;
+  /* A graceful stop first says 503 on /healthz for drain_delay while everything still
+   * serves, so that a load balancer takes the host out before connections are refused. */
+  uint64_t delay = sup->active ? secs_ms(sup->active->conf->timeouts.drain_delay) : 0;
+  if (!fast && sup->state == SUP_RUNNING && !sup->delay_done && delay > 0 && sup->served) {
+    if (!sup->delaying) {
+      sup->delaying = 1;
+      sup_notify_stopping(sup->log, "draining: health checks fail, still serving");
+      log_msg(sup->log, LOG_INFO, "graceful shutdown: /healthz answers 503 for %.3f s first",
+              (double)delay / 1000.0);
+      waiters_reply(&sup->next, 0, "shutting down\n");
+      loop_timer_start(&sup->delay, on_drain_delay, delay, 0);
+    }
+    return;
+  }
+  if (sup->delaying) {
+    sup->delaying = 0;
+    loop_timer_stop(&sup->delay);
+  }
+  if (!sup->delay_done || fast)
+    sup_notify_stopping(sup->log, fast ? "fast shutdown" : "graceful shutdown");
   sup->state = fast ? SUP_STOPPING : SUP_QUITTING;
   log_msg(sup->log, LOG_INFO, "%s shutdown: %u workers", fast ? "fast" : "graceful",
           total_workers(sup));
@@ -972,8 +1090,10 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
   sup_buf_printf(b, "{\"supervisor\": {\"pid\": %ld, \"generation\": %u, \"config\": ",
                  (long)sup->pid, sup->last_active_id);
   sup_buf_json_str(b, sup->conf_path);
-  sup_buf_printf(b, ", \"uptime_s\": %.3f, \"state\": \"%s\", \"listening\": [",
-                 (double)(now - sup->started_ms) / 1000.0, sup_state_name(sup->state));
+  sup_buf_printf(b, ", \"uptime_s\": %.3f, \"state\": \"%s\", \"version\": \"%s\", "
+                 "\"healthy\": %s, \"listening\": [",
+                 (double)(now - sup->started_ms) / 1000.0, sup_state_name(sup->state),
+                 EVC_VERSION, sup_healthy(sup, NULL) == 200 ? "true" : "false");
   if (sup->active && sup->state == SUP_RUNNING) {
     char addrs[1024];
     sup_lset_describe(sup->lset, sup->active->conf, addrs, sizeof(addrs));
@@ -999,7 +1119,7 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
                    "\"immediates\": %u, \"other\": %u}, "
                    "\"loop_lag_ms\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
                    "\"pool\": {\"threads\": %u, \"queued\": %u, \"running\": %u}, "
-                   "\"last_pong_s\": %.3f, \"missed_pings\": %u}",
+                   "\"last_pong_s\": %.3f, \"missed_pings\": %u, \"version\": ",
                    i ? ",\n  " : "\n  ", (long)w->pid, w->gen->id, w->slot, worker_state(w),
                    (double)(now - w->started_ms) / 1000.0,
                    (unsigned long long)st->connections, (unsigned long long)st->requests,
@@ -1009,6 +1129,8 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
                    st->refs[LOOP_REF_OTHER], st->lag_p50_ms, st->lag_p99_ms, st->lag_max_ms,
                    st->pool_threads, st->pool_queued, st->pool_running,
                    (double)(now - w->last_answer_ms) / 1000.0, w->outstanding);
+    sup_buf_json_str(b, w->gen->version);
+    sup_buf_printf(b, "}");
   }
   sup_buf_printf(b, "]}\n");
 }
@@ -1018,9 +1140,16 @@ static void status_text(sup_t *sup, struct sup_buf *b) {
   char addrs[1024] = "-";
   if (sup->active && sup->state == SUP_RUNNING)
     sup_lset_describe(sup->lset, sup->active->conf, addrs, sizeof(addrs));
-  sup_buf_printf(b, "supervisor pid %ld, %s, generation %u, up %.1f s\nconfig %s\nlistening on %s\n",
+  sup_buf_printf(b, "supervisor pid %ld, %s, generation %u, up %.1f s, version %s\nconfig %s\n"
+                 "listening on %s\n",
                  (long)sup->pid, sup_state_name(sup->state), sup->last_active_id,
-                 (double)(now - sup->started_ms) / 1000.0, sup->conf_path, addrs);
+                 (double)(now - sup->started_ms) / 1000.0, EVC_VERSION, sup->conf_path, addrs);
+  if (sup->admin)
+    sup_buf_printf(b, "admin on %s\n", sup_admin_name(sup->admin));
+  for (struct gen *g = sup->gens; g; g = g->next)
+    sup_buf_printf(b, "generation %u: %s, %u workers, version %s\n", g->id,
+                   g == sup->active ? "serving" : g == sup->pending ? "starting" : "draining",
+                   g->n_workers, g->version);
   struct worker *ws[1024];
   unsigned n = collect(sup, ws, 1024);
   /* MISSED: pings unanswered now; a hung worker shows it here before health kills it, while
@@ -1049,13 +1178,84 @@ static void status_text(sup_t *sup, struct sup_buf *b) {
                          : 0.0);
 }
 
+/* ---- admin listener ------------------------------------------------------------------ */
+
+/* /healthz: 200 while a generation serves; 503 once a graceful stop began (drain_delay
+ * included, while everything still serves) and before the first generation is ready. */
+static int sup_healthy(sup_t *sup, const char **why) {
+  const char *w = "ok";
+  int code = 503;
+  if (sup->delaying || sup->state == SUP_QUITTING)
+    w = "draining";
+  else if (sup->state != SUP_RUNNING)
+    w = "stopping";
+  else if (!sup->served || !sup->active)
+    w = "starting";
+  else
+    code = 200;
+  if (why)
+    *why = w;
+  return code;
+}
+
+static int admin_health(void *data, const char **why) {
+  return sup_healthy(data, why);
+}
+
+static void admin_status(void *data, struct sup_buf *b) {
+  status_json(data, b);
+}
+
+static void admin_metrics(void *data, struct sup_buf *b) {
+  sup_t *sup = data;
+  static struct worker *ws[1024];
+  static struct sup_metrics_worker mw[1024];
+  unsigned n = collect(sup, ws, 1024);
+  for (unsigned i = 0; i < n; i++)
+    mw[i] = (struct sup_metrics_worker){.generation = ws[i]->gen->id,
+                                        .slot = ws[i]->slot,
+                                        .state = worker_state(ws[i]),
+                                        .serving = ws[i]->gen == sup->active && !ws[i]->retired,
+                                        .stats = &ws[i]->stats};
+  struct sup_metrics_view v = {.version = EVC_VERSION,
+                               .generation = sup->last_active_id,
+                               .start_time_s = sup->started_wall,
+                               .workers = mw,
+                               .n_workers = n};
+  sup_metrics_render(sup->metrics, &v, b);
+}
+
+static const struct sup_admin_ops admin_ops = {admin_health, admin_status, admin_metrics};
+
+/* The admin listener follows the config: started, moved or stopped by a reload (the new one
+ * is bound before the old one goes; one that cannot be bound keeps the old one). */
+static int follow_admin(sup_t *sup, const conf_t *now, int fd) {
+  const char *want = now->admin.text;
+  if (same_path(want, sup->admin_text) && (sup->admin || !want))
+    return 0;
+  sup_admin_t *a = NULL;
+  if (want) {
+    int rc = sup_admin_new(sup->loop, sup->log, &now->admin, fd, &admin_ops, sup, &a);
+    if (rc < 0) {
+      log_msg(sup->log, LOG_ERROR, "admin listener %s: cannot serve it%s", want,
+              sup->admin ? "; the old one stays" : "");
+      return rc;
+    }
+  }
+  sup_admin_close(sup->admin, 0);
+  sup->admin = a;
+  free(sup->admin_text);
+  sup->admin_text = want ? sup_xstrdup(want) : NULL;
+  return 0;
+}
+
 /* ---- control socket ------------------------------------------------------------------ */
 
 static void on_ctl(sup_ctl_req_t *req, const char *line, void *data) {
   sup_t *sup = data;
   struct sup_buf b = {0};
   if (strcmp(line, "reload") == 0) {
-    if (sup->state != SUP_RUNNING) {
+    if (sup->state != SUP_RUNNING || sup->delaying) {
       sup_ctl_reply(req, 0, "shutting down\n");
     } else if (sup->next.n >= MAX_WAITERS) {
       sup_ctl_reply(req, 0, "too many reloads waiting\n");
@@ -1109,6 +1309,7 @@ static int write_pid_file(sup_t *sup) {
  * from the config, so one the server left behind would lock it out. Each new one is in place
  * before the old one goes; one that cannot be made leaves the old one, logged. */
 static void follow_paths(sup_t *sup, const conf_t *now) {
+  (void)follow_admin(sup, now, -1);
   if (strcmp(now->pid_file, sup->pid_file) != 0) {
     char *old = sup->pid_file;
     int had = sup->pid_written;
@@ -1159,11 +1360,19 @@ int sup_new(conf_t *conf, log_t *log, sup_t **out) {
   sup->pid_file = sup_xstrdup(conf->pid_file);
   sup->ctl_path = sup_xstrdup(conf->control_socket);
   sup->pid = getpid();
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  sup->started_wall = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9;
   sup->lset = sup_lset_new(log);
   loop_timer_init(sup->loop, &sup->health);
   loop_timer_init(sup->loop, &sup->tick);
   sup->health.h.data = sup;
   sup->tick.h.data = sup;
+  loop_timer_init(sup->loop, &sup->delay);
+  loop_timer_init(sup->loop, &sup->watchdog);
+  sup->delay.h.data = sup;
+  sup->watchdog.h.data = sup;
+  sup->metrics = sup_metrics_new();
   *out = sup;
   return 0;
 }
@@ -1182,6 +1391,26 @@ void sup_block_signals(void) {
   sigset_t set;
   handled_set(&set);
   sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+/* WATCHDOG=1 at half the period systemd asks for, only while a generation serves: a
+ * supervisor whose loop hangs, or that has nothing serving, gets restarted by systemd. */
+static void on_watchdog(loop_timer_t *t) {
+  sup_t *sup = t->h.data;
+  if (sup->state == SUP_RUNNING && sup->served && sup->active &&
+      sup->active->state == GEN_ACTIVE)
+    sup_notify_watchdog(sup->log);
+}
+
+static void watchdog_arm(sup_t *sup) {
+  uint64_t ms = sup_notify_watchdog_ms();
+  if (ms == 0)
+    return;
+  ms = ms / 2 ? ms / 2 : 1;
+  loop_timer_start(&sup->watchdog, on_watchdog, ms, ms);
+  loop_unref(&sup->watchdog.h);
+  log_msg(sup->log, LOG_INFO, "systemd watchdog: WATCHDOG=1 every %llu ms",
+          (unsigned long long)ms);
 }
 
 static int start(sup_t *sup) {
@@ -1224,6 +1453,10 @@ static int start(sup_t *sup) {
   rc = logs_prepare(sup, g->conf);
   if (rc < 0)
     return rc;
+  rc = follow_admin(sup, g->conf, -1);
+  if (rc < 0)
+    return rc;
+  watchdog_arm(sup);
   log_msg(sup->log, LOG_INFO, "started: pid %ld, config %s, %u workers", (long)sup->pid,
           sup->conf_path, g->n_slots);
   gen_spawn_all(g);
@@ -1263,5 +1496,7 @@ void sup_free(sup_t *sup) {
   free(sup->conf_path);
   free(sup->pid_file);
   free(sup->ctl_path);
+  free(sup->admin_text);
+  sup_metrics_free(sup->metrics);
   free(sup);
 }
