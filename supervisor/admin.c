@@ -335,7 +335,8 @@ static void on_accept(loop_io_t *io, int events) {
 
 int sup_admin_new(loop_t *loop, log_t *log, const conf_listen_t *addr, int fd,
                   const struct sup_admin_ops *ops, void *data, sup_admin_t **out) {
-  if (fd < 0) {
+  int handed = fd >= 0;
+  if (!handed) {
     fd = sup_listen_open(addr, log);
     if (fd < 0)
       return fd;
@@ -359,7 +360,8 @@ int sup_admin_new(loop_t *loop, log_t *log, const conf_listen_t *addr, int fd,
     sup_admin_close(a, 0);
     return rc;
   }
-  log_msg(log, LOG_INFO, "admin listener on %s (fd %d)", a->name, fd);
+  log_msg(log, LOG_INFO, "admin listener on %s (fd %d%s)", a->name, fd,
+          handed ? ", handed over: not re-bound" : "");
   *out = a;
   return 0;
 }

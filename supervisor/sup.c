@@ -1413,6 +1413,19 @@ static void watchdog_arm(sup_t *sup) {
           (unsigned long long)ms);
 }
 
+/* Socket activation: the listeners systemd passed become spares that the configured
+ * addresses claim (by the address they are bound to) instead of binding their own. */
+static void adopt_passed(sup_t *sup) {
+  int *fds = NULL;
+  int n = sup_notify_listen_fds(sup->log, &fds);
+  for (int i = 0; i < n; i++)
+    sup_lset_add_spare(sup->lset, fds[i], NULL);
+  if (n > 0)
+    log_msg(sup->log, LOG_INFO, "socket activation: %d listening socket%s passed", n,
+            n == 1 ? "" : "s");
+  free(fds);
+}
+
 static int start(sup_t *sup) {
   const int *signals = handled_signals;
   sup->started_ms = now_ms(sup);
@@ -1438,6 +1451,7 @@ static int start(sup_t *sup) {
   sigset_t held;
   handled_set(&held);
   sigprocmask(SIG_UNBLOCK, &held, NULL); /* what came meanwhile is delivered to the loop */
+  adopt_passed(sup);
   struct gen *g = gen_new(sup, sup->boot_conf, GEN_ACTIVE);
   if (!g)
     return -EADDRNOTAVAIL;
@@ -1453,9 +1467,11 @@ static int start(sup_t *sup) {
   rc = logs_prepare(sup, g->conf);
   if (rc < 0)
     return rc;
-  rc = follow_admin(sup, g->conf, -1);
+  rc = follow_admin(sup, g->conf,
+                    g->conf->admin.text ? sup_lset_take_spare(sup->lset, &g->conf->admin) : -1);
   if (rc < 0)
     return rc;
+  sup_lset_drop_spares(sup->lset); /* passed to us, matching nothing configured */
   watchdog_arm(sup);
   log_msg(sup->log, LOG_INFO, "started: pid %ld, config %s, %u workers", (long)sup->pid,
           sup->conf_path, g->n_slots);
