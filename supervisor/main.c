@@ -23,12 +23,14 @@
 #define CONF_ERR_MAX 8192
 #define RELOAD_WAIT_S 60.0 /* the supervisor answers within its reload timeout */
 #define CALL_WAIT_S 10.0
+#define UPGRADE_WAIT_S 90.0 /* the check, the execve and the new generation's start */
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: evcluster -c FILE                 run in the foreground\n"
           "       evcluster -c FILE -t              check the configuration\n"
           "       evcluster -c FILE -s reload       reload; exit status says whether it worked\n"
+          "       evcluster -c FILE -s upgrade      run the binary installed at the same path, same pid\n"
           "       evcluster -c FILE -s quit|stop|reopen\n"
           "                                         graceful | fast shutdown | reopen logs\n"
           "       evcluster -c FILE status [--json] the running cluster\n"
@@ -229,11 +231,13 @@ int main(int argc, char **argv) {
   if (command)
     return call(file, json ? "status json" : "status", CALL_WAIT_S, 0);
   if (signal_name) {
-    static const char *const names[] = {"reload", "quit", "stop", "reopen"};
+    static const char *const names[] = {"reload", "quit", "stop", "reopen", "upgrade"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
       if (strcmp(signal_name, names[i]) == 0)
-        return call(file, names[i], i == 0 ? RELOAD_WAIT_S : CALL_WAIT_S, 0);
-    fprintf(stderr, "evcluster: -s takes reload, quit, stop or reopen, not '%s'\n", signal_name);
+        return call(file, names[i],
+                    i == 0 ? RELOAD_WAIT_S : i == 4 ? UPGRADE_WAIT_S : CALL_WAIT_S, 0);
+    fprintf(stderr, "evcluster: -s takes reload, quit, stop, reopen or upgrade, not '%s'\n",
+            signal_name);
     return EXIT_USAGE;
   }
   return run(file);

@@ -8,10 +8,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,6 +27,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "spawn.h"
+#include "upgrade.h"
 #include "util.h"
 #include "version.h"
 
@@ -39,6 +42,7 @@
 #define MAX_DRAINING 4        /* draining generations kept; older ones are killed */
 #define MAX_WAITERS 32        /* control clients waiting for one reload's outcome */
 #define IPC_BURST 64          /* messages read per wake-up, so one worker cannot starve others */
+#define UPGRADE_CHECK_MS 10000 /* for `NEW -t -c CONFIG` to answer */
 
 enum sup_state { SUP_RUNNING, SUP_QUITTING, SUP_STOPPING, SUP_DONE };
 enum gen_state { GEN_STARTING, GEN_ACTIVE, GEN_DRAINING, GEN_FAILED };
@@ -113,7 +117,7 @@ struct sup {
   int reload_again;
   int served; /* a generation has been ready: from then on a failing worker is respawned */
   struct waiters cur, next; /* control clients waiting for this reload, and for the next */
-  loop_signal_t sigs[8];
+  loop_signal_t sigs[10];
   unsigned n_sigs;
   loop_timer_t health;
   uint64_t health_ms;
@@ -127,6 +131,16 @@ struct sup {
   int delaying, delay_done;
   loop_timer_t watchdog; /* WATCHDOG=1 at half of WATCHDOG_USEC, while healthy */
   char last_status[160]; /* the last STATUS= sent to systemd */
+  char *exe; /* the binary's path as started: an upgrade executes what is there now */
+  struct {
+    pid_t check_pid; /* `exe -t -c CONFIG` running */
+    int out_fd;      /* its output */
+    uint64_t deadline_ms;
+    sup_ctl_req_t *req; /* the CLI waiting for the outcome, or NULL (SIGUSR2) */
+  } up;
+  struct sup_handover *handover; /* from the previous image, until start() took it */
+  char *old_version;             /* the previous image's, for its adopted generations */
+  int upgrading; /* this image came from an upgrade; its own first generation is starting */
 };
 
 static void schedule(sup_t *sup);
@@ -137,6 +151,9 @@ static void follow_paths(sup_t *sup, const conf_t *now);
 static int sup_healthy(sup_t *sup, const char **why);
 static void status_line(sup_t *sup, char *buf, size_t len);
 static int follow_admin(sup_t *sup, const conf_t *now, int fd);
+static void upgrade_start(sup_t *sup, sup_ctl_req_t *req);
+static void upgrade_checked(sup_t *sup, int status);
+static void handled_set(sigset_t *set);
 
 static uint64_t now_ms(sup_t *sup) {
   loop_update_time(sup->loop);
@@ -335,7 +352,14 @@ static int logs_prepare(sup_t *sup, const conf_t *conf) {
 
 /* ---- generations --------------------------------------------------------------------- */
 
+static struct gen *gen_new_id(sup_t *sup, conf_t *conf, enum gen_state state, unsigned id);
+
 static struct gen *gen_new(sup_t *sup, conf_t *conf, enum gen_state state) {
+  return gen_new_id(sup, conf, state, sup->next_gen + 1);
+}
+
+/* id: an upgrade's adopted generations keep theirs. */
+static struct gen *gen_new_id(sup_t *sup, conf_t *conf, enum gen_state state, unsigned id) {
   struct gen *g = sup_xcalloc(1, sizeof(*g));
   g->fds = sup_xcalloc(conf->n_listen, sizeof(int));
   if (sup_lset_acquire(sup->lset, conf, g->fds) < 0) {
@@ -345,7 +369,9 @@ static struct gen *gen_new(sup_t *sup, conf_t *conf, enum gen_state state) {
   }
   g->sup = sup;
   g->conf = conf;
-  g->id = ++sup->next_gen;
+  g->id = id;
+  if (id > sup->next_gen)
+    sup->next_gen = id;
   g->state = state;
   g->version = EVC_VERSION;
   g->n_slots = (unsigned)(conf->workers > 0 ? conf->workers : 1);
@@ -455,7 +481,11 @@ static void waiters_reply(struct waiters *ws, int ok, const char *body) {
 static void reload_start(sup_t *sup);
 
 static void reload_done(sup_t *sup, int ok, const char *body) {
-  sup_metrics_reload(sup->metrics, ok);
+  if (sup->upgrading)
+    sup_metrics_upgrade(sup->metrics, ok);
+  else
+    sup_metrics_reload(sup->metrics, ok);
+  sup->upgrading = 0;
   /* READY=1 after a failed reload too: the old generation serves on, and STATUS= says so */
   char st[sizeof(sup->last_status)];
   if (ok)
@@ -549,15 +579,17 @@ static void gen_check_ready(struct gen *g) {
   follow_error_log(sup, old ? old->conf : NULL, g->conf); /* before old may be freed */
   char msg[256];
   if (old) {
-    snprintf(msg, sizeof(msg), "reloaded: generation %u running, generation %u draining\n",
-             g->id, old->id);
+    snprintf(msg, sizeof(msg), "%s: generation %u running, generation %u draining\n",
+             sup->upgrading ? "upgraded" : "reloaded", g->id, old->id);
     gen_drain(old, secs_ms(g->conf->timeouts.graceful));
     bound_draining(sup);
     gen_maybe_free(old);
   } else {
-    snprintf(msg, sizeof(msg), "reloaded: generation %u running\n", g->id);
+    snprintf(msg, sizeof(msg), "%s: generation %u running\n",
+             sup->upgrading ? "upgraded" : "reloaded", g->id);
   }
-  log_msg(sup->log, LOG_INFO, "reload: generation %u running", g->id);
+  log_msg(sup->log, LOG_INFO, "%s: generation %u running", sup->upgrading ? "upgrade" : "reload",
+          g->id);
   schedule(sup);
   reload_done(sup, 1, msg); /* on the old control socket, which follow_paths may close */
   follow_paths(sup, g->conf);
@@ -569,10 +601,11 @@ static void reload_abort(sup_t *sup, const char *why) {
   struct gen *g = sup->pending;
   sup->pending = NULL;
   g->state = GEN_FAILED;
-  log_msg(sup->log, LOG_ERROR, "reload failed: generation %u %s; keeping generation %u", g->id,
-          why, sup->active ? sup->active->id : 0);
+  const char *what = sup->upgrading ? "upgrade" : "reload";
+  log_msg(sup->log, LOG_ERROR, "%s failed: generation %u %s; keeping generation %u", what,
+          g->id, why, sup->active ? sup->active->id : 0);
   char msg[256];
-  snprintf(msg, sizeof(msg), "reload failed: generation %u %s\n", g->id, why);
+  snprintf(msg, sizeof(msg), "%s failed: generation %u %s\n", what, g->id, why);
   gen_abort_workers(g, secs_ms(g->conf->timeouts.graceful), "belongs to a failed reload");
   gen_release_listeners(g);
   gen_maybe_free(g);
@@ -756,6 +789,10 @@ static void on_sigchld(sup_t *sup) {
       log_msg(sup->log, LOG_ERROR, "waitpid() failed: %s", strerror(errno));
     if (pid <= 0)
       break;
+    if (pid == sup->up.check_pid) {
+      upgrade_checked(sup, status);
+      continue;
+    }
     struct worker *w = find_worker(sup, pid);
     if (w)
       worker_reaped(w, status);
@@ -769,6 +806,12 @@ static void on_sigchld(sup_t *sup) {
 static void on_tick(loop_timer_t *t) {
   sup_t *sup = t->h.data;
   uint64_t now = now_ms(sup);
+  if (sup->up.check_pid && now >= sup->up.deadline_ms && sup->up.deadline_ms) {
+    log_msg(sup->log, LOG_WARN, "upgrade: the check of %s did not end within %d s: killing it",
+            sup->exe, UPGRADE_CHECK_MS / 1000);
+    sup->up.deadline_ms = 0; /* reaped with its signal: the upgrade fails then */
+    kill(sup->up.check_pid, SIGKILL);
+  }
   if (sup->pending && now >= sup->pending->deadline_ms) {
     char why[96];
     snprintf(why, sizeof(why), "was not ready within %d s", RELOAD_TIMEOUT_MS / 1000);
@@ -801,6 +844,8 @@ static void schedule(sup_t *sup) {
   uint64_t next = UINT64_MAX;
   if (sup->pending && sup->pending->deadline_ms < next)
     next = sup->pending->deadline_ms;
+  if (sup->up.check_pid && sup->up.deadline_ms && sup->up.deadline_ms < next)
+    next = sup->up.deadline_ms;
   for (struct gen *g = sup->gens; g; g = g->next) {
     for (struct worker *w = g->workers; w; w = w->next)
       if (w->kill_at_ms && w->kill_at_ms < next)
@@ -1043,6 +1088,10 @@ static void on_signal(loop_signal_t *s, int signum) {
   case SIGTTOU:
     workers_fewer(sup);
     break;
+  case SIGUSR2:
+    log_msg(sup->log, LOG_INFO, "SIGUSR2: binary upgrade");
+    upgrade_start(sup, NULL);
+    break;
   }
 }
 
@@ -1268,6 +1317,9 @@ static void on_ctl(sup_ctl_req_t *req, const char *line, void *data) {
     sup_ctl_reply(req, 1, line[0] == 'q' ? "graceful shutdown started\n"
                                          : "fast shutdown started\n");
     shutdown_begin(sup, line[0] == 's');
+  } else if (strcmp(line, "upgrade") == 0) {
+    log_msg(sup->log, LOG_INFO, "control socket: binary upgrade");
+    upgrade_start(sup, req); /* answered by this image if it fails, else by the next one */
   } else if (strcmp(line, "reopen") == 0) {
     reopen_logs(sup);
     sup_ctl_reply(req, 1, "logs reopened\n");
@@ -1281,6 +1333,226 @@ static void on_ctl(sup_ctl_req_t *req, const char *line, void *data) {
     sup_ctl_reply(req, 0, "unknown command\n");
   }
   sup_buf_free(&b);
+}
+
+/* ---- binary upgrade (see upgrade.h) --------------------------------------------------- */
+
+/* The new binary did not come up: the running one serves on, and says why. */
+static void upgrade_fail(sup_t *sup, const char *why) {
+  log_msg(sup->log, LOG_ERROR, "upgrade failed: %s; %s serves on", why, EVC_VERSION);
+  sup_metrics_upgrade(sup->metrics, 0);
+  snprintf(sup->last_status, sizeof(sup->last_status), "upgrade failed; generation %u serves on",
+           sup->last_active_id);
+  sup_notify_ready(sup->log, sup->last_status);
+  if (sup->up.req) {
+    struct sup_buf b = {0};
+    sup_buf_printf(&b, "upgrade failed: %s\nthe running binary (%s) serves on\n", why,
+                   EVC_VERSION);
+    sup_ctl_reply(sup->up.req, 0, b.p);
+    sup_buf_free(&b);
+  }
+  sup->up.req = NULL;
+}
+
+static void upgrade_start(sup_t *sup, sup_ctl_req_t *req) {
+  const char *busy = sup->state != SUP_RUNNING || sup->delaying ? "shutting down"
+                     : sup->up.check_pid                       ? "an upgrade is under way"
+                     : sup->pending || sup->upgrading
+                         ? "a reload is under way: try again once it is decided"
+                     : !sup->served || !sup->active ? "not serving yet"
+                                                     : NULL;
+  if (busy) {
+    log_msg(sup->log, LOG_WARN, "upgrade refused: %s", busy);
+    if (req) {
+      struct sup_buf b = {0};
+      sup_buf_printf(&b, "upgrade refused: %s\n", busy);
+      sup_ctl_reply(req, 0, b.p);
+      sup_buf_free(&b);
+    }
+    return;
+  }
+  sup->up.req = req;
+  sup_notify_reloading(sup->log, "upgrading the binary");
+  struct stat st;
+  char why[PATH_MAX + 128];
+  if (stat(sup->exe, &st) < 0) {
+    snprintf(why, sizeof(why), "%s: %s", sup->exe, strerror(errno));
+    upgrade_fail(sup, why);
+    return;
+  }
+  if (!S_ISREG(st.st_mode) || access(sup->exe, X_OK) < 0) {
+    snprintf(why, sizeof(why), "%s: not an executable file", sup->exe);
+    upgrade_fail(sup, why);
+    return;
+  }
+  log_msg(sup->log, LOG_INFO, "upgrade: checking %s -t -c %s", sup->exe, sup->conf_path);
+  int rc = sup_upgrade_check_start(sup->exe, sup->conf_path, &sup->up.check_pid,
+                                   &sup->up.out_fd);
+  if (rc < 0) {
+    sup->up.check_pid = 0;
+    snprintf(why, sizeof(why), "cannot run %s: %s", sup->exe, strerror(-rc));
+    upgrade_fail(sup, why);
+    return;
+  }
+  sup->up.deadline_ms = now_ms(sup) + UPGRADE_CHECK_MS;
+  schedule(sup);
+}
+
+/* Everything the next image takes over: our listeners, control socket (and the CLI waiting
+ * on it), admin listener, workers and totals. */
+static void upgrade_handover(sup_t *sup, struct sup_handover *h) {
+  memset(h, 0, sizeof(*h));
+  h->ctl_fd = sup_ctl_fd(sup->ctl);
+  h->req_fd = sup->up.req ? sup_ctl_req_fd(sup->up.req) : -1;
+  h->admin_fd = sup->admin ? sup_admin_fd(sup->admin) : -1;
+  h->admin_text = sup->admin ? sup_xstrdup(sup->admin_text) : NULL;
+  h->active_gen = sup->active->id;
+  h->next_gen = sup->next_gen;
+  h->started_wall = sup->started_wall;
+  h->version = sup_xstrdup(EVC_VERSION);
+  struct sup_buf m = {0};
+  sup_metrics_export(sup->metrics, &m);
+  h->metrics = m.p;
+  const char *texts[64];
+  int fds[64];
+  int n = sup_lset_fds(sup->lset, texts, fds, 64);
+  for (int i = 0; i < n; i++)
+    sup_handover_add_listener(h, texts[i], fds[i]);
+  for (struct gen *g = sup->gens; g; g = g->next)
+    for (struct worker *w = g->workers; w; w = w->next) {
+      struct sup_up_worker u = {
+          .pid = w->pid, .fd = w->fd, .slot = w->slot, .generation = g->id, .seq = w->seq,
+          .answered = w->answered, .stats = w->stats,
+          .flags = (w->ready ? SUP_UP_READY : 0) | (w->drain_sent ? SUP_UP_DRAIN_SENT : 0) |
+                   (w->killed ? SUP_UP_KILLED : 0) | (w->retired ? SUP_UP_RETIRED : 0) |
+                   (w->draining || g->state != GEN_ACTIVE ? SUP_UP_DRAINING : 0)};
+      sup_handover_add_worker(h, &u);
+    }
+}
+
+/* `NEW -t -c CONFIG` ended: execute the new binary in our place, or say why not. */
+static void upgrade_checked(sup_t *sup, int status) {
+  char out[1024] = "";
+  ssize_t n = read(sup->up.out_fd, out, sizeof(out) - 1);
+  close(sup->up.out_fd);
+  sup->up.check_pid = 0;
+  sup->up.deadline_ms = 0;
+  out[n > 0 ? n : 0] = '\0';
+  out[strcspn(out, "\n")] = '\0';
+  char why[PATH_MAX + 1200];
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    char how[96];
+    describe_status(status, how, sizeof(how));
+    snprintf(why, sizeof(why), "%s -t -c %s %s%s%s", sup->exe, sup->conf_path, how,
+             out[0] ? ": " : "", out);
+    upgrade_fail(sup, why);
+    return;
+  }
+  if (sup->state != SUP_RUNNING || sup->delaying || sup->pending || !sup->active) {
+    upgrade_fail(sup, "the server began to shut down or reload meanwhile");
+    return;
+  }
+  struct sup_handover h;
+  upgrade_handover(sup, &h);
+  log_msg(sup->log, LOG_INFO, "upgrade: %s checked the config; executing it as pid %ld",
+          sup->exe, (long)sup->pid);
+  sup_block_signals(); /* pending across the execve, delivered to the new image's loop */
+  int rc = sup_upgrade_exec(sup->exe, sup->conf_path, &h);
+  sigset_t set;
+  handled_set(&set);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+  sup_handover_free(&h);
+  snprintf(why, sizeof(why), "execve(%s) failed: %s", sup->exe, strerror(-rc));
+  upgrade_fail(sup, why);
+}
+
+/* In the new image: the old image's workers become their generations again (the active one
+ * serving until ours is ready; older ones draining on), then our own generation starts as a
+ * reload's does. The CLI that asked is answered when it is decided. */
+static int upgrade_adopt(sup_t *sup, struct gen *ours) {
+  struct sup_handover *h = sup->handover;
+  uint64_t now = now_ms(sup);
+  uint64_t graceful = secs_ms(ours->conf->timeouts.graceful);
+  sup->old_version = sup_xstrdup(h->version && h->version[0] ? h->version : "?");
+  if (h->metrics && sup_metrics_import(sup->metrics, h->metrics) < 0)
+    log_msg(sup->log, LOG_WARN, "upgrade: the previous totals do not parse: counters restart");
+  if (h->started_wall > 0)
+    sup->started_wall = h->started_wall;
+  for (unsigned i = 0; i < h->n_workers; i++) {
+    const struct sup_up_worker *u = &h->workers[i];
+    struct gen *g;
+    for (g = sup->gens; g && g->id != u->generation; g = g->next)
+      ;
+    if (!g) {
+      char err[4096] = "";
+      conf_t *conf = NULL;
+      if (conf_load(sup->conf_path, &conf, err, sizeof(err)) < 0) {
+        log_msg(sup->log, LOG_ERROR, "upgrade: %s no longer loads: %s", sup->conf_path, err);
+        return -EINVAL;
+      }
+      int active = u->generation == h->active_gen;
+      g = gen_new_id(sup, conf, active ? GEN_ACTIVE : GEN_DRAINING, u->generation);
+      if (!g) {
+        conf_free(conf);
+        return -EADDRNOTAVAIL;
+      }
+      if (!active)
+        gen_release_listeners(g);
+      g->announced = 1;
+      g->version = sup->old_version;
+      g->n_slots = 0;
+      if (active) {
+        sup->active = g;
+        sup->last_active_id = g->id;
+      }
+    }
+    struct worker *w = sup_xcalloc(1, sizeof(*w));
+    w->gen = g;
+    w->pid = u->pid;
+    w->slot = u->slot;
+    w->fd = u->fd;
+    w->ready = (u->flags & SUP_UP_READY) != 0;
+    w->drain_sent = (u->flags & SUP_UP_DRAIN_SENT) != 0;
+    w->killed = (u->flags & SUP_UP_KILLED) != 0;
+    w->retired = (u->flags & SUP_UP_RETIRED) != 0;
+    w->draining = (u->flags & SUP_UP_DRAINING) != 0;
+    w->seq = u->seq;
+    w->answered = u->answered;
+    w->outstanding = (unsigned)(u->seq - u->answered);
+    w->stats = u->stats;
+    w->started_ms = w->ready_ms = w->last_answer_ms = now;
+    if (w->drain_sent && !w->killed)
+      w->kill_at_ms = now + graceful + KILL_MARGIN_MS;
+    else if (!w->ready && !w->killed)
+      w->kill_at_ms = now + START_TIMEOUT_MS;
+    loop_io_init(sup->loop, &w->io, w->fd, LOOP_REF_IPC);
+    w->io.h.data = w;
+    loop_io_start(&w->io, LOOP_READ, on_ipc);
+    w->next = g->workers;
+    g->workers = w;
+    g->n_workers++;
+    if (g->state == GEN_ACTIVE && !w->retired && w->slot < MAX_WORKERS) {
+      if (w->slot >= g->n_slots) {
+        g->slots = sup_xrealloc(g->slots, (w->slot + 1) * sizeof(struct slot));
+        memset(&g->slots[g->n_slots], 0, (w->slot + 1 - g->n_slots) * sizeof(struct slot));
+        g->n_slots = w->slot + 1;
+      }
+      g->slots[w->slot].w = w;
+    }
+  }
+  if (!sup->active) {
+    log_msg(sup->log, LOG_WARN, "upgrade: no serving worker was handed over");
+    return 0;
+  }
+  /* a slot whose worker died during the handover: respawned (with this binary) */
+  for (unsigned i = 0; i < sup->active->n_slots; i++)
+    if (!sup->active->slots[i].w)
+      sup->active->slots[i].respawn_at_ms = now;
+  sup->served = 1;
+  log_msg(sup->log, LOG_INFO, "upgrade: pid %ld now runs %s %s; generation %u (%s, %u workers) "
+          "serves until generation %u is ready", (long)sup->pid, sup->exe, EVC_VERSION,
+          sup->active->id, sup->old_version, sup->active->n_workers, ours->id);
+  return 0;
 }
 
 /* ---- start-up and teardown ----------------------------------------------------------- */
@@ -1373,12 +1645,36 @@ int sup_new(conf_t *conf, log_t *log, sup_t **out) {
   sup->delay.h.data = sup;
   sup->watchdog.h.data = sup;
   sup->metrics = sup_metrics_new();
+  sup->up.out_fd = -1;
+  /* The path, not the inode: an upgrade runs what was installed there since. */
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) {
+    log_msg(log, LOG_WARN, "readlink(/proc/self/exe) failed: %s; upgrades are not possible",
+            strerror(errno));
+    n = 0;
+  }
+  exe[n] = '\0';
+  sup->exe = sup_xstrdup(exe);
+  const char *up = getenv(SUP_UPGRADE_ENV);
+  if (up) {
+    sup->handover = sup_xcalloc(1, sizeof(*sup->handover));
+    int hrc = sup_handover_decode(up, sup->handover);
+    unsetenv(SUP_UPGRADE_ENV); /* not for the workers, nor for the next upgrade */
+    if (hrc < 0) {
+      log_msg(log, LOG_ERROR, "upgrade: the hand-over from the previous binary does not parse");
+      free(sup->handover);
+      sup->handover = NULL;
+      sup_free(sup);
+      return hrc;
+    }
+  }
   *out = sup;
   return 0;
 }
 
-static const int handled_signals[] = {SIGCHLD, SIGHUP,  SIGQUIT, SIGTERM,
-                                      SIGINT,  SIGUSR1, SIGTTIN, SIGTTOU};
+static const int handled_signals[] = {SIGCHLD, SIGHUP,  SIGQUIT, SIGTERM, SIGINT,
+                                      SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU};
 #define N_HANDLED (sizeof(handled_signals) / sizeof(handled_signals[0]))
 
 static void handled_set(sigset_t *set) {
@@ -1426,10 +1722,70 @@ static void adopt_passed(sup_t *sup) {
   free(fds);
 }
 
+/* The new image of an upgrade: everything comes from the hand-over, nothing is bound. */
+static int start_upgraded(sup_t *sup) {
+  struct sup_handover *h = sup->handover;
+  for (unsigned i = 0; i < h->n_listeners; i++)
+    sup_lset_add_spare(sup->lset, h->listeners[i].fd, h->listeners[i].text);
+  if (h->next_gen > sup->next_gen)
+    sup->next_gen = h->next_gen;
+  struct gen *ours = gen_new(sup, sup->boot_conf, GEN_STARTING);
+  if (!ours)
+    return -EADDRNOTAVAIL;
+  sup->boot_conf = NULL;
+  int rc = upgrade_adopt(sup, ours);
+  if (rc < 0)
+    return rc;
+  rc = sup_ctl_adopt(sup->loop, sup->log, sup->ctl_path, h->ctl_fd, on_ctl, sup, &sup->ctl);
+  if (rc < 0)
+    return rc;
+  rc = write_pid_file(sup);
+  if (rc < 0)
+    return rc;
+  rc = logs_prepare(sup, ours->conf);
+  if (rc < 0)
+    return rc;
+  int afd = h->admin_fd;
+  if (afd >= 0 && !(ours->conf->admin.text && h->admin_text &&
+                    strcmp(ours->conf->admin.text, h->admin_text) == 0)) {
+    close(afd); /* the config moved or dropped it */
+    afd = -1;
+  }
+  rc = follow_admin(sup, ours->conf, afd);
+  if (rc < 0)
+    return rc;
+  sup_lset_drop_spares(sup->lset);
+  watchdog_arm(sup);
+  sup->upgrading = 1;
+  if (h->req_fd >= 0)
+    sup->cur.req[sup->cur.n++] = sup_ctl_adopt_req(sup->ctl, h->req_fd);
+  sup_handover_free(h);
+  free(h);
+  sup->handover = NULL;
+  if (!sup->active) { /* nothing was serving: ours is the first generation */
+    ours->state = GEN_ACTIVE;
+    sup->active = ours;
+    sup->last_active_id = ours->id;
+    gen_spawn_all(ours);
+    reload_done(sup, 1, "upgraded: no worker was running; a new generation starts\n");
+  } else {
+    sup->pending = ours;
+    ours->deadline_ms = now_ms(sup) + RELOAD_TIMEOUT_MS;
+    for (unsigned i = 0; i < ours->n_slots && sup->pending == ours; i++)
+      if (worker_spawn(ours, i) < 0) {
+        reload_abort(sup, "could not fork its workers");
+        break;
+      }
+  }
+  health_arm(sup);
+  schedule(sup);
+  return 0;
+}
+
 static int start(sup_t *sup) {
   const int *signals = handled_signals;
   sup->started_ms = now_ms(sup);
-  if (sup_ctl_probe(sup->ctl_path)) {
+  if (!sup->handover && sup_ctl_probe(sup->ctl_path)) {
     log_msg(sup->log, LOG_ERROR,
             "another evcluster is running: its control socket %s answers", sup->ctl_path);
     return -EADDRINUSE;
@@ -1451,6 +1807,8 @@ static int start(sup_t *sup) {
   sigset_t held;
   handled_set(&held);
   sigprocmask(SIG_UNBLOCK, &held, NULL); /* what came meanwhile is delivered to the loop */
+  if (sup->handover)
+    return start_upgraded(sup);
   adopt_passed(sup);
   struct gen *g = gen_new(sup, sup->boot_conf, GEN_ACTIVE);
   if (!g)
@@ -1514,5 +1872,10 @@ void sup_free(sup_t *sup) {
   free(sup->ctl_path);
   free(sup->admin_text);
   sup_metrics_free(sup->metrics);
+  free(sup->exe);
+  free(sup->old_version);
+  if (sup->handover)
+    sup_handover_free(sup->handover);
+  free(sup->handover);
   free(sup);
 }
