@@ -621,6 +621,11 @@ static void reload_start(sup_t *sup) {
     sup->reload_again = 1; /* once this one is decided, read the file again */
     return;
   }
+  if (sup->up.check_pid) { /* the execve would cut a reload short: they do not overlap */
+    log_msg(sup->log, LOG_WARN, "reload refused: a binary upgrade is under way");
+    waiters_reply(&sup->next, 0, "reload refused: a binary upgrade is under way\n");
+    return;
+  }
   sup->cur = sup->next;
   sup->next.n = 0;
   sup_notify_reloading(sup->log, "reloading");
