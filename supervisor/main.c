@@ -139,7 +139,7 @@ static int check_config(const char *file) {
   return 0;
 }
 
-static int run(const char *file) {
+static int run(const char *file, const char *argv0) {
   sup_block_signals();
   char err[CONF_ERR_MAX] = "";
   conf_t *conf = NULL;
@@ -163,6 +163,7 @@ static int run(const char *file) {
   sup_t *sup = NULL;
   int status = 1;
   if (sup_new(conf, log, &sup) == 0) { /* takes conf */
+    sup_set_binary(sup, argv0);
     status = sup_run(sup);
     sup_free(sup);
   }
@@ -240,5 +241,5 @@ int main(int argc, char **argv) {
             signal_name);
     return EXIT_USAGE;
   }
-  return run(file);
+  return run(file, argv[0]);
 }

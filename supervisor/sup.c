@@ -1415,6 +1415,7 @@ static void upgrade_handover(sup_t *sup, struct sup_handover *h) {
   h->next_gen = sup->next_gen;
   h->started_wall = sup->started_wall;
   h->version = sup_xstrdup(EVC_VERSION);
+  h->exe = sup_xstrdup(sup->exe);
   struct sup_buf m = {0};
   sup_metrics_export(sup->metrics, &m);
   h->metrics = m.p;
@@ -1666,6 +1667,10 @@ int sup_new(conf_t *conf, log_t *log, sup_t **out) {
     sup->handover = sup_xcalloc(1, sizeof(*sup->handover));
     int hrc = sup_handover_decode(up, sup->handover);
     unsetenv(SUP_UPGRADE_ENV); /* not for the workers, nor for the next upgrade */
+    if (hrc == 0 && sup->handover->exe) {
+      free(sup->exe);
+      sup->exe = sup_xstrdup(sup->handover->exe);
+    }
     if (hrc < 0) {
       log_msg(log, LOG_ERROR, "upgrade: the hand-over from the previous binary does not parse");
       free(sup->handover);
@@ -1725,6 +1730,16 @@ static void adopt_passed(sup_t *sup) {
     log_msg(sup->log, LOG_INFO, "socket activation: %d listening socket%s passed", n,
             n == 1 ? "" : "s");
   free(fds);
+}
+
+void sup_set_binary(sup_t *sup, const char *argv0) {
+  if (sup->handover && sup->handover->exe)
+    return; /* an upgrade's: the name the service was started as, kept */
+  char *p = sup_upgrade_binary_path(argv0);
+  if (!p)
+    return;
+  free(sup->exe);
+  sup->exe = p;
 }
 
 /* The new image of an upgrade: everything comes from the hand-over, nothing is bound. */

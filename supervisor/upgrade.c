@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ void sup_handover_free(struct sup_handover *h) {
   free(h->workers);
   free(h->admin_text);
   free(h->version);
+  free(h->exe);
   free(h->metrics);
   memset(h, 0, sizeof(*h));
   h->ctl_fd = h->req_fd = h->admin_fd = -1;
@@ -53,6 +55,10 @@ void sup_handover_encode(const struct sup_handover *h, struct sup_buf *b) {
                  h->started_wall, h->version ? h->version : "", h->metrics ? h->metrics : "");
   if (h->admin_text)
     sup_buf_printf(b, ";A=%s", h->admin_text);
+  if (h->exe) { /* a path may hold any byte but NUL: hex */
+    sup_buf_printf(b, ";X=");
+    hex(b, h->exe, strlen(h->exe));
+  }
   for (unsigned i = 0; i < h->n_listeners; i++)
     sup_buf_printf(b, ";L=%s,%d", h->listeners[i].text, h->listeners[i].fd);
   for (unsigned i = 0; i < h->n_workers; i++) {
@@ -111,6 +117,19 @@ static int parse_field(struct sup_handover *h, char *f) {
     h->admin_text = sup_xstrdup(v);
     return 0;
   }
+  if (strcmp(k, "X") == 0) {
+    size_t len = strlen(v);
+    if (len == 0 || len % 2)
+      return -1;
+    char *p = sup_xcalloc(len / 2 + 1, 1);
+    if (unhex(v, len, p, len / 2) < 0 || strlen(p) != len / 2) {
+      free(p);
+      return -1;
+    }
+    free(h->exe);
+    h->exe = p;
+    return 0;
+  }
   if (strcmp(k, "L") == 0) {
     char *comma = strrchr(v, ',');
     int fd;
@@ -160,6 +179,46 @@ int sup_handover_decode(const char *s, struct sup_handover *h) {
 }
 
 /* ---- the check and the execve ---------------------------------------------------------- */
+
+static int executable(const char *p) {
+  return access(p, X_OK) == 0;
+}
+
+char *sup_upgrade_binary_path(const char *argv0) {
+  char cwd[PATH_MAX];
+  struct sup_buf b = {0};
+  if (!argv0 || !argv0[0])
+    return NULL;
+  if (strchr(argv0, '/')) {
+    if (argv0[0] == '/')
+      sup_buf_printf(&b, "%s", argv0);
+    else if (getcwd(cwd, sizeof(cwd)))
+      sup_buf_printf(&b, "%s/%s", cwd, argv0);
+    if (b.p && executable(b.p))
+      return b.p;
+    sup_buf_free(&b);
+    return NULL;
+  }
+  const char *path = getenv("PATH");
+  if (!path)
+    return NULL;
+  char *copy = sup_xstrdup(path), *save = NULL;
+  for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+    sup_buf_free(&b);
+    memset(&b, 0, sizeof(b));
+    if (dir[0] == '/')
+      sup_buf_printf(&b, "%s/%s", dir, argv0);
+    else if (getcwd(cwd, sizeof(cwd)))
+      sup_buf_printf(&b, "%s/%s/%s", cwd, dir[0] ? dir : ".", argv0);
+    if (b.p && executable(b.p)) {
+      free(copy);
+      return b.p;
+    }
+  }
+  free(copy);
+  sup_buf_free(&b);
+  return NULL;
+}
 
 /* In the child: a clean slate for another program (signals as a fresh process has them). */
 static void child_reset(void) {

@@ -48,6 +48,7 @@ struct sup_handover {
   unsigned active_gen, next_gen;
   double started_wall;
   char *version;     /* of the binary that hands over */
+  char *exe;         /* the path upgrades execute: it stays the one the service was started as */
   char *metrics;     /* sup_metrics_export's line */
   struct sup_up_listener *listeners;
   unsigned n_listeners;
@@ -65,6 +66,11 @@ void sup_handover_encode(const struct sup_handover *h, struct sup_buf *out);
 /* 0, or -EINVAL for a value that does not parse (then h holds nothing). */
 int sup_handover_decode(const char *s, struct sup_handover *h);
 
+/* The path of the binary as started, for later upgrades: argv0 made absolute (searched in
+ * PATH when it has no '/'), symlinks left as they are, so that an upgrade runs what is
+ * installed under that name then (a symlink re-pointed to a new version included). NULL
+ * when it cannot be found; the caller falls back to /proc/self/exe. Malloc'd. */
+char *sup_upgrade_binary_path(const char *argv0);
 /* Starts `exe -t -c conf` with its output into a pipe: 0 with *pid and *out_fd (read end,
  * non-blocking, close-on-exec), or -errno. */
 int sup_upgrade_check_start(const char *exe, const char *conf, pid_t *pid, int *out_fd);

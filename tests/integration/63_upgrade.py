@@ -8,7 +8,9 @@ listeners are handed over, not re-bound; every worker afterwards is new and of a
 generation; the CLI still answers; status shows each generation's version; /metrics'
 counters do not go backwards across it. Then broken binaries: a script that exits 1, a file
 that is not executable, no file at all: each upgrade exits 1 with the reason, and the old
-binary and its workers serve on. SIGUSR2 upgrades too."""
+binary and its workers serve on. SIGUSR2 upgrades too. Last, a build whose workers cannot
+start (the slowfs shim makes their open of the root fail): its generation fails, the CLI
+exits 1, and the workers of the previous binary serve on."""
 import os, shutil, signal, stat, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evtest
@@ -179,6 +181,25 @@ try:
     s.wait_log("upgrade: generation %d running" % (gen + 1), 10)
     check(request(s.port, "/index.html").status == 200, "serving after SIGUSR2")
     check(s.proc.pid == sup_pid and s.proc.poll() is None, "same supervisor")
+
+    # a build whose workers die before they are ready: the old workers serve on
+    helpers = slowfs_helpers()
+    preload = helpers.preload_value(helpers.shim_path(s.dir))
+    workers = sup_workers(s)
+    gen = current_gen()
+    replace_binary(("#!/bin/sh\nLD_PRELOAD='%s' EVC_SLOWFS_FAIL_OPEN='%s' exec '%s' \"$@\"\n"
+                    % (preload, os.path.realpath(s.root), orig)).encode())
+    r = s.cli("-s", "upgrade", timeout=60)
+    check(r.returncode == 1 and "upgrade failed" in r.stderr and "before it was ready" in r.stderr,
+          "workers that cannot start fail the upgrade: %d %r" % (r.returncode, r.stderr))
+    check(sup_workers(s) == workers and current_gen() == gen,
+          "the previous binary's workers serve on: %r" % sup_status(s))
+    for i in range(5):
+        check(request(s.port, "/index.html").status == 200, "serving after the failed upgrade")
+    check(s.proc.pid == sup_pid and s.proc.poll() is None, "same supervisor")
+    m = parse_metrics(metrics_text(port))[0]
+    check(m['evcluster_upgrades_total{result="failure"}'] == 5, "5 failed upgrades counted: %r"
+          % m['evcluster_upgrades_total{result="failure"}'])
     r = s.cli("-s", "quit")
     check(r.returncode == 0 and s.wait_exit(15) == 0, "a graceful stop after the upgrades")
     print("counts: %r" % counts)
