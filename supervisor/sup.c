@@ -1419,9 +1419,9 @@ static void upgrade_handover(sup_t *sup, struct sup_handover *h) {
   struct sup_buf m = {0};
   sup_metrics_export(sup->metrics, &m);
   h->metrics = m.p;
-  const char *texts[64];
-  int fds[64];
-  int n = sup_lset_fds(sup->lset, texts, fds, 64);
+  const char *texts[256]; /* a config and the one reloaded over it: at most 64 each */
+  int fds[256];
+  int n = sup_lset_fds(sup->lset, texts, fds, 256);
   for (int i = 0; i < n; i++)
     sup_handover_add_listener(h, texts[i], fds[i]);
   for (struct gen *g = sup->gens; g; g = g->next)
