@@ -58,6 +58,17 @@ void sup_metrics_worker_gone(sup_metrics_t *m, const struct ipc_counters *last) 
   counters_add(&m->gone, last);
 }
 
+uint64_t sup_metrics_requests(const struct ipc_counters *c) {
+  uint64_t n = 0;
+  for (unsigned i = 0; i < IPC_N_STATUS; i++)
+    n += c->status[i];
+  return n;
+}
+
+uint64_t sup_metrics_requests_gone(const sup_metrics_t *m) {
+  return sup_metrics_requests(&m->gone);
+}
+
 static void family(struct sup_buf *b, const char *name, const char *type, const char *help) {
   sup_buf_printf(b, "# HELP evcluster_%s %s\n# TYPE evcluster_%s %s\n", name, help, name, type);
 }

@@ -37,6 +37,9 @@ void sup_metrics_reload(sup_metrics_t *m, int ok);
 void sup_metrics_upgrade(sup_metrics_t *m, int ok);
 /* A worker is gone: its last counters join the totals. */
 void sup_metrics_worker_gone(sup_metrics_t *m, const struct ipc_counters *last);
+/* Requests answered by workers that are gone (add the live ones' for the total). */
+uint64_t sup_metrics_requests_gone(const sup_metrics_t *m);
+uint64_t sup_metrics_requests(const struct ipc_counters *c);
 /* Appends the exposition text. */
 void sup_metrics_render(const sup_metrics_t *m, const struct sup_metrics_view *v,
                         struct sup_buf *b);

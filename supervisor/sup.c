@@ -530,13 +530,14 @@ static void follow_error_log(sup_t *sup, const conf_t *old, const conf_t *now) {
             sup->last_active_id);
 }
 
-/* "generation 3, 2 workers, 12345 requests": systemd's STATUS= line. */
+/* "generation 3, 2 workers, 12345 requests": systemd's STATUS= line; requests since the
+ * start, as /metrics counts them (workers that are gone included). */
 static void status_line(sup_t *sup, char *buf, size_t len) {
-  unsigned long long requests = 0;
+  unsigned long long requests = sup_metrics_requests_gone(sup->metrics);
   unsigned workers = 0;
   for (struct gen *g = sup->gens; g; g = g->next)
     for (struct worker *w = g->workers; w; w = w->next) {
-      requests += w->stats.requests;
+      requests += sup_metrics_requests(&w->stats.counters);
       workers++;
     }
   snprintf(buf, len, "generation %u, %u workers, %llu requests", sup->last_active_id, workers,
