@@ -64,6 +64,8 @@ struct ipc_counters {
   uint64_t status[IPC_N_STATUS];
   uint64_t duration[IPC_N_DURATION]; /* per bucket, not cumulative */
   uint64_t duration_us_sum;
+  uint64_t tls_handshakes;  /* completed TLS handshakes (the TLS transport counts them) */
+  uint64_t tls_resumptions; /* of which resumed a session (ticket or cache) */
 };
 
 /* A worker's answer to a ping. refs[] is indexed by enum loop_ref_kind. */

@@ -95,7 +95,7 @@ static void test_export_import(void **state) {
   assert_true(value(tc.p, "evcluster_response_bytes_total") == (double)(1ull << 40));
   assert_true(value(tc.p, "evcluster_upgrades_total{result=\"failure\"}") == 1);
   /* lines that do not parse change nothing */
-  static const char *const bad[] = {"", "m2 44", "m1 3 1 2 3", "m1 44 x", "m1"};
+  static const char *const bad[] = {"", "m2 46", "m1 3 1 2 3", "m1 46 x", "m1"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     assert_int_equal(sup_metrics_import(c, bad[i]), -EINVAL);
   line.p[line.len - 1] = 'x'; /* trailing garbage */
