@@ -286,10 +286,20 @@ static void on_pause_end(loop_timer_t *t) {
   loop_io_start(&a->io, LOOP_READ, on_accept);
 }
 
-/* Refused without state: a fixed answer into the socket buffer (never blocks), then close. */
+/* Refused without state: a fixed answer into the socket buffer (never blocks), then close.
+ * What the client already sent is read first (a few bounded reads): a close with unread
+ * bytes resets the connection, and the reset may overtake the answer. */
 static void refuse(int fd) {
   static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n"
                              "Connection: close\r\n\r\nbusy\n";
+  char drop[ADMIN_MAX_HEAD];
+  for (int i = 0; i < 4; i++) {
+    ssize_t n = recv(fd, drop, sizeof(drop), MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+  }
   (void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
   close(fd);
 }
