@@ -1700,12 +1700,15 @@ void sup_block_signals(void) {
   sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
-/* WATCHDOG=1 at half the period systemd asks for, only while a generation serves: a
- * supervisor whose loop hangs, or that has nothing serving, gets restarted by systemd. */
+/* WATCHDOG=1 at half the period systemd asks for, while healthy: a supervisor whose loop
+ * hangs, or whose serving generation has lost every worker, gets restarted by systemd. A
+ * start-up (TimeoutStartSec rules it) and a shutdown (TimeoutStopSec) count as healthy. */
 static void on_watchdog(loop_timer_t *t) {
   sup_t *sup = t->h.data;
-  if (sup->state == SUP_RUNNING && sup->served && sup->active &&
-      sup->active->state == GEN_ACTIVE)
+  int healthy = sup->state != SUP_RUNNING || !sup->served;
+  for (struct worker *w = sup->active ? sup->active->workers : NULL; w && !healthy; w = w->next)
+    healthy = w->ready && !w->killed;
+  if (healthy)
     sup_notify_watchdog(sup->log);
 }
 
