@@ -1417,6 +1417,8 @@ static void upgrade_handover(sup_t *sup, struct sup_handover *h) {
   h->started_wall = sup->started_wall;
   h->version = sup_xstrdup(EVC_VERSION);
   h->exe = sup_xstrdup(sup->exe);
+  h->ctl_path = sup_xstrdup(sup->ctl_path);
+  h->pid_file = sup_xstrdup(sup->pid_file);
   struct sup_buf m = {0};
   sup_metrics_export(sup->metrics, &m);
   h->metrics = m.p;
@@ -1760,6 +1762,15 @@ static int start_upgraded(sup_t *sup) {
   int rc = upgrade_adopt(sup, ours);
   if (rc < 0)
     return rc;
+  /* where the previous image had them: follow_paths moves them once the upgrade is done */
+  if (h->ctl_path) {
+    free(sup->ctl_path);
+    sup->ctl_path = sup_xstrdup(h->ctl_path);
+  }
+  if (h->pid_file) {
+    free(sup->pid_file);
+    sup->pid_file = sup_xstrdup(h->pid_file);
+  }
   rc = sup_ctl_adopt(sup->loop, sup->log, sup->ctl_path, h->ctl_fd, on_ctl, sup, &sup->ctl);
   if (rc < 0)
     return rc;

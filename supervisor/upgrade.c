@@ -38,6 +38,8 @@ void sup_handover_free(struct sup_handover *h) {
   free(h->admin_text);
   free(h->version);
   free(h->exe);
+  free(h->ctl_path);
+  free(h->pid_file);
   free(h->metrics);
   memset(h, 0, sizeof(*h));
   h->ctl_fd = h->req_fd = h->admin_fd = -1;
@@ -55,9 +57,13 @@ void sup_handover_encode(const struct sup_handover *h, struct sup_buf *b) {
                  h->started_wall, h->version ? h->version : "", h->metrics ? h->metrics : "");
   if (h->admin_text)
     sup_buf_printf(b, ";A=%s", h->admin_text);
-  if (h->exe) { /* a path may hold any byte but NUL: hex */
-    sup_buf_printf(b, ";X=");
-    hex(b, h->exe, strlen(h->exe));
+  const char *paths[3] = {h->exe, h->ctl_path, h->pid_file};
+  const char keys[3] = {'X', 'C', 'P'};
+  for (int i = 0; i < 3; i++) {
+    if (!paths[i])
+      continue;
+    sup_buf_printf(b, ";%c=", keys[i]); /* a path may hold any byte but NUL: hex */
+    hex(b, paths[i], strlen(paths[i]));
   }
   for (unsigned i = 0; i < h->n_listeners; i++)
     sup_buf_printf(b, ";L=%s,%d", h->listeners[i].text, h->listeners[i].fd);
@@ -117,7 +123,11 @@ static int parse_field(struct sup_handover *h, char *f) {
     h->admin_text = sup_xstrdup(v);
     return 0;
   }
-  if (strcmp(k, "X") == 0) {
+  char **path = strcmp(k, "X") == 0   ? &h->exe
+                : strcmp(k, "C") == 0 ? &h->ctl_path
+                : strcmp(k, "P") == 0 ? &h->pid_file
+                                      : NULL;
+  if (path) {
     size_t len = strlen(v);
     if (len == 0 || len % 2)
       return -1;
@@ -126,8 +136,8 @@ static int parse_field(struct sup_handover *h, char *f) {
       free(p);
       return -1;
     }
-    free(h->exe);
-    h->exe = p;
+    free(*path);
+    *path = p;
     return 0;
   }
   if (strcmp(k, "L") == 0) {

@@ -49,6 +49,8 @@ struct sup_handover {
   double started_wall;
   char *version;     /* of the binary that hands over */
   char *exe;         /* the path upgrades execute: it stays the one the service was started as */
+  char *ctl_path;    /* where the control socket and the pid file are (a config edited since */
+  char *pid_file;    /* the last reload may name others: they move once the upgrade is done) */
   char *metrics;     /* sup_metrics_export's line */
   struct sup_up_listener *listeners;
   unsigned n_listeners;

@@ -182,6 +182,19 @@ try:
     check(request(s.port, "/index.html").status == 200, "serving after SIGUSR2")
     check(s.proc.pid == sup_pid and s.proc.poll() is None, "same supervisor")
 
+    # a config edited since (control socket and pid file moved) without a reload: after a
+    # SIGUSR2 upgrade they follow it, as a reload's do, and the CLI reaches the new socket
+    old_sock = os.path.join(s.dir, "evcluster.sock")
+    s.write_conf({"control_socket": '"moved.sock"', "pid_file": '"moved.pid"'})
+    s.signal(signal.SIGUSR2)
+    s.wait_log("upgrade: generation %d running" % (gen + 2), 15)
+    sup_wait(lambda: os.path.exists(os.path.join(s.dir, "moved.sock")) and
+             not os.path.exists(old_sock), 5, "the control socket moved")
+    check(open(os.path.join(s.dir, "moved.pid")).read().strip() == str(sup_pid) and
+          not os.path.exists(os.path.join(s.dir, "evcluster.pid")), "the pid file moved")
+    gen = current_gen()
+    check(gen > 0, "the CLI answers on the moved socket")
+
     # a build whose workers die before they are ready: the old workers serve on
     helpers = slowfs_helpers()
     preload = helpers.preload_value(helpers.shim_path(s.dir))

@@ -28,6 +28,7 @@ static void fill(struct sup_handover *h) {
   h->version = strdup("0.1.0");
   h->exe = strdup("/opt/ev;cluster/bin/evcluster"); /* a ';' must survive */
   h->metrics = strdup("m1 2 5 6");
+  h->ctl_path = strdup("/run/evcluster/evcluster.sock");
   sup_handover_add_listener(h, "127.0.0.1:8080", 5);
   sup_handover_add_listener(h, "[::1]:0", 6);
   struct sup_up_worker w = {.pid = 1234, .fd = 9, .slot = 1, .generation = 3, .seq = 77,
@@ -55,6 +56,8 @@ static void test_roundtrip(void **state) {
   assert_string_equal(b.version, "0.1.0");
   assert_string_equal(b.exe, "/opt/ev;cluster/bin/evcluster");
   assert_string_equal(b.metrics, "m1 2 5 6");
+  assert_string_equal(b.ctl_path, "/run/evcluster/evcluster.sock");
+  assert_null(b.pid_file);
   assert_int_equal(b.n_listeners, 2);
   assert_string_equal(b.listeners[0].text, "127.0.0.1:8080");
   assert_int_equal(b.listeners[0].fd, 5);
