@@ -7,8 +7,9 @@ on a graceful stop; STATUS= lines; WATCHDOG=1 at half of WATCHDOG_USEC. Socket a
 under the real `systemd-socket-activate`: a passed listener that matches a configured address
 is adopted (not re-bound) and serves, a configured address nothing passed is bound as
 before, a passed socket matching nothing is logged and closed, and the admin listener can be
-passed too."""
-import os, shutil, socket, subprocess, sys, threading, time
+passed too. A binary upgrade is a reload to systemd (same pid, RELOADING=1, READY=1), and
+only the supervisor's pid ever sends (NotifyAccess=main)."""
+import os, shutil, socket, struct, subprocess, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
 from admintest import *
@@ -20,18 +21,24 @@ class Manager:
     def __init__(self, path):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
+        # the sender's pid with every datagram, as systemd checks it for NotifyAccess=main
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         self.msgs = []
+        self.pids = set()
         self.lock = threading.Lock()
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
         while True:
             try:
-                data = self.sock.recv(65536)
+                data, anc, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(12))
             except OSError:
                 return
             fields = dict(l.split("=", 1) for l in data.decode().split("\n") if "=" in l)
             with self.lock:
+                for level, kind, cred in anc:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                        self.pids.add(struct.unpack("iII", cred[:12])[0])
                 self.msgs.append((time.monotonic(), fields))
 
     def states(self):
@@ -107,12 +114,24 @@ try:
     check("reload failed" in st and "serves on" in st, "STATUS= says the reload failed: %r" % st)
     check(request(s.port, "/a.txt").status == 200, "the old generation serves on")
 
+    # a binary upgrade is a reload to systemd: same pid, RELOADING=1 then READY=1
+    r = s.cli("-s", "upgrade")
+    check(r.returncode == 0, "upgrade: %r" % r.stderr)
+    sup_wait(lambda: len(mgr.states()) == 7, 5, "two more messages: %r" % mgr.states())
+    check(kinds(mgr.states())[5:] == ["RELOADING", "READY"], "RELOADING=1, READY=1 on an upgrade")
+    check("MONOTONIC_USEC" in mgr.states()[5], "with MONOTONIC_USEC")
+    n0 = mgr.count("WATCHDOG")
+    sup_wait(lambda: mgr.count("WATCHDOG") >= n0 + 2, 3, "WATCHDOG=1 after the upgrade too")
+
     r = s.cli("-s", "quit")
     check(r.returncode == 0, "quit")
     check(s.wait_exit(15) == 0, "exit 0")
     sup_wait(lambda: kinds(mgr.states())[-1:] == ["STOPPING"], 5, "STOPPING=1 on shutdown")
     check(kinds(mgr.states()) == ["READY", "RELOADING", "READY", "RELOADING", "READY",
-                                  "STOPPING"], "the whole sequence: %r" % kinds(mgr.states()))
+                                  "RELOADING", "READY", "STOPPING"],
+          "the whole sequence: %r" % kinds(mgr.states()))
+    check(mgr.pids == {s.proc.pid}, "only the supervisor's pid sends (NotifyAccess=main), "
+          "before and after the upgrade: %r vs %d" % (mgr.pids, s.proc.pid))
 finally:
     os.environ.pop("NOTIFY_SOCKET", None)
     os.environ.pop("WATCHDOG_USEC", None)
