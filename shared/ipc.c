@@ -13,8 +13,8 @@
 
 #define IPC_HDR_SIZE 4
 
-const uint16_t ipc_status_codes[IPC_N_STATUS - 1] = {
-    200, 206, 301, 304, 400, 403, 404, 405, 408, 412, 414, 416, 431, 499, 500, 501, 503, 505};
+const uint16_t ipc_status_codes[IPC_N_STATUS - 1] = {200, 206, 301, 304, 400, 403, 404, 405, 408,
+                                                     412, 414, 416, 431, 499, 500, 501, 503, 505};
 
 unsigned ipc_status_slot(int code) {
   for (unsigned i = 0; i < IPC_N_STATUS - 1; i++)
@@ -26,8 +26,8 @@ unsigned ipc_status_slot(int code) {
 /* 100 us to 10 s: a cached file on loopback takes tens of microseconds, a cold 1 MiB file
  * to a slow client seconds. */
 const uint32_t ipc_duration_bounds_us[IPC_N_DURATION - 1] = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
-    10000000};
+    100,   250,   500,    1000,   2500,   5000,    10000,
+    25000, 50000, 100000, 250000, 500000, 1000000, 10000000};
 
 unsigned ipc_duration_slot(uint64_t us) {
   unsigned i = 0;

@@ -18,10 +18,10 @@
 
 #define ADMIN_MAX_CLIENTS 16
 #define ADMIN_MAX_HEAD 4096
-#define ADMIN_READ_MS 5000    /* the whole head, from the accept */
-#define ADMIN_WRITE_MS 10000  /* the whole answer */
-#define ADMIN_LINGER_MS 1000  /* after our FIN, for the client's: then close regardless */
-#define ADMIN_PAUSE_MS 100    /* out of descriptors: accepting pauses this long */
+#define ADMIN_READ_MS 5000   /* the whole head, from the accept */
+#define ADMIN_WRITE_MS 10000 /* the whole answer */
+#define ADMIN_LINGER_MS 1000 /* after our FIN, for the client's: then close regardless */
+#define ADMIN_PAUSE_MS 100   /* out of descriptors: accepting pauses this long */
 
 enum client_state { CL_READING, CL_WRITING, CL_LINGER };
 
@@ -102,8 +102,8 @@ static void client_linger(struct client *c) {
 
 static void client_flush(struct client *c) {
   while (c->out_off < c->out.len) {
-    ssize_t n = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n =
+        send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -207,8 +207,7 @@ static void client_request(struct client *c, size_t head_len) {
     client_answer(c, code, "text/plain; charset=utf-8", b.p, b.len, head);
   } else if (strcmp(path, "/metrics") == 0) {
     a->ops->metrics(a->data, &b);
-    client_answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.len,
-                  head);
+    client_answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.len, head);
   } else if (strcmp(path, "/status") == 0) {
     a->ops->status_json(a->data, &b);
     client_answer(c, 200, "application/json", b.p ? b.p : "", b.len, head);

@@ -75,8 +75,8 @@ static void family(struct sup_buf *b, const char *name, const char *type, const 
   sup_buf_printf(b, "# HELP evcluster_%s %s\n# TYPE evcluster_%s %s\n", name, help, name, type);
 }
 
-static void gauge_per_slot(struct sup_buf *b, const struct sup_metrics_view *v,
-                           const char *name, const char *help, int which) {
+static void gauge_per_slot(struct sup_buf *b, const struct sup_metrics_view *v, const char *name,
+                           const char *help, int which) {
   family(b, name, "gauge", help);
   for (unsigned i = 0; i < v->n_workers; i++) {
     const struct sup_metrics_worker *w = &v->workers[i];
@@ -125,8 +125,8 @@ void sup_metrics_render(const sup_metrics_t *m, const struct sup_metrics_view *v
   family(b, "requests_total", "counter", "Answered requests by status code.");
   for (unsigned i = 0; i < IPC_N_STATUS; i++) {
     if (i < IPC_N_STATUS - 1)
-      sup_buf_printf(b, "evcluster_requests_total{code=\"%u\"} %" PRIu64 "\n",
-                     ipc_status_codes[i], t.status[i]);
+      sup_buf_printf(b, "evcluster_requests_total{code=\"%u\"} %" PRIu64 "\n", ipc_status_codes[i],
+                     t.status[i]);
     else
       sup_buf_printf(b, "evcluster_requests_total{code=\"other\"} %" PRIu64 "\n", t.status[i]);
   }
@@ -159,8 +159,7 @@ void sup_metrics_render(const sup_metrics_t *m, const struct sup_metrics_view *v
   family(b, "tls_resumptions_total", "counter", "TLS handshakes that resumed a session.");
   sup_buf_printf(b, "evcluster_tls_resumptions_total %" PRIu64 "\n", t.tls_resumptions);
 
-  gauge_per_slot(b, v, "loop_lag_seconds", "How late the worker's timers fire, recent window.",
-                 0);
+  gauge_per_slot(b, v, "loop_lag_seconds", "How late the worker's timers fire, recent window.", 0);
   gauge_per_slot(b, v, "pool_queued_jobs", "File jobs waiting for a pool thread.", 1);
   gauge_per_slot(b, v, "pool_running_jobs", "File jobs running on pool threads.", 2);
 
@@ -176,10 +175,8 @@ void sup_metrics_render(const sup_metrics_t *m, const struct sup_metrics_view *v
   sup_buf_printf(b, "evcluster_reloads_total{result=\"success\"} %" PRIu64 "\n", m->reloads[1]);
   sup_buf_printf(b, "evcluster_reloads_total{result=\"failure\"} %" PRIu64 "\n", m->reloads[0]);
   family(b, "upgrades_total", "counter", "Binary upgrades by result.");
-  sup_buf_printf(b, "evcluster_upgrades_total{result=\"success\"} %" PRIu64 "\n",
-                 m->upgrades[1]);
-  sup_buf_printf(b, "evcluster_upgrades_total{result=\"failure\"} %" PRIu64 "\n",
-                 m->upgrades[0]);
+  sup_buf_printf(b, "evcluster_upgrades_total{result=\"success\"} %" PRIu64 "\n", m->upgrades[1]);
+  sup_buf_printf(b, "evcluster_upgrades_total{result=\"failure\"} %" PRIu64 "\n", m->upgrades[0]);
 }
 
 /* "m1 N v1 v2 ... vN": every counter in the struct's order; N guards against a binary whose

@@ -15,8 +15,8 @@ enum sup_restart_reason { SUP_RESTART_CRASH = 0, SUP_RESTART_HEALTH = 1 };
 /* One live worker, as the supervisor sees it when rendering. */
 struct sup_metrics_worker {
   unsigned generation, slot;
-  const char *state; /* starting, running, draining */
-  int serving;       /* of the generation that serves: its gauges are shown per slot */
+  const char *state;             /* starting, running, draining */
+  int serving;                   /* of the generation that serves: its gauges are shown per slot */
   const struct ipc_stats *stats; /* its last answer (zero until one came) */
 };
 

@@ -52,9 +52,9 @@ static void hex(struct sup_buf *b, const void *p, size_t n) {
 }
 
 void sup_handover_encode(const struct sup_handover *h, struct sup_buf *b) {
-  sup_buf_printf(b, TAG ";ctl=%d;req=%d;admin=%d;gen=%u;next=%u;wall=%.3f;ver=%s;m=%s",
-                 h->ctl_fd, h->req_fd, h->admin_fd, h->active_gen, h->next_gen,
-                 h->started_wall, h->version ? h->version : "", h->metrics ? h->metrics : "");
+  sup_buf_printf(b, TAG ";ctl=%d;req=%d;admin=%d;gen=%u;next=%u;wall=%.3f;ver=%s;m=%s", h->ctl_fd,
+                 h->req_fd, h->admin_fd, h->active_gen, h->next_gen, h->started_wall,
+                 h->version ? h->version : "", h->metrics ? h->metrics : "");
   if (h->admin_text)
     sup_buf_printf(b, ";A=%s", h->admin_text);
   const char *paths[3] = {h->exe, h->ctl_path, h->pid_file};
@@ -69,9 +69,8 @@ void sup_handover_encode(const struct sup_handover *h, struct sup_buf *b) {
     sup_buf_printf(b, ";L=%s,%d", h->listeners[i].text, h->listeners[i].fd);
   for (unsigned i = 0; i < h->n_workers; i++) {
     const struct sup_up_worker *w = &h->workers[i];
-    sup_buf_printf(b, ";W=%ld,%d,%u,%u,%llu,%llu,%u,", (long)w->pid, w->fd, w->slot,
-                   w->generation, (unsigned long long)w->seq, (unsigned long long)w->answered,
-                   w->flags);
+    sup_buf_printf(b, ";W=%ld,%d,%u,%u,%llu,%llu,%u,", (long)w->pid, w->fd, w->slot, w->generation,
+                   (unsigned long long)w->seq, (unsigned long long)w->answered, w->flags);
     hex(b, &w->stats, sizeof(w->stats));
   }
 }
@@ -143,8 +142,7 @@ static int parse_field(struct sup_handover *h, char *f) {
   if (strcmp(k, "L") == 0) {
     char *comma = strrchr(v, ',');
     int fd;
-    if (!comma || comma == v || sscanf(comma + 1, "%d%n", &fd, &n) != 1 || comma[1 + n] ||
-        fd < 0)
+    if (!comma || comma == v || sscanf(comma + 1, "%d%n", &fd, &n) != 1 || comma[1 + n] || fd < 0)
       return -1;
     *comma = '\0';
     sup_handover_add_listener(h, v, fd);
@@ -156,7 +154,8 @@ static int parse_field(struct sup_handover *h, char *f) {
     unsigned long long seq, answered;
     memset(&w, 0, sizeof(w));
     if (sscanf(v, "%ld,%d,%u,%u,%llu,%llu,%u,%n", &pid, &w.fd, &w.slot, &w.generation, &seq,
-               &answered, &w.flags, &n) != 7 || n == 0 || pid <= 0 || w.fd < 0)
+               &answered, &w.flags, &n) != 7 ||
+        n == 0 || pid <= 0 || w.fd < 0)
       return -1;
     if (unhex(v + n, strlen(v + n), &w.stats, sizeof(w.stats)) < 0)
       return -1;

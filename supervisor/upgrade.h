@@ -41,17 +41,17 @@ struct sup_up_listener {
 };
 
 struct sup_handover {
-  int ctl_fd;        /* the control socket's listener */
-  int req_fd;        /* the CLI client waiting for the outcome, or -1 (SIGUSR2) */
-  int admin_fd;      /* the admin listener, or -1 */
-  char *admin_text;  /* its config text, or NULL */
+  int ctl_fd;       /* the control socket's listener */
+  int req_fd;       /* the CLI client waiting for the outcome, or -1 (SIGUSR2) */
+  int admin_fd;     /* the admin listener, or -1 */
+  char *admin_text; /* its config text, or NULL */
   unsigned active_gen, next_gen;
   double started_wall;
-  char *version;     /* of the binary that hands over */
-  char *exe;         /* the path upgrades execute: it stays the one the service was started as */
-  char *ctl_path;    /* where the control socket and the pid file are (a config edited since */
-  char *pid_file;    /* the last reload may name others: they move once the upgrade is done) */
-  char *metrics;     /* sup_metrics_export's line */
+  char *version;  /* of the binary that hands over */
+  char *exe;      /* the path upgrades execute: it stays the one the service was started as */
+  char *ctl_path; /* where the control socket and the pid file are (a config edited since */
+  char *pid_file; /* the last reload may name others: they move once the upgrade is done) */
+  char *metrics;  /* sup_metrics_export's line */
   struct sup_up_listener *listeners;
   unsigned n_listeners;
   struct sup_up_worker *workers;

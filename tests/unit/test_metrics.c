@@ -27,10 +27,10 @@ static double value(const char *text, const char *series) {
 static void render(sup_metrics_t *m, const struct ipc_stats *live, unsigned n, struct sup_buf *b) {
   struct sup_metrics_worker w[4];
   for (unsigned i = 0; i < n; i++)
-    w[i] = (struct sup_metrics_worker){.generation = 1, .slot = i, .state = "running",
-                                       .serving = 1, .stats = &live[i]};
-  struct sup_metrics_view v = {.version = "9.9", .generation = 1, .start_time_s = 1.0,
-                               .workers = w, .n_workers = n};
+    w[i] = (struct sup_metrics_worker){
+        .generation = 1, .slot = i, .state = "running", .serving = 1, .stats = &live[i]};
+  struct sup_metrics_view v = {
+      .version = "9.9", .generation = 1, .start_time_s = 1.0, .workers = w, .n_workers = n};
   b->len = 0;
   if (b->p)
     b->p[0] = '\0';

@@ -31,8 +31,13 @@ static void fill(struct sup_handover *h) {
   h->ctl_path = strdup("/run/evcluster/evcluster.sock");
   sup_handover_add_listener(h, "127.0.0.1:8080", 5);
   sup_handover_add_listener(h, "[::1]:0", 6);
-  struct sup_up_worker w = {.pid = 1234, .fd = 9, .slot = 1, .generation = 3, .seq = 77,
-                            .answered = 76, .flags = SUP_UP_READY | SUP_UP_DRAIN_SENT};
+  struct sup_up_worker w = {.pid = 1234,
+                            .fd = 9,
+                            .slot = 1,
+                            .generation = 3,
+                            .seq = 77,
+                            .answered = 76,
+                            .flags = SUP_UP_READY | SUP_UP_DRAIN_SENT};
   w.stats.requests = 99;
   w.stats.counters.status[0] = 42;
   w.stats.lag_p99_ms = 1.5;
@@ -78,16 +83,16 @@ static void test_rejects(void **state) {
   static const char *const bad[] = {
       "",
       "v2;ctl=3;gen=1;next=1",
-      "v1;gen=1;next=1",                 /* no control socket */
-      "v1;ctl=3;gen=0;next=0",           /* no generation */
-      "v1;ctl=3;gen=2;next=1",           /* next below the active one */
+      "v1;gen=1;next=1",       /* no control socket */
+      "v1;ctl=3;gen=0;next=0", /* no generation */
+      "v1;ctl=3;gen=2;next=1", /* next below the active one */
       "v1;ctl=x;gen=1;next=1",
       "v1;ctl=3;gen=1;next=1;L=127.0.0.1:80",
       "v1;ctl=3;gen=1;next=1;L=127.0.0.1:80,-4",
       "v1;ctl=3;gen=1;next=1;W=1,2,3",
       "v1;ctl=3;gen=1;next=1;W=1,2,0,1,0,0,1,abc",
       "v1;ctl=3;gen=1;next=1;X=2f0",
-      "v1;ctl=3;gen=1;next=1;X=2f00",    /* a NUL inside the path */
+      "v1;ctl=3;gen=1;next=1;X=2f00", /* a NUL inside the path */
       "v1;ctl=3;gen=1;next=1;Q=1",
       "v1;ctl=3;gen=1;next=1;noequals",
   };
