@@ -385,7 +385,6 @@ sup_ctl_req_t *sup_ctl_adopt_req(sup_ctl_t *ctl, int fd) {
   return r;
 }
 
-
 static void ctl_closed(loop_handle_t *h) {
   sup_ctl_t *ctl = h->data;
   close(ctl->fd);

@@ -163,8 +163,10 @@ void sup_lset_drop_spares(sup_lset_t *set) {
     char name[80] = "?";
     set->spares = sp->next;
     (void)sup_listen_name(sp->fd, name, sizeof(name));
-    log_msg(set->log, LOG_WARN, "a listening socket passed to us (fd %d, %s) matches no "
-            "configured address: closed", sp->fd, name);
+    log_msg(set->log, LOG_WARN,
+            "a listening socket passed to us (fd %d, %s) matches no "
+            "configured address: closed",
+            sp->fd, name);
     close(sp->fd);
     free(sp->text);
     free(sp);

@@ -30,7 +30,7 @@ static void usage(FILE *f) {
           "usage: evcluster -c FILE                 run in the foreground\n"
           "       evcluster -c FILE -t              check the configuration\n"
           "       evcluster -c FILE -s reload       reload; exit status says whether it worked\n"
-          "       evcluster -c FILE -s upgrade      run the binary installed at the same path, same pid\n"
+          "       evcluster -c FILE -s upgrade      run the binary now installed, in the same pid\n"
           "       evcluster -c FILE -s quit|stop|reopen\n"
           "                                         graceful | fast shutdown | reopen logs\n"
           "       evcluster -c FILE status [--json] the running cluster\n"
