@@ -3,7 +3,7 @@
 `status --json`), /metrics (Prometheus text that passes `promtool check metrics`), GET and
 HEAD only. Counters count what was served (by status code, bytes, connections, the duration
 histogram) and never go backwards: not across a SIGKILLed worker, a worker killed for missed
-pings, a reload or a failed reload. Then a graceful stop with timeouts.drain_delay: /healthz
+pings, a reload or a failed reload. A reload moves the admin listener to a new address. Then a graceful stop with timeouts.drain_delay: /healthz
 turns 503 "draining" while requests still succeed, and only after the delay do connections
 get refused."""
 import json, os, signal, socket, sys, time
@@ -118,6 +118,24 @@ try:
     check_monotonic(m3, m4, "after a failed reload")
     check(m4[0]['evcluster_reloads_total{result="failure"}'] == 1, "one failed reload")
     promtool_check(metrics_text(port))
+
+    # the admin listener follows a reload to a new address; the old one stops answering
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    new_port = probe.getsockname()[1]
+    probe.close()
+    s.write_conf({"admin": '{ listen = "127.0.0.1:%d"; }' % new_port})
+    r = s.cli("-s", "reload")
+    check(r.returncode == 0, "reload moving the admin listener: %r" % r.stderr)
+    check(admin_get(new_port, "/healthz")[0] == 200, "/healthz on the new address")
+    try:
+        admin_get(port, "/healthz", timeout=2)
+        fail("the old admin address still answers")
+    except (ConnectionRefusedError, ConnectionResetError):
+        pass
+    m5 = parse_metrics(metrics_text(new_port))
+    check_monotonic(m4, m5, "after moving the admin listener")
+    port = new_port
 
     # drain_delay: /healthz says 503 while requests still succeed; then connections are refused
     t0 = time.monotonic()
