@@ -16,6 +16,7 @@
 #include "log.h"
 #include "spawn.h"
 #include "sup.h"
+#include "trial.h"
 #include "util.h"
 #include "version.h"
 
@@ -132,6 +133,12 @@ static int check_config(const char *file) {
     return 1;
   }
   int bad = check_runtime(conf);
+  char why[512] = "";
+  /* an upgrade's rehearsal: one worker of this binary must start (see trial.h) */
+  if (!bad && getenv(SUP_TRIAL_ENV) && sup_trial_run(conf, why, sizeof(why)) < 0) {
+    fprintf(stderr, "%s: %s\n", conf->path, why);
+    bad = 1;
+  }
   conf_free(conf);
   if (bad)
     return 1;

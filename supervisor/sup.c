@@ -1441,13 +1441,19 @@ static void upgrade_handover(sup_t *sup, struct sup_handover *h) {
 
 /* `NEW -t -c CONFIG` ended: execute the new binary in our place, or say why not. */
 static void upgrade_checked(sup_t *sup, int status) {
-  char out[1024] = "";
-  ssize_t n = read(sup->up.out_fd, out, sizeof(out) - 1);
+  char buf[4096] = "";
+  ssize_t n = read(sup->up.out_fd, buf, sizeof(buf) - 1);
   close(sup->up.out_fd);
   sup->up.check_pid = 0;
   sup->up.deadline_ms = 0;
-  out[n > 0 ? n : 0] = '\0';
-  out[strcspn(out, "\n")] = '\0';
+  buf[n > 0 ? n : 0] = '\0';
+  /* the reason is its last line (a trial worker's own lines may come first) */
+  size_t end = strlen(buf);
+  while (end > 0 && buf[end - 1] == '\n')
+    buf[--end] = '\0';
+  char *nl = strrchr(buf, '\n');
+  char out[1024];
+  snprintf(out, sizeof(out), "%s", nl ? nl + 1 : buf);
   char why[PATH_MAX + 1200];
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     char how[96];

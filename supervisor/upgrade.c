@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trial.h" /* SUP_TRIAL_ENV only: no link dependency */
+
 #define TAG "v1"
 
 extern char **environ;
@@ -256,6 +258,7 @@ int sup_upgrade_check_start(const char *exe, const char *conf, pid_t *pid, int *
     dup2(p[1], 1);
     dup2(p[1], 2);
     close_range(3, ~0U, 0);
+    setenv(SUP_TRIAL_ENV, "1", 1); /* a binary that knows it rehearses a worker too */
     char *argv[] = {(char *)exe, "-t", "-c", (char *)conf, NULL};
     execv(exe, argv);
     dprintf(2, "cannot execute %s: %s\n", exe, strerror(errno));

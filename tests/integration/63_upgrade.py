@@ -9,8 +9,9 @@ generation; the CLI still answers; status shows each generation's version; /metr
 counters do not go backwards across it. Then broken binaries: a script that exits 1, a file
 that is not executable, no file at all: each upgrade exits 1 with the reason, and the old
 binary and its workers serve on. SIGUSR2 upgrades too. Last, a build whose workers cannot
-start (the slowfs shim makes their open of the root fail): its generation fails, the CLI
-exits 1, and the workers of the previous binary serve on."""
+start (the slowfs shim makes their open of the root fail): the check's rehearsal of a worker
+fails it before any execve; and when the failure only shows after the execve, the new
+generation fails, the CLI exits 1, and the workers of the previous binary serve on."""
 import os, shutil, signal, stat, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evtest
@@ -195,13 +196,27 @@ try:
     gen = current_gen()
     check(gen > 0, "the CLI answers on the moved socket")
 
-    # a build whose workers die before they are ready: the old workers serve on
+    # a build whose workers die before they are ready (the slowfs shim fails their open of
+    # the root). The rehearsal of the check catches it: nothing is executed.
     helpers = slowfs_helpers()
     preload = helpers.preload_value(helpers.shim_path(s.dir))
+    root = os.path.realpath(s.root)
     workers = sup_workers(s)
     gen = current_gen()
     replace_binary(("#!/bin/sh\nLD_PRELOAD='%s' EVC_SLOWFS_FAIL_OPEN='%s' exec '%s' \"$@\"\n"
-                    % (preload, os.path.realpath(s.root), orig)).encode())
+                    % (preload, root, orig)).encode())
+    r = s.cli("-s", "upgrade", timeout=60)
+    check(r.returncode == 1 and "upgrade failed" in r.stderr and "trial" in r.stderr and
+          "before it was ready" in r.stderr,
+          "the rehearsal fails the upgrade: %d %r" % (r.returncode, r.stderr))
+    check(sup_workers(s) == workers and current_gen() == gen, "nothing changed")
+    check(not any("executing it as pid" in l for l in drain_lines(s)[-5:]), "no execve")
+
+    # the same failure hidden from the rehearsal (only under the hand-over): the new image
+    # runs, its generation fails, and the previous binary's workers serve on
+    replace_binary(("#!/bin/sh\n[ -n \"$EVC_UPGRADE\" ] && export LD_PRELOAD='%s' "
+                    "EVC_SLOWFS_FAIL_OPEN='%s'\nexec '%s' \"$@\"\n"
+                    % (preload, root, orig)).encode())
     r = s.cli("-s", "upgrade", timeout=60)
     check(r.returncode == 1 and "upgrade failed" in r.stderr and "before it was ready" in r.stderr,
           "workers that cannot start fail the upgrade: %d %r" % (r.returncode, r.stderr))
@@ -213,7 +228,7 @@ try:
         check(request(s.port, "/index.html").status == 200, "serving after the failed upgrade")
     check(s.proc.pid == sup_pid and s.proc.poll() is None, "same supervisor")
     m = parse_metrics(metrics_text(port))[0]
-    check(m['evcluster_upgrades_total{result="failure"}'] == 5, "5 failed upgrades counted: %r"
+    check(m['evcluster_upgrades_total{result="failure"}'] == 6, "6 failed upgrades counted: %r"
           % m['evcluster_upgrades_total{result="failure"}'])
     r = s.cli("-s", "quit")
     check(r.returncode == 0 and s.wait_exit(15) == 0, "a graceful stop after the upgrades")
