@@ -741,6 +741,20 @@ static void key_fraction(ctx_t *x, const config_setting_t *s, const key_spec_t *
   errs_add(x->e, s, NULL, "expected a number from 0 to 1, got %s", describe(s, got, sizeof(got)));
 }
 
+/* Seconds where 0 means "none" (drain_delay): 0, or as key_seconds. */
+static void key_seconds0(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  int t = config_setting_type(s);
+  if ((t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) && config_setting_get_int64(s) == 0) {
+    *FIELD(x, k, double) = 0.0;
+    return;
+  }
+  if (t == CONFIG_TYPE_FLOAT && config_setting_get_float(s) == 0.0) {
+    *FIELD(x, k, double) = 0.0;
+    return;
+  }
+  key_seconds(x, s, k);
+}
+
 static void key_bool(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   char got[96];
   if (config_setting_type(s) == CONFIG_TYPE_BOOL)
@@ -1026,6 +1040,24 @@ static void listen_one(ctx_t *x, const config_setting_t *s) {
   c->listen[c->n_listen++] = l;
 }
 
+/* admin.listen: one address, served by the supervisor (never by workers). */
+static void key_admin_listen(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  const char *v;
+  char why[128], got[96];
+  (void)k;
+  if (get_string(x, s, &v) < 0)
+    return;
+  conf_listen_t l = {0};
+  if (listen_parse(v, &l, why, sizeof(why)) < 0) {
+    errs_add(x->e, s, NULL,
+             "expected \"IPV4:PORT\" or \"[IPV6]:PORT\" with a numeric address, got %s (%s)",
+             describe(s, got, sizeof(got)), why);
+    return;
+  }
+  free(x->c->admin.text);
+  x->c->admin = l;
+}
+
 static void key_listen(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   char got[96];
   (void)k;
@@ -1112,6 +1144,7 @@ static const key_spec_t timeout_keys[] = {
     {"keepalive", key_seconds, OFF(timeouts.keepalive), 0, 0, NULL, NULL, "timeouts"},
     {"header", key_seconds, OFF(timeouts.header), 0, 0, NULL, NULL, "timeouts"},
     {"send", key_seconds, OFF(timeouts.send), 0, 0, NULL, NULL, "timeouts"},
+    {"drain_delay", key_seconds0, OFF(timeouts.drain_delay), 0, 0, NULL, NULL, "timeouts"},
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -1138,6 +1171,11 @@ static const key_spec_t limit_keys[] = {
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
+static const key_spec_t admin_keys[] = {
+    {"listen", key_admin_listen, OFF(admin), 0, 0, NULL, NULL, "admin"},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
 static const key_spec_t top_keys[] = {
     {"workers", key_workers, OFF(workers), 0, 0, NULL, NULL, NULL},
     {"listen", key_listen, OFF(listen), 0, 0, NULL, NULL, NULL},
@@ -1158,6 +1196,7 @@ static const key_spec_t top_keys[] = {
     {"limits", key_group, 0, 0, 0, NULL, limit_keys, NULL},
     {"recycle", key_group, 0, 0, 0, NULL, recycle_keys, NULL},
     {"mime_types", key_mime, 0, 0, 0, NULL, NULL, NULL},
+    {"admin", key_group, 0, 0, 0, NULL, admin_keys, NULL},
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -1241,6 +1280,17 @@ static void check_cross(ctx_t *x, const config_setting_t *top) {
    * would leave them root, silently. */
   if (g && x->c->group && !config_setting_get_member(top, "user"))
     errs_add(x->e, g, NULL, "needs user (a group alone would not drop root)");
+  /* The admin listener is the supervisor's: a worker listener on the same address would
+   * fail to bind, and a wildcard port 0 cannot collide. */
+  const config_setting_t *adm = config_setting_get_member(top, "admin");
+  if (adm && !x->c->admin.text && !config_setting_get_member(adm, "listen"))
+    errs_add(x->e, adm, NULL, "needs listen = \"ADDRESS:PORT\"");
+  for (size_t i = 0; x->c->admin.text && i < x->c->n_listen; i++)
+    if (strcmp(x->c->listen[i].text, x->c->admin.text) == 0 &&
+        strcmp(strrchr(x->c->admin.text, ':'), ":0") != 0)
+      errs_add(x->e, config_setting_get_member(adm, "listen"), NULL,
+               "expected an address no listener uses, got \"%s\" (listen has it)",
+               x->c->admin.text);
   /* An explicit control_socket is checked with its value; the default, next to the config,
    * is too long as well when the config's folder is deep enough. */
   if (!config_setting_get_member(top, "control_socket") &&
@@ -1432,6 +1482,7 @@ void conf_free(conf_t *c) {
   for (size_t i = 0; i < c->n_listen; i++)
     free(c->listen[i].text);
   free(c->listen);
+  free(c->admin.text);
   for (size_t i = 0; i < c->n_mime; i++) {
     free(c->mime[i].ext);
     free(c->mime[i].type);

@@ -42,7 +42,9 @@ typedef struct conf {
   int allow_symlinks_outside_root; /* default 0 */
   struct {
     double graceful, keepalive, header, send; /* seconds, > 0 */
+    double drain_delay; /* seconds >= 0: /healthz says 503 this long before a graceful stop */
   } timeouts;
+  conf_listen_t admin; /* admin.listen; text NULL when there is no admin listener */
   struct {
     double interval; /* seconds, > 0 */
     int misses;      /* >= 1 */

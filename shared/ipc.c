@@ -13,12 +13,36 @@
 
 #define IPC_HDR_SIZE 4
 
+const uint16_t ipc_status_codes[IPC_N_STATUS - 1] = {200, 206, 301, 304, 400, 403, 404, 405, 408,
+                                                     412, 414, 416, 431, 499, 500, 501, 503, 505};
+
+unsigned ipc_status_slot(int code) {
+  for (unsigned i = 0; i < IPC_N_STATUS - 1; i++)
+    if (ipc_status_codes[i] == code)
+      return i;
+  return IPC_N_STATUS - 1;
+}
+
+/* 100 us to 10 s: a cached file on loopback takes tens of microseconds, a cold 1 MiB file
+ * to a slow client seconds. */
+const uint32_t ipc_duration_bounds_us[IPC_N_DURATION - 1] = {
+    100,   250,   500,    1000,   2500,   5000,    10000,
+    25000, 50000, 100000, 250000, 500000, 1000000, 10000000};
+
+unsigned ipc_duration_slot(uint64_t us) {
+  unsigned i = 0;
+  while (i < IPC_N_DURATION - 1 && us > ipc_duration_bounds_us[i])
+    i++;
+  return i;
+}
+
 /* The payload size each type takes; -1 for a type that does not exist. */
 static long payload_size(uint8_t type) {
   switch (type) {
   case IPC_READY:
     return (long)sizeof(struct ipc_ready);
   case IPC_PONG:
+  case IPC_FINAL:
     return (long)sizeof(struct ipc_stats);
   case IPC_PING:
     return (long)sizeof(struct ipc_ping);
@@ -72,7 +96,7 @@ int ipc_decode(const uint8_t *buf, size_t n, struct ipc_msg *out) {
   if (length > 0)
     memcpy(out->u.raw, buf + IPC_HDR_SIZE, length);
   /* Figures the supervisor prints as JSON numbers: NaN and infinities have no such form. */
-  if (out->type == IPC_PONG &&
+  if ((out->type == IPC_PONG || out->type == IPC_FINAL) &&
       !(isfinite(out->u.stats.lag_p50_ms) && isfinite(out->u.stats.lag_p99_ms) &&
         isfinite(out->u.stats.lag_max_ms)))
     return -EBADMSG;
@@ -130,6 +154,8 @@ const char *ipc_type_name(uint8_t type) {
     return "draining";
   case IPC_EXITING:
     return "exiting";
+  case IPC_FINAL:
+    return "final";
   case IPC_PING:
     return "ping";
   case IPC_DRAIN:

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define IPC_VERSION 1
-#define IPC_MAX_MSG 512 /* header + the largest payload, with room to detect oversize */
+#define IPC_MAX_MSG 1024 /* header + the largest payload, with room to detect oversize */
 
 enum ipc_type {
   /* worker -> supervisor */
@@ -17,6 +17,7 @@ enum ipc_type {
   IPC_PONG = 2,     /* payload: struct ipc_stats */
   IPC_DRAINING = 3, /* payload: none */
   IPC_EXITING = 4,  /* payload: none */
+  IPC_FINAL = 5,    /* payload: struct ipc_stats, the last figures, sent before EXITING */
   /* supervisor -> worker */
   IPC_PING = 16,   /* payload: struct ipc_ping */
   IPC_DRAIN = 17,  /* payload: struct ipc_drain */
@@ -43,6 +44,30 @@ struct ipc_drain {
   uint32_t deadline_ms; /* from receipt; after it the worker closes whatever is left */
 };
 
+/* Status codes counted one by one (those a worker answers with); any other code counts in
+ * the last slot, "other". ipc_status_codes[] lists them in slot order. */
+#define IPC_N_STATUS 19
+extern const uint16_t ipc_status_codes[IPC_N_STATUS - 1];
+/* The slot of a status code in ipc_counters.status. */
+unsigned ipc_status_slot(int code);
+/* Request duration histogram: bucket i counts durations <= ipc_duration_bounds_us[i] (and
+ * above the bound before it); the last bucket is everything above the last bound. */
+#define IPC_N_DURATION 15
+extern const uint32_t ipc_duration_bounds_us[IPC_N_DURATION - 1];
+unsigned ipc_duration_slot(uint64_t us);
+
+/* A worker's counters since it started: they only grow. The supervisor adds those of
+ * workers that are gone, so the cluster's totals never go backwards. */
+struct ipc_counters {
+  uint64_t accepted;  /* connections */
+  uint64_t bytes_out; /* response bytes handed to the kernel, headers and bodies */
+  uint64_t status[IPC_N_STATUS];
+  uint64_t duration[IPC_N_DURATION]; /* per bucket, not cumulative */
+  uint64_t duration_us_sum;
+  uint64_t tls_handshakes;  /* completed TLS handshakes (the TLS transport counts them) */
+  uint64_t tls_resumptions; /* of which resumed a session (ticket or cache) */
+};
+
 /* A worker's answer to a ping. refs[] is indexed by enum loop_ref_kind. */
 struct ipc_stats {
   uint64_t seq; /* the ping's */
@@ -57,6 +82,7 @@ struct ipc_stats {
   double lag_p50_ms;
   double lag_p99_ms;
   double lag_max_ms;
+  struct ipc_counters counters;
 };
 
 struct ipc_msg {

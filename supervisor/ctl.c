@@ -237,6 +237,23 @@ static void refuse(int fd, const char *msg) {
   close(fd);
 }
 
+static sup_ctl_req_t *req_new(sup_ctl_t *ctl, int fd) {
+  sup_ctl_req_t *r = sup_xcalloc(1, sizeof(*r));
+  r->ctl = ctl;
+  r->fd = fd;
+  loop_io_init(ctl->loop, &r->io, fd, LOOP_REF_OTHER);
+  loop_timer_init(ctl->loop, &r->timer);
+  r->io.h.data = r;
+  r->timer.h.data = r;
+  r->open_handles = 2;
+  r->next = ctl->clients;
+  if (ctl->clients)
+    ctl->clients->prev = r;
+  ctl->clients = r;
+  ctl->n_clients++;
+  return r;
+}
+
 static void ctl_on_accept(loop_io_t *io, int events) {
   (void)events;
   sup_ctl_t *ctl = io->h.data;
@@ -257,19 +274,7 @@ static void ctl_on_accept(loop_io_t *io, int events) {
       refuse(fd, "error\ntoo many control clients\n");
       continue;
     }
-    sup_ctl_req_t *r = sup_xcalloc(1, sizeof(*r));
-    r->ctl = ctl;
-    r->fd = fd;
-    loop_io_init(ctl->loop, &r->io, fd, LOOP_REF_OTHER);
-    loop_timer_init(ctl->loop, &r->timer);
-    r->io.h.data = r;
-    r->timer.h.data = r;
-    r->open_handles = 2;
-    r->next = ctl->clients;
-    if (ctl->clients)
-      ctl->clients->prev = r;
-    ctl->clients = r;
-    ctl->n_clients++;
+    sup_ctl_req_t *r = req_new(ctl, fd);
     loop_io_start(&r->io, LOOP_READ, req_on_readable);
     loop_timer_start(&r->timer, req_on_timeout, CTL_IDLE_MS, 0);
   }
@@ -332,7 +337,19 @@ int sup_ctl_new(loop_t *loop, log_t *log, const char *path, sup_ctl_handler hand
   call = "listen";
   if (listen(fd, 16) < 0)
     goto fail;
+  return sup_ctl_adopt(loop, log, path, fd, handler, data, out);
 
+fail:
+  rc = -errno;
+  log_msg(log, LOG_ERROR, "control socket %s: %s() failed: %s", path, call, strerror(errno));
+  if (fd >= 0)
+    close(fd);
+  return rc;
+}
+
+int sup_ctl_adopt(loop_t *loop, log_t *log, const char *path, int fd, sup_ctl_handler handler,
+                  void *data, sup_ctl_t **out) {
+  int rc;
   sup_ctl_t *ctl = sup_xcalloc(1, sizeof(*ctl));
   ctl->loop = loop;
   ctl->log = log;
@@ -353,13 +370,20 @@ int sup_ctl_new(loop_t *loop, log_t *log, const char *path, sup_ctl_handler hand
   }
   *out = ctl;
   return 0;
+}
 
-fail:
-  rc = -errno;
-  log_msg(log, LOG_ERROR, "control socket %s: %s() failed: %s", path, call, strerror(errno));
-  if (fd >= 0)
-    close(fd);
-  return rc;
+int sup_ctl_fd(const sup_ctl_t *ctl) {
+  return ctl->fd;
+}
+
+int sup_ctl_req_fd(const sup_ctl_req_t *req) {
+  return req->fd;
+}
+
+sup_ctl_req_t *sup_ctl_adopt_req(sup_ctl_t *ctl, int fd) {
+  sup_ctl_req_t *r = req_new(ctl, fd);
+  r->handled = 1; /* its line was read by the image before: it waits for the reply */
+  return r;
 }
 
 static void ctl_closed(loop_handle_t *h) {

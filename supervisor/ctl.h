@@ -30,6 +30,15 @@ int sup_ctl_probe(const char *path);
  * 0600, and serves it. 0 or -errno (logged). */
 int sup_ctl_new(loop_t *loop, log_t *log, const char *path, sup_ctl_handler handler, void *data,
                 sup_ctl_t **out);
+/* Serves fd, a control socket already bound to path and listening (an upgrade hands it
+ * over): as sup_ctl_new, without binding. */
+int sup_ctl_adopt(loop_t *loop, log_t *log, const char *path, int fd, sup_ctl_handler handler,
+                  void *data, sup_ctl_t **out);
+/* A client whose request the previous image read and that waits for its reply (the CLI of
+ * an upgrade): answered with sup_ctl_reply like any other. */
+sup_ctl_req_t *sup_ctl_adopt_req(sup_ctl_t *ctl, int fd);
+int sup_ctl_fd(const sup_ctl_t *ctl);
+int sup_ctl_req_fd(const sup_ctl_req_t *req);
 /* Answers a request exactly once; body may be NULL. The connection closes after it. */
 void sup_ctl_reply(sup_ctl_req_t *req, int ok, const char *body);
 /* Stops serving: closes the listener and unanswered clients, unlinks the socket file. Memory

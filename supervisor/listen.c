@@ -24,9 +24,18 @@ struct sup_listener {
   struct sup_listener *next;
 };
 
+/* A listening socket handed to us (systemd's LISTEN_FDS, or the previous binary of an
+ * upgrade) and not claimed by a configured address yet. */
+struct spare {
+  int fd;
+  char *text; /* an upgrade's: the config text it was opened for; NULL: match the address */
+  struct spare *next;
+};
+
 struct sup_lset {
   log_t *log;
   struct sup_listener *head;
+  struct spare *spares;
 };
 
 static int somaxconn(void) {
@@ -40,6 +49,8 @@ static int somaxconn(void) {
   }
   return backlog;
 }
+
+static void listen_tune(int fd);
 
 int sup_listen_open(const conf_listen_t *l, log_t *log) {
   int family = l->addr.ss_family;
@@ -60,6 +71,19 @@ int sup_listen_open(const conf_listen_t *l, log_t *log) {
   call = "listen";
   if (listen(fd, somaxconn()) < 0)
     goto fail;
+  listen_tune(fd);
+  return fd;
+
+fail:;
+  int err = errno;
+  log_msg(log, LOG_ERROR, "listen on %s: %s() failed: %s", l->text, call, strerror(err));
+  if (fd >= 0)
+    close(fd);
+  return -err;
+}
+
+/* What every listener gets, ours or handed to us. */
+static void listen_tune(int fd) {
   /* Wake a worker only once a request's first bytes are in (as h2o does by default): the
    * worker's read right after accept then finds them, and a client that connects and says
    * nothing costs nothing until it does (the kernel still hands it over after a few
@@ -79,14 +103,74 @@ int sup_listen_open(const conf_listen_t *l, log_t *log) {
    * client pins in kernel memory. */
   int lowat = 256 * 1024;
   (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
-  return fd;
+}
 
-fail:;
-  int err = errno;
-  log_msg(log, LOG_ERROR, "listen on %s: %s() failed: %s", l->text, call, strerror(err));
-  if (fd >= 0)
-    close(fd);
-  return -err;
+/* 1 if fd is a listening TCP socket bound to exactly l's address and port (port 0 in the
+ * config matches nothing: the port it would get is not known). */
+static int same_address(int fd, const conf_listen_t *l) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  int listening = 0, type = 0;
+  socklen_t il = sizeof(int);
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 || ss.ss_family != l->addr.ss_family)
+    return 0;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &il) < 0 || !listening)
+    return 0;
+  il = sizeof(int);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &il) < 0 || type != SOCK_STREAM)
+    return 0;
+  if (ss.ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+    const struct sockaddr_in *b = (const struct sockaddr_in *)&l->addr;
+    return b->sin_port != 0 && a->sin_port == b->sin_port &&
+           a->sin_addr.s_addr == b->sin_addr.s_addr;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+    const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&l->addr;
+    return b->sin6_port != 0 && a->sin6_port == b->sin6_port &&
+           memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+  }
+  return 0;
+}
+
+void sup_lset_add_spare(sup_lset_t *set, int fd, const char *text) {
+  struct spare *sp = sup_xcalloc(1, sizeof(*sp));
+  sp->fd = fd;
+  sp->text = text ? sup_xstrdup(text) : NULL;
+  sp->next = set->spares;
+  set->spares = sp;
+}
+
+int sup_lset_take_spare(sup_lset_t *set, const conf_listen_t *l) {
+  for (struct spare **pp = &set->spares; *pp; pp = &(*pp)->next) {
+    struct spare *sp = *pp;
+    if (sp->text ? strcmp(sp->text, l->text) != 0 : !same_address(sp->fd, l))
+      continue;
+    int fd = sp->fd;
+    *pp = sp->next;
+    free(sp->text);
+    free(sp);
+    listen_tune(fd);
+    return fd;
+  }
+  return -1;
+}
+
+void sup_lset_drop_spares(sup_lset_t *set) {
+  while (set->spares) {
+    struct spare *sp = set->spares;
+    char name[80] = "?";
+    set->spares = sp->next;
+    (void)sup_listen_name(sp->fd, name, sizeof(name));
+    log_msg(set->log, LOG_WARN,
+            "a listening socket passed to us (fd %d, %s) matches no "
+            "configured address: closed",
+            sp->fd, name);
+    close(sp->fd);
+    free(sp->text);
+    free(sp);
+  }
 }
 
 int sup_listen_name(int fd, char *buf, size_t len) {
@@ -151,7 +235,10 @@ int sup_lset_acquire(sup_lset_t *set, const conf_t *conf, int *fds) {
       goto fail;
     }
     if (!l) {
-      int fd = sup_listen_open(cl, set->log);
+      int fd = sup_lset_take_spare(set, cl);
+      int adopted = fd >= 0;
+      if (!adopted)
+        fd = sup_listen_open(cl, set->log);
       if (fd < 0) {
         rc = fd;
         goto fail;
@@ -163,7 +250,8 @@ int sup_lset_acquire(sup_lset_t *set, const conf_t *conf, int *fds) {
         snprintf(l->bound, sizeof(l->bound), "%s", cl->text);
       l->next = set->head;
       set->head = l;
-      log_msg(set->log, LOG_INFO, "listening on %s (fd %d)", l->bound, fd);
+      log_msg(set->log, LOG_INFO, "listening on %s (fd %d%s)", l->bound, fd,
+              adopted ? ", handed over: not re-bound" : "");
     }
     l->users++;
     fds[i] = l->fd;
@@ -203,9 +291,21 @@ void sup_lset_describe(sup_lset_t *set, const conf_t *conf, char *buf, size_t le
   }
 }
 
+int sup_lset_fds(sup_lset_t *set, const char **texts, int *fds, size_t cap) {
+  size_t n = 0;
+  for (struct sup_listener *l = set->head; l && n < cap; l = l->next) {
+    if (l->fd < 0)
+      continue;
+    texts[n] = l->text;
+    fds[n++] = l->fd;
+  }
+  return (int)n;
+}
+
 void sup_lset_free(sup_lset_t *set) {
   if (!set)
     return;
+  sup_lset_drop_spares(set);
   while (set->head) {
     struct sup_listener *l = set->head;
     set->head = l->next;

@@ -31,6 +31,16 @@ void sup_lset_release(sup_lset_t *set, const conf_t *conf);
 void sup_lset_close_all(sup_lset_t *set);
 /* "ADDR, ADDR" as bound, for the addresses conf names. */
 void sup_lset_describe(sup_lset_t *set, const conf_t *conf, char *buf, size_t len);
+/* Listening sockets handed to us: systemd's (text NULL: claimed by the configured address
+ * they are bound to) or an upgrade's (claimed by the config text they were opened for). A
+ * configured address takes its spare instead of binding: nothing is re-bound. */
+void sup_lset_add_spare(sup_lset_t *set, int fd, const char *text);
+/* The spare for l, now the caller's (tuned as ours are), or -1. */
+int sup_lset_take_spare(sup_lset_t *set, const conf_listen_t *l);
+/* Closes the spares nobody claimed, each logged. */
+void sup_lset_drop_spares(sup_lset_t *set);
+/* The open listeners (config text and fd), at most cap; returns how many. */
+int sup_lset_fds(sup_lset_t *set, const char **texts, int *fds, size_t cap);
 /* NULL: no-op. Closes whatever is still open. */
 void sup_lset_free(sup_lset_t *set);
 

@@ -17,19 +17,22 @@
 #include "spawn.h"
 #include "sup.h"
 #include "top.h"
+#include "trial.h"
 #include "util.h"
+#include "version.h"
 
-#define EVC_VERSION "0.1.0"
 #define EXIT_USAGE 2
 #define CONF_ERR_MAX 8192
 #define RELOAD_WAIT_S 60.0 /* the supervisor answers within its reload timeout */
 #define CALL_WAIT_S 10.0
+#define UPGRADE_WAIT_S 90.0 /* the check, the execve and the new generation's start */
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: evcluster -c FILE                 run in the foreground\n"
           "       evcluster -c FILE -t              check the configuration\n"
           "       evcluster -c FILE -s reload       reload; exit status says whether it worked\n"
+          "       evcluster -c FILE -s upgrade      run the binary now installed, in the same pid\n"
           "       evcluster -c FILE -s quit|stop|reopen\n"
           "                                         graceful | fast shutdown | reopen logs\n"
           "       evcluster -c FILE status [--json] the running cluster\n"
@@ -140,6 +143,12 @@ static int check_config(const char *file) {
     return 1;
   }
   int bad = check_runtime(conf);
+  char why[512] = "";
+  /* an upgrade's rehearsal: one worker of this binary must start (see trial.h) */
+  if (!bad && getenv(SUP_TRIAL_ENV) && sup_trial_run(conf, why, sizeof(why)) < 0) {
+    fprintf(stderr, "%s: %s\n", conf->path, why);
+    bad = 1;
+  }
   conf_free(conf);
   if (bad)
     return 1;
@@ -147,7 +156,7 @@ static int check_config(const char *file) {
   return 0;
 }
 
-static int run(const char *file) {
+static int run(const char *file, const char *argv0) {
   sup_block_signals();
   char err[CONF_ERR_MAX] = "";
   conf_t *conf = NULL;
@@ -171,6 +180,7 @@ static int run(const char *file) {
   sup_t *sup = NULL;
   int status = 1;
   if (sup_new(conf, log, &sup) == 0) { /* takes conf */
+    sup_set_binary(sup, argv0);
     status = sup_run(sup);
     sup_free(sup);
   }
@@ -250,12 +260,14 @@ int main(int argc, char **argv) {
   if (command)
     return call(file, json ? "status json" : "status", CALL_WAIT_S, 0);
   if (signal_name) {
-    static const char *const names[] = {"reload", "quit", "stop", "reopen"};
+    static const char *const names[] = {"reload", "quit", "stop", "reopen", "upgrade"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
       if (strcmp(signal_name, names[i]) == 0)
-        return call(file, names[i], i == 0 ? RELOAD_WAIT_S : CALL_WAIT_S, 0);
-    fprintf(stderr, "evcluster: -s takes reload, quit, stop or reopen, not '%s'\n", signal_name);
+        return call(file, names[i],
+                    i == 0 ? RELOAD_WAIT_S : i == 4 ? UPGRADE_WAIT_S : CALL_WAIT_S, 0);
+    fprintf(stderr, "evcluster: -s takes reload, quit, stop, reopen or upgrade, not '%s'\n",
+            signal_name);
     return EXIT_USAGE;
   }
-  return run(file);
+  return run(file, argv[0]);
 }

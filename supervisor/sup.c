@@ -8,22 +8,30 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "ctl.h"
 #include "ipc.h"
 #include "listen.h"
 #include "loop.h"
+#include "metrics.h"
+#include "notify.h"
 #include "procstat.h"
 #include "recycle.h"
 #include "spawn.h"
+#include "upgrade.h"
 #include "util.h"
+#include "version.h"
 
 #define RELOAD_TIMEOUT_MS 10000
 #define START_TIMEOUT_MS 30000 /* a worker not ready by then is hung in start-up: killed */
@@ -36,6 +44,7 @@
 #define MAX_DRAINING 4        /* draining generations kept; older ones are killed */
 #define MAX_WAITERS 32        /* control clients waiting for one reload's outcome */
 #define IPC_BURST 64          /* messages read per wake-up, so one worker cannot starve others */
+#define UPGRADE_CHECK_MS 10000 /* for `NEW -t -c CONFIG` to answer */
 
 enum sup_state { SUP_RUNNING, SUP_QUITTING, SUP_STOPPING, SUP_DONE };
 enum gen_state { GEN_STARTING, GEN_ACTIVE, GEN_DRAINING, GEN_FAILED };
@@ -51,6 +60,7 @@ struct worker {
   int fd;
   loop_io_t io;
   int ready, drain_sent, draining, stop_sent, killed, eof;
+  int health_killed; /* killed for missed pings: a restart for "health", not "crash" */
   uint64_t started_ms, ready_ms, last_answer_ms;
   uint64_t kill_at_ms; /* 0: none */
   uint64_t seq;        /* last ping sent */
@@ -81,6 +91,7 @@ struct gen {
   unsigned n_workers;
   int announced;
   uint64_t deadline_ms; /* starting: the reload's timeout */
+  const char *version;  /* the binary its workers run (status shows it after an upgrade) */
 };
 
 struct waiters {
@@ -110,7 +121,7 @@ struct sup {
   int reload_again;
   int served; /* a generation has been ready: from then on a failing worker is respawned */
   struct waiters cur, next; /* control clients waiting for this reload, and for the next */
-  loop_signal_t sigs[8];
+  loop_signal_t sigs[10];
   unsigned n_sigs;
   loop_timer_t health;
   uint64_t health_ms;
@@ -121,6 +132,24 @@ struct sup {
   /* The recycle in progress, both NULL when none: rec_new starts for rec_old's slot while
    * rec_old keeps the slot and serves; at rec_new's READY they swap and rec_old drains. */
   struct worker *rec_old, *rec_new;
+  sup_metrics_t *metrics;
+  sup_admin_t *admin;
+  char *admin_text; /* the admin address it serves, as configured */
+  double started_wall; /* Unix time of the start, for /metrics */
+  loop_timer_t delay;  /* timeouts.drain_delay: /healthz says 503 before a graceful stop */
+  int delaying, delay_done;
+  loop_timer_t watchdog; /* WATCHDOG=1 at half of WATCHDOG_USEC, while healthy */
+  char last_status[160]; /* the last STATUS= sent to systemd */
+  char *exe; /* the binary's path as started: an upgrade executes what is there now */
+  struct {
+    pid_t check_pid; /* `exe -t -c CONFIG` running */
+    int out_fd;      /* its output */
+    uint64_t deadline_ms;
+    sup_ctl_req_t *req; /* the CLI waiting for the outcome, or NULL (SIGUSR2) */
+  } up;
+  struct sup_handover *handover; /* from the previous image, until start() took it */
+  char *old_version;             /* the previous image's, for its adopted generations */
+  int upgrading; /* this image came from an upgrade; its own first generation is starting */
 };
 
 static void schedule(sup_t *sup);
@@ -130,6 +159,12 @@ static void shutdown_begin(sup_t *sup, int fast);
 static void follow_paths(sup_t *sup, const conf_t *now);
 static void recycle_ready(struct worker *w);
 static int recycle_reaped(struct worker *w, int had_slot);
+static int sup_healthy(sup_t *sup, const char **why);
+static void status_line(sup_t *sup, char *buf, size_t len);
+static int follow_admin(sup_t *sup, const conf_t *now, int fd);
+static void upgrade_start(sup_t *sup, sup_ctl_req_t *req);
+static void upgrade_checked(sup_t *sup, int status);
+static void handled_set(sigset_t *set);
 
 static uint64_t now_ms(sup_t *sup) {
   loop_update_time(sup->loop);
@@ -259,6 +294,9 @@ static void on_ipc(loop_io_t *io, int events) {
       w->last_answer_ms = now;
       w->stats = m.u.stats;
       break;
+    case IPC_FINAL: /* the counters since the last ping, just before it exits */
+      w->stats.counters = m.u.stats.counters;
+      break;
     case IPC_DRAINING:
       w->draining = 1;
       break;
@@ -306,6 +344,7 @@ static int worker_new(struct gen *g, unsigned slot, struct worker **out) {
   g->workers = w;
   g->n_workers++;
   recycle_worker_spawned(sup->recycle, g->conf, &w->rec);
+  sup_metrics_worker_started(sup->metrics);
   log_msg(sup->log, LOG_INFO, "worker %ld (slot %u, generation %u) started", (long)pid, slot,
           g->id);
   *out = w;
@@ -336,7 +375,14 @@ static int logs_prepare(sup_t *sup, const conf_t *conf) {
 
 /* ---- generations --------------------------------------------------------------------- */
 
+static struct gen *gen_new_id(sup_t *sup, conf_t *conf, enum gen_state state, unsigned id);
+
 static struct gen *gen_new(sup_t *sup, conf_t *conf, enum gen_state state) {
+  return gen_new_id(sup, conf, state, sup->next_gen + 1);
+}
+
+/* id: an upgrade's adopted generations keep theirs. */
+static struct gen *gen_new_id(sup_t *sup, conf_t *conf, enum gen_state state, unsigned id) {
   struct gen *g = sup_xcalloc(1, sizeof(*g));
   g->fds = sup_xcalloc(conf->n_listen, sizeof(int));
   if (sup_lset_acquire(sup->lset, conf, g->fds) < 0) {
@@ -346,8 +392,11 @@ static struct gen *gen_new(sup_t *sup, conf_t *conf, enum gen_state state) {
   }
   g->sup = sup;
   g->conf = conf;
-  g->id = ++sup->next_gen;
+  g->id = id;
+  if (id > sup->next_gen)
+    sup->next_gen = id;
   g->state = state;
+  g->version = EVC_VERSION;
   g->n_slots = (unsigned)(conf->workers > 0 ? conf->workers : 1);
   g->slots = sup_xcalloc(g->n_slots, sizeof(struct slot));
   g->next = sup->gens;
@@ -455,6 +504,20 @@ static void waiters_reply(struct waiters *ws, int ok, const char *body) {
 static void reload_start(sup_t *sup);
 
 static void reload_done(sup_t *sup, int ok, const char *body) {
+  if (sup->upgrading)
+    sup_metrics_upgrade(sup->metrics, ok);
+  else
+    sup_metrics_reload(sup->metrics, ok);
+  sup->upgrading = 0;
+  /* READY=1 after a failed reload too: the old generation serves on, and STATUS= says so */
+  char st[sizeof(sup->last_status)];
+  if (ok)
+    status_line(sup, st, sizeof(st));
+  else
+    snprintf(st, sizeof(st), "%.*s; generation %u serves on", (int)strcspn(body, "\n"), body,
+             sup->last_active_id);
+  memcpy(sup->last_status, st, sizeof(st));
+  sup_notify_ready(sup->log, st);
   waiters_reply(&sup->cur, ok, body);
   if (sup->reload_again && sup->state == SUP_RUNNING) {
     sup->reload_again = 0;
@@ -490,6 +553,29 @@ static void follow_error_log(sup_t *sup, const conf_t *old, const conf_t *now) {
             sup->last_active_id);
 }
 
+/* "generation 3, 2 workers, 12345 requests": systemd's STATUS= line; requests since the
+ * start, as /metrics counts them (workers that are gone included). */
+static void status_line(sup_t *sup, char *buf, size_t len) {
+  unsigned long long requests = sup_metrics_requests_gone(sup->metrics);
+  unsigned workers = 0;
+  for (struct gen *g = sup->gens; g; g = g->next)
+    for (struct worker *w = g->workers; w; w = w->next) {
+      requests += sup_metrics_requests(&w->stats.counters);
+      workers++;
+    }
+  snprintf(buf, len, "generation %u, %u workers, %llu requests", sup->last_active_id, workers,
+           requests);
+}
+
+static void notify_status(sup_t *sup) {
+  char line[sizeof(sup->last_status)];
+  status_line(sup, line, sizeof(line));
+  if (strcmp(line, sup->last_status) == 0)
+    return;
+  memcpy(sup->last_status, line, sizeof(line));
+  sup_notify_status(sup->log, line);
+}
+
 static void gen_check_ready(struct gen *g) {
   sup_t *sup = g->sup;
   for (unsigned i = 0; i < g->n_slots; i++)
@@ -497,9 +583,14 @@ static void gen_check_ready(struct gen *g) {
       return;
   if (!g->announced) {
     g->announced = 1;
+    int first = !sup->served;
     sup->served = 1;
     log_set_echo(sup->log, 0); /* started: the error log alone from now on */
     log_ready(g);
+    if (first && g->state == GEN_ACTIVE) {
+      status_line(sup, sup->last_status, sizeof(sup->last_status));
+      sup_notify_ready(sup->log, sup->last_status);
+    }
   }
   if (g->state != GEN_STARTING || sup->pending != g)
     return;
@@ -512,15 +603,17 @@ static void gen_check_ready(struct gen *g) {
   follow_error_log(sup, old ? old->conf : NULL, g->conf); /* before old may be freed */
   char msg[256];
   if (old) {
-    snprintf(msg, sizeof(msg), "reloaded: generation %u running, generation %u draining\n",
-             g->id, old->id);
+    snprintf(msg, sizeof(msg), "%s: generation %u running, generation %u draining\n",
+             sup->upgrading ? "upgraded" : "reloaded", g->id, old->id);
     gen_drain(old, secs_ms(g->conf->timeouts.graceful));
     bound_draining(sup);
     gen_maybe_free(old);
   } else {
-    snprintf(msg, sizeof(msg), "reloaded: generation %u running\n", g->id);
+    snprintf(msg, sizeof(msg), "%s: generation %u running\n",
+             sup->upgrading ? "upgraded" : "reloaded", g->id);
   }
-  log_msg(sup->log, LOG_INFO, "reload: generation %u running", g->id);
+  log_msg(sup->log, LOG_INFO, "%s: generation %u running", sup->upgrading ? "upgrade" : "reload",
+          g->id);
   schedule(sup);
   reload_done(sup, 1, msg); /* on the old control socket, which follow_paths may close */
   follow_paths(sup, g->conf);
@@ -532,10 +625,11 @@ static void reload_abort(sup_t *sup, const char *why) {
   struct gen *g = sup->pending;
   sup->pending = NULL;
   g->state = GEN_FAILED;
-  log_msg(sup->log, LOG_ERROR, "reload failed: generation %u %s; keeping generation %u", g->id,
-          why, sup->active ? sup->active->id : 0);
+  const char *what = sup->upgrading ? "upgrade" : "reload";
+  log_msg(sup->log, LOG_ERROR, "%s failed: generation %u %s; keeping generation %u", what,
+          g->id, why, sup->active ? sup->active->id : 0);
   char msg[256];
-  snprintf(msg, sizeof(msg), "reload failed: generation %u %s\n", g->id, why);
+  snprintf(msg, sizeof(msg), "%s failed: generation %u %s\n", what, g->id, why);
   gen_abort_workers(g, secs_ms(g->conf->timeouts.graceful), "belongs to a failed reload");
   gen_release_listeners(g);
   gen_maybe_free(g);
@@ -543,7 +637,7 @@ static void reload_abort(sup_t *sup, const char *why) {
 }
 
 static void reload_start(sup_t *sup) {
-  if (sup->state != SUP_RUNNING) {
+  if (sup->state != SUP_RUNNING || sup->delaying) {
     waiters_reply(&sup->next, 0, "shutting down\n");
     return;
   }
@@ -551,8 +645,14 @@ static void reload_start(sup_t *sup) {
     sup->reload_again = 1; /* once this one is decided, read the file again */
     return;
   }
+  if (sup->up.check_pid) { /* the execve would cut a reload short: they do not overlap */
+    log_msg(sup->log, LOG_WARN, "reload refused: a binary upgrade is under way");
+    waiters_reply(&sup->next, 0, "reload refused: a binary upgrade is under way\n");
+    return;
+  }
   sup->cur = sup->next;
   sup->next.n = 0;
+  sup_notify_reloading(sup->log, "reloading");
   log_msg(sup->log, LOG_INFO, "reload: reading %s", sup->conf_path);
   char err[8192] = "";
   conf_t *conf = NULL;
@@ -643,6 +743,23 @@ static void slot_respawn(struct gen *g, unsigned i, uint64_t uptime_ms) {
   s->respawn_at_ms = now_ms(sup) + delay;
 }
 
+/* A worker that is gone may have left messages in its channel: its FINAL counters (a
+ * graceful exit) or a last pong. Only counters are taken from them: anything else is news
+ * about a process that no longer exists. */
+static void worker_last_words(struct worker *w) {
+  for (int i = 0; i < IPC_BURST && !w->eof; i++) {
+    struct ipc_msg m;
+    int rc = ipc_recv(w->fd, &m);
+    if (rc == -EBADMSG || rc == -EPROTO || rc == -ENOTSUP)
+      continue;
+    if (rc < 0)
+      break;
+    if (m.type == IPC_FINAL ||
+        (m.type == IPC_PONG && m.u.stats.seq > w->answered && m.u.stats.seq <= w->seq))
+      w->stats.counters = m.u.stats.counters;
+  }
+}
+
 static void worker_reaped(struct worker *w, int status) {
   struct gen *g = w->gen;
   sup_t *sup = g->sup;
@@ -654,6 +771,11 @@ static void worker_reaped(struct worker *w, int status) {
   log_msg(sup->log, expected ? LOG_INFO : LOG_WARN,
           "worker %ld (slot %u, generation %u) %s after %.1f s", (long)w->pid, w->slot, g->id,
           how, (double)uptime / 1000.0);
+  worker_last_words(w);
+  sup_metrics_worker_gone(sup->metrics, &w->stats.counters);
+  if (!expected)
+    sup_metrics_worker_restarted(sup->metrics,
+                                 w->health_killed ? SUP_RESTART_HEALTH : SUP_RESTART_CRASH);
 
   struct worker **pp = &g->workers;
   while (*pp != w)
@@ -698,6 +820,10 @@ static void on_sigchld(sup_t *sup) {
       log_msg(sup->log, LOG_ERROR, "waitpid() failed: %s", strerror(errno));
     if (pid <= 0)
       break;
+    if (pid == sup->up.check_pid) {
+      upgrade_checked(sup, status);
+      continue;
+    }
     struct worker *w = find_worker(sup, pid);
     if (w)
       worker_reaped(w, status);
@@ -711,6 +837,12 @@ static void on_sigchld(sup_t *sup) {
 static void on_tick(loop_timer_t *t) {
   sup_t *sup = t->h.data;
   uint64_t now = now_ms(sup);
+  if (sup->up.check_pid && now >= sup->up.deadline_ms && sup->up.deadline_ms) {
+    log_msg(sup->log, LOG_WARN, "upgrade: the check of %s did not end within %d s: killing it",
+            sup->exe, UPGRADE_CHECK_MS / 1000);
+    sup->up.deadline_ms = 0; /* reaped with its signal: the upgrade fails then */
+    kill(sup->up.check_pid, SIGKILL);
+  }
   if (sup->pending && now >= sup->pending->deadline_ms) {
     char why[96];
     snprintf(why, sizeof(why), "was not ready within %d s", RELOAD_TIMEOUT_MS / 1000);
@@ -743,6 +875,8 @@ static void schedule(sup_t *sup) {
   uint64_t next = UINT64_MAX;
   if (sup->pending && sup->pending->deadline_ms < next)
     next = sup->pending->deadline_ms;
+  if (sup->up.check_pid && sup->up.deadline_ms && sup->up.deadline_ms < next)
+    next = sup->up.deadline_ms;
   for (struct gen *g = sup->gens; g; g = g->next) {
     for (struct worker *w = g->workers; w; w = w->next)
       if (w->kill_at_ms && w->kill_at_ms < next)
@@ -866,6 +1000,8 @@ static void on_health(loop_timer_t *t) {
   const conf_t *c = sup->active ? sup->active->conf : NULL;
   if (!c)
     return;
+  if (sup->served && sup->state == SUP_RUNNING && !sup->delaying)
+    notify_status(sup);
   uint64_t now = now_ms(sup);
   for (struct gen *g = sup->gens; g; g = g->next) {
     for (struct worker *w = g->workers; w; w = w->next) {
@@ -875,6 +1011,7 @@ static void on_health(loop_timer_t *t) {
         char why[128];
         snprintf(why, sizeof(why), "missed %u pings, last answer %.1f s ago", w->outstanding,
                  (double)(now - w->last_answer_ms) / 1000.0);
+        w->health_killed = !w->killed;
         worker_kill(w, why);
         continue;
       }
@@ -928,6 +1065,10 @@ static void finish(sup_t *sup) {
     loop_close(&sup->sigs[i].h, NULL);
   loop_close(&sup->health.h, NULL);
   loop_close(&sup->tick.h, NULL);
+  loop_close(&sup->delay.h, NULL);
+  loop_close(&sup->watchdog.h, NULL);
+  sup_admin_close(sup->admin, 0);
+  sup->admin = NULL;
   sup_ctl_close(sup->ctl);
   sup->ctl = NULL;
   remove_pid_file(sup);
@@ -939,10 +1080,38 @@ static void maybe_finish(sup_t *sup) {
     finish(sup);
 }
 
+static void on_drain_delay(loop_timer_t *t) {
+  sup_t *sup = t->h.data;
+  sup->delaying = 0;
+  sup->delay_done = 1;
+  log_msg(sup->log, LOG_INFO, "drain delay over: stopping to accept");
+  shutdown_begin(sup, 0);
+}
+
 static void shutdown_begin(sup_t *sup, int fast) {
   if (sup->state == SUP_DONE || sup->state == SUP_STOPPING ||
       (sup->state == SUP_QUITTING && !fast))
     return;
+  /* A graceful stop first says 503 on /healthz for drain_delay while everything still
+   * serves, so that a load balancer takes the host out before connections are refused. */
+  uint64_t delay = sup->active ? secs_ms(sup->active->conf->timeouts.drain_delay) : 0;
+  if (!fast && sup->state == SUP_RUNNING && !sup->delay_done && delay > 0 && sup->served) {
+    if (!sup->delaying) {
+      sup->delaying = 1;
+      sup_notify_stopping(sup->log, "draining: health checks fail, still serving");
+      log_msg(sup->log, LOG_INFO, "graceful shutdown: /healthz answers 503 for %.3f s first",
+              (double)delay / 1000.0);
+      waiters_reply(&sup->next, 0, "shutting down\n");
+      loop_timer_start(&sup->delay, on_drain_delay, delay, 0);
+    }
+    return;
+  }
+  if (sup->delaying) {
+    sup->delaying = 0;
+    loop_timer_stop(&sup->delay);
+  }
+  if (!sup->delay_done || fast)
+    sup_notify_stopping(sup->log, fast ? "fast shutdown" : "graceful shutdown");
   sup->state = fast ? SUP_STOPPING : SUP_QUITTING;
   log_msg(sup->log, LOG_INFO, "%s shutdown: %u workers", fast ? "fast" : "graceful",
           total_workers(sup));
@@ -1054,6 +1223,10 @@ static void on_signal(loop_signal_t *s, int signum) {
   case SIGTTOU:
     workers_fewer(sup);
     break;
+  case SIGUSR2:
+    log_msg(sup->log, LOG_INFO, "SIGUSR2: binary upgrade");
+    upgrade_start(sup, NULL);
+    break;
   }
 }
 
@@ -1109,8 +1282,10 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
   sup_buf_printf(b, "{\"supervisor\": {\"pid\": %ld, \"generation\": %u, \"config\": ",
                  (long)sup->pid, sup->last_active_id);
   sup_buf_json_str(b, sup->conf_path);
-  sup_buf_printf(b, ", \"uptime_s\": %.3f, \"state\": \"%s\", \"listening\": [",
-                 (double)(now - sup->started_ms) / 1000.0, sup_state_name(sup->state));
+  sup_buf_printf(b, ", \"uptime_s\": %.3f, \"state\": \"%s\", \"version\": \"%s\", "
+                 "\"healthy\": %s, \"listening\": [",
+                 (double)(now - sup->started_ms) / 1000.0, sup_state_name(sup->state),
+                 EVC_VERSION, sup_healthy(sup, NULL) == 200 ? "true" : "false");
   if (sup->active && sup->state == SUP_RUNNING) {
     char addrs[1024];
     sup_lset_describe(sup->lset, sup->active->conf, addrs, sizeof(addrs));
@@ -1145,7 +1320,7 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
                    "\"loop_lag_ms\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
                    "\"pool\": {\"threads\": %u, \"queued\": %u, \"running\": %u}, "
                    "\"last_pong_s\": %.3f, \"missed_pings\": %u, \"rss_kb\": %llu, "
-                   "\"recycle_at_requests\": %llu, \"replacing\": %s, \"cpu_pct\": ",
+                   "\"recycle_at_requests\": %llu, \"replacing\": %s, \"version\": ",
                    i ? ",\n  " : "\n  ", (long)w->pid, w->gen->id, w->slot, worker_state(w),
                    (double)(now - w->started_ms) / 1000.0,
                    (unsigned long long)st->connections, (unsigned long long)st->requests,
@@ -1157,6 +1332,8 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
                    (double)(now - w->last_answer_ms) / 1000.0, w->outstanding,
                    (unsigned long long)w->ps.rss_kb, (unsigned long long)w->rec.threshold,
                    w == sup->rec_new ? "true" : "false");
+    sup_buf_json_str(b, w->gen->version);
+    sup_buf_printf(b, ", \"cpu_pct\": ");
     json_cpu(b, &w->ps);
     sup_buf_printf(b, "}");
   }
@@ -1169,14 +1346,20 @@ static void status_text(sup_t *sup, struct sup_buf *b) {
   if (sup->active && sup->state == SUP_RUNNING)
     sup_lset_describe(sup->lset, sup->active->conf, addrs, sizeof(addrs));
   const struct recycle_counts *rc = recycle_counts(sup->recycle);
-  sup_buf_printf(b, "supervisor pid %ld, %s, generation %u, up %.1f s, cpu %.1f%%, rss %.1f MiB\n"
-                 "config %s\nlistening on %s\n"
+  sup_buf_printf(b, "supervisor pid %ld, %s, generation %u, up %.1f s, cpu %.1f%%, rss %.1f MiB, "
+                 "version %s\nconfig %s\nlistening on %s\n"
                  "recycled: %llu by memory, %llu by requests, %llu abandoned%s\n",
                  (long)sup->pid, sup_state_name(sup->state), sup->last_active_id,
                  (double)(now - sup->started_ms) / 1000.0, sup->self.cpu_pct,
-                 (double)sup->self.rss_kb / 1024.0, sup->conf_path, addrs,
+                 (double)sup->self.rss_kb / 1024.0, EVC_VERSION, sup->conf_path, addrs,
                  (unsigned long long)rc->rss, (unsigned long long)rc->requests,
                  (unsigned long long)rc->failed, sup->rec_new ? "; one in progress" : "");
+  if (sup->admin)
+    sup_buf_printf(b, "admin on %s\n", sup_admin_name(sup->admin));
+  for (struct gen *g = sup->gens; g; g = g->next)
+    sup_buf_printf(b, "generation %u: %s, %u workers, version %s\n", g->id,
+                   g == sup->active ? "serving" : g == sup->pending ? "starting" : "draining",
+                   g->n_workers, g->version);
   struct worker *ws[1024];
   unsigned n = collect(sup, ws, 1024);
   /* MISSED: pings unanswered now; a hung worker shows it here before health kills it, while
@@ -1207,13 +1390,84 @@ static void status_text(sup_t *sup, struct sup_buf *b) {
                          : 0.0);
 }
 
+/* ---- admin listener ------------------------------------------------------------------ */
+
+/* /healthz: 200 while a generation serves; 503 once a graceful stop began (drain_delay
+ * included, while everything still serves) and before the first generation is ready. */
+static int sup_healthy(sup_t *sup, const char **why) {
+  const char *w = "ok";
+  int code = 503;
+  if (sup->delaying || sup->state == SUP_QUITTING)
+    w = "draining";
+  else if (sup->state != SUP_RUNNING)
+    w = "stopping";
+  else if (!sup->served || !sup->active)
+    w = "starting";
+  else
+    code = 200;
+  if (why)
+    *why = w;
+  return code;
+}
+
+static int admin_health(void *data, const char **why) {
+  return sup_healthy(data, why);
+}
+
+static void admin_status(void *data, struct sup_buf *b) {
+  status_json(data, b);
+}
+
+static void admin_metrics(void *data, struct sup_buf *b) {
+  sup_t *sup = data;
+  static struct worker *ws[1024];
+  static struct sup_metrics_worker mw[1024];
+  unsigned n = collect(sup, ws, 1024);
+  for (unsigned i = 0; i < n; i++)
+    mw[i] = (struct sup_metrics_worker){.generation = ws[i]->gen->id,
+                                        .slot = ws[i]->slot,
+                                        .state = worker_state(ws[i]),
+                                        .serving = ws[i]->gen == sup->active && !ws[i]->retired,
+                                        .stats = &ws[i]->stats};
+  struct sup_metrics_view v = {.version = EVC_VERSION,
+                               .generation = sup->last_active_id,
+                               .start_time_s = sup->started_wall,
+                               .workers = mw,
+                               .n_workers = n};
+  sup_metrics_render(sup->metrics, &v, b);
+}
+
+static const struct sup_admin_ops admin_ops = {admin_health, admin_status, admin_metrics};
+
+/* The admin listener follows the config: started, moved or stopped by a reload (the new one
+ * is bound before the old one goes; one that cannot be bound keeps the old one). */
+static int follow_admin(sup_t *sup, const conf_t *now, int fd) {
+  const char *want = now->admin.text;
+  if (same_path(want, sup->admin_text) && (sup->admin || !want))
+    return 0;
+  sup_admin_t *a = NULL;
+  if (want) {
+    int rc = sup_admin_new(sup->loop, sup->log, &now->admin, fd, &admin_ops, sup, &a);
+    if (rc < 0) {
+      log_msg(sup->log, LOG_ERROR, "admin listener %s: cannot serve it%s", want,
+              sup->admin ? "; the old one stays" : "");
+      return rc;
+    }
+  }
+  sup_admin_close(sup->admin, 0);
+  sup->admin = a;
+  free(sup->admin_text);
+  sup->admin_text = want ? sup_xstrdup(want) : NULL;
+  return 0;
+}
+
 /* ---- control socket ------------------------------------------------------------------ */
 
 static void on_ctl(sup_ctl_req_t *req, const char *line, void *data) {
   sup_t *sup = data;
   struct sup_buf b = {0};
   if (strcmp(line, "reload") == 0) {
-    if (sup->state != SUP_RUNNING) {
+    if (sup->state != SUP_RUNNING || sup->delaying) {
       sup_ctl_reply(req, 0, "shutting down\n");
     } else if (sup->next.n >= MAX_WAITERS) {
       sup_ctl_reply(req, 0, "too many reloads waiting\n");
@@ -1226,6 +1480,9 @@ static void on_ctl(sup_ctl_req_t *req, const char *line, void *data) {
     sup_ctl_reply(req, 1, line[0] == 'q' ? "graceful shutdown started\n"
                                          : "fast shutdown started\n");
     shutdown_begin(sup, line[0] == 's');
+  } else if (strcmp(line, "upgrade") == 0) {
+    log_msg(sup->log, LOG_INFO, "control socket: binary upgrade");
+    upgrade_start(sup, req); /* answered by this image if it fails, else by the next one */
   } else if (strcmp(line, "reopen") == 0) {
     reopen_logs(sup);
     sup_ctl_reply(req, 1, "logs reopened\n");
@@ -1239,6 +1496,236 @@ static void on_ctl(sup_ctl_req_t *req, const char *line, void *data) {
     sup_ctl_reply(req, 0, "unknown command\n");
   }
   sup_buf_free(&b);
+}
+
+/* ---- binary upgrade (see upgrade.h) --------------------------------------------------- */
+
+/* The new binary did not come up: the running one serves on, and says why. */
+static void upgrade_fail(sup_t *sup, const char *why) {
+  log_msg(sup->log, LOG_ERROR, "upgrade failed: %s; %s serves on", why, EVC_VERSION);
+  sup_metrics_upgrade(sup->metrics, 0);
+  snprintf(sup->last_status, sizeof(sup->last_status), "upgrade failed; generation %u serves on",
+           sup->last_active_id);
+  sup_notify_ready(sup->log, sup->last_status);
+  if (sup->up.req) {
+    struct sup_buf b = {0};
+    sup_buf_printf(&b, "upgrade failed: %s\nthe running binary (%s) serves on\n", why,
+                   EVC_VERSION);
+    sup_ctl_reply(sup->up.req, 0, b.p);
+    sup_buf_free(&b);
+  }
+  sup->up.req = NULL;
+}
+
+static void upgrade_start(sup_t *sup, sup_ctl_req_t *req) {
+  const char *busy = sup->state != SUP_RUNNING || sup->delaying ? "shutting down"
+                     : sup->up.check_pid                       ? "an upgrade is under way"
+                     : sup->pending || sup->upgrading
+                         ? "a reload is under way: try again once it is decided"
+                     : !sup->served || !sup->active ? "not serving yet"
+                                                     : NULL;
+  if (busy) {
+    log_msg(sup->log, LOG_WARN, "upgrade refused: %s", busy);
+    if (req) {
+      struct sup_buf b = {0};
+      sup_buf_printf(&b, "upgrade refused: %s\n", busy);
+      sup_ctl_reply(req, 0, b.p);
+      sup_buf_free(&b);
+    }
+    return;
+  }
+  sup->up.req = req;
+  sup_notify_reloading(sup->log, "upgrading the binary");
+  struct stat st;
+  char why[PATH_MAX + 128];
+  if (stat(sup->exe, &st) < 0) {
+    snprintf(why, sizeof(why), "%s: %s", sup->exe, strerror(errno));
+    upgrade_fail(sup, why);
+    return;
+  }
+  if (!S_ISREG(st.st_mode) || access(sup->exe, X_OK) < 0) {
+    snprintf(why, sizeof(why), "%s: not an executable file", sup->exe);
+    upgrade_fail(sup, why);
+    return;
+  }
+  log_msg(sup->log, LOG_INFO, "upgrade: checking %s -t -c %s", sup->exe, sup->conf_path);
+  int rc = sup_upgrade_check_start(sup->exe, sup->conf_path, &sup->up.check_pid,
+                                   &sup->up.out_fd);
+  if (rc < 0) {
+    sup->up.check_pid = 0;
+    snprintf(why, sizeof(why), "cannot run %s: %s", sup->exe, strerror(-rc));
+    upgrade_fail(sup, why);
+    return;
+  }
+  sup->up.deadline_ms = now_ms(sup) + UPGRADE_CHECK_MS;
+  schedule(sup);
+}
+
+/* Everything the next image takes over: our listeners, control socket (and the CLI waiting
+ * on it), admin listener, workers and totals. */
+static void upgrade_handover(sup_t *sup, struct sup_handover *h) {
+  memset(h, 0, sizeof(*h));
+  h->ctl_fd = sup_ctl_fd(sup->ctl);
+  h->req_fd = sup->up.req ? sup_ctl_req_fd(sup->up.req) : -1;
+  h->admin_fd = sup->admin ? sup_admin_fd(sup->admin) : -1;
+  h->admin_text = sup->admin ? sup_xstrdup(sup->admin_text) : NULL;
+  h->active_gen = sup->active->id;
+  h->next_gen = sup->next_gen;
+  h->started_wall = sup->started_wall;
+  h->version = sup_xstrdup(EVC_VERSION);
+  h->exe = sup_xstrdup(sup->exe);
+  h->ctl_path = sup_xstrdup(sup->ctl_path);
+  h->pid_file = sup_xstrdup(sup->pid_file);
+  struct sup_buf m = {0};
+  sup_metrics_export(sup->metrics, &m);
+  h->metrics = m.p;
+  const char *texts[256]; /* a config and the one reloaded over it: at most 64 each */
+  int fds[256];
+  int n = sup_lset_fds(sup->lset, texts, fds, 256);
+  for (int i = 0; i < n; i++)
+    sup_handover_add_listener(h, texts[i], fds[i]);
+  for (struct gen *g = sup->gens; g; g = g->next)
+    for (struct worker *w = g->workers; w; w = w->next) {
+      struct sup_up_worker u = {
+          .pid = w->pid, .fd = w->fd, .slot = w->slot, .generation = g->id, .seq = w->seq,
+          .answered = w->answered, .stats = w->stats,
+          .flags = (w->ready ? SUP_UP_READY : 0) | (w->drain_sent ? SUP_UP_DRAIN_SENT : 0) |
+                   (w->killed ? SUP_UP_KILLED : 0) | (w->retired ? SUP_UP_RETIRED : 0) |
+                   (w->draining || g->state != GEN_ACTIVE ? SUP_UP_DRAINING : 0)};
+      sup_handover_add_worker(h, &u);
+    }
+}
+
+/* `NEW -t -c CONFIG` ended: execute the new binary in our place, or say why not. */
+static void upgrade_checked(sup_t *sup, int status) {
+  char buf[4096] = "";
+  ssize_t n = read(sup->up.out_fd, buf, sizeof(buf) - 1);
+  close(sup->up.out_fd);
+  sup->up.check_pid = 0;
+  sup->up.deadline_ms = 0;
+  buf[n > 0 ? n : 0] = '\0';
+  /* the reason is its last line (a trial worker's own lines may come first) */
+  size_t end = strlen(buf);
+  while (end > 0 && buf[end - 1] == '\n')
+    buf[--end] = '\0';
+  char *nl = strrchr(buf, '\n');
+  char out[1024];
+  snprintf(out, sizeof(out), "%s", nl ? nl + 1 : buf);
+  char why[PATH_MAX + 1200];
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    char how[96];
+    describe_status(status, how, sizeof(how));
+    snprintf(why, sizeof(why), "%s -t -c %s %s%s%s", sup->exe, sup->conf_path, how,
+             out[0] ? ": " : "", out);
+    upgrade_fail(sup, why);
+    return;
+  }
+  if (sup->state != SUP_RUNNING || sup->delaying || sup->pending || !sup->active) {
+    upgrade_fail(sup, "the server began to shut down or reload meanwhile");
+    return;
+  }
+  struct sup_handover h;
+  upgrade_handover(sup, &h);
+  log_msg(sup->log, LOG_INFO, "upgrade: %s checked the config; executing it as pid %ld",
+          sup->exe, (long)sup->pid);
+  sup_block_signals(); /* pending across the execve, delivered to the new image's loop */
+  int rc = sup_upgrade_exec(sup->exe, sup->conf_path, &h);
+  sigset_t set;
+  handled_set(&set);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+  sup_handover_free(&h);
+  snprintf(why, sizeof(why), "execve(%s) failed: %s", sup->exe, strerror(-rc));
+  upgrade_fail(sup, why);
+}
+
+/* In the new image: the old image's workers become their generations again (the active one
+ * serving until ours is ready; older ones draining on), then our own generation starts as a
+ * reload's does. The CLI that asked is answered when it is decided. */
+static int upgrade_adopt(sup_t *sup, struct gen *ours) {
+  struct sup_handover *h = sup->handover;
+  uint64_t now = now_ms(sup);
+  uint64_t graceful = secs_ms(ours->conf->timeouts.graceful);
+  sup->old_version = sup_xstrdup(h->version && h->version[0] ? h->version : "?");
+  if (h->metrics && sup_metrics_import(sup->metrics, h->metrics) < 0)
+    log_msg(sup->log, LOG_WARN, "upgrade: the previous totals do not parse: counters restart");
+  if (h->started_wall > 0)
+    sup->started_wall = h->started_wall;
+  for (unsigned i = 0; i < h->n_workers; i++) {
+    const struct sup_up_worker *u = &h->workers[i];
+    struct gen *g;
+    for (g = sup->gens; g && g->id != u->generation; g = g->next)
+      ;
+    if (!g) {
+      char err[4096] = "";
+      conf_t *conf = NULL;
+      if (conf_load(sup->conf_path, &conf, err, sizeof(err)) < 0) {
+        log_msg(sup->log, LOG_ERROR, "upgrade: %s no longer loads: %s", sup->conf_path, err);
+        return -EINVAL;
+      }
+      int active = u->generation == h->active_gen;
+      g = gen_new_id(sup, conf, active ? GEN_ACTIVE : GEN_DRAINING, u->generation);
+      if (!g) {
+        conf_free(conf);
+        return -EADDRNOTAVAIL;
+      }
+      if (!active)
+        gen_release_listeners(g);
+      g->announced = 1;
+      g->version = sup->old_version;
+      g->n_slots = 0;
+      if (active) {
+        sup->active = g;
+        sup->last_active_id = g->id;
+      }
+    }
+    struct worker *w = sup_xcalloc(1, sizeof(*w));
+    w->gen = g;
+    w->pid = u->pid;
+    w->slot = u->slot;
+    w->fd = u->fd;
+    w->ready = (u->flags & SUP_UP_READY) != 0;
+    w->drain_sent = (u->flags & SUP_UP_DRAIN_SENT) != 0;
+    w->killed = (u->flags & SUP_UP_KILLED) != 0;
+    w->retired = (u->flags & SUP_UP_RETIRED) != 0;
+    w->draining = (u->flags & SUP_UP_DRAINING) != 0;
+    w->seq = u->seq;
+    w->answered = u->answered;
+    w->outstanding = (unsigned)(u->seq - u->answered);
+    w->stats = u->stats;
+    recycle_worker_spawned(sup->recycle, g->conf, &w->rec); /* kept serving if ours fails */
+    w->started_ms = w->ready_ms = w->last_answer_ms = now;
+    if (w->drain_sent && !w->killed)
+      w->kill_at_ms = now + graceful + KILL_MARGIN_MS;
+    else if (!w->ready && !w->killed)
+      w->kill_at_ms = now + START_TIMEOUT_MS;
+    loop_io_init(sup->loop, &w->io, w->fd, LOOP_REF_IPC);
+    w->io.h.data = w;
+    loop_io_start(&w->io, LOOP_READ, on_ipc);
+    w->next = g->workers;
+    g->workers = w;
+    g->n_workers++;
+    if (g->state == GEN_ACTIVE && !w->retired && w->slot < MAX_WORKERS) {
+      if (w->slot >= g->n_slots) {
+        g->slots = sup_xrealloc(g->slots, (w->slot + 1) * sizeof(struct slot));
+        memset(&g->slots[g->n_slots], 0, (w->slot + 1 - g->n_slots) * sizeof(struct slot));
+        g->n_slots = w->slot + 1;
+      }
+      g->slots[w->slot].w = w;
+    }
+  }
+  if (!sup->active) {
+    log_msg(sup->log, LOG_WARN, "upgrade: no serving worker was handed over");
+    return 0;
+  }
+  /* a slot whose worker died during the handover: respawned (with this binary) */
+  for (unsigned i = 0; i < sup->active->n_slots; i++)
+    if (!sup->active->slots[i].w)
+      sup->active->slots[i].respawn_at_ms = now;
+  sup->served = 1;
+  log_msg(sup->log, LOG_INFO, "upgrade: pid %ld now runs %s %s; generation %u (%s, %u workers) "
+          "serves until generation %u is ready", (long)sup->pid, sup->exe, EVC_VERSION,
+          sup->active->id, sup->old_version, sup->active->n_workers, ours->id);
+  return 0;
 }
 
 /* ---- start-up and teardown ----------------------------------------------------------- */
@@ -1267,6 +1754,7 @@ static int write_pid_file(sup_t *sup) {
  * from the config, so one the server left behind would lock it out. Each new one is in place
  * before the old one goes; one that cannot be made leaves the old one, logged. */
 static void follow_paths(sup_t *sup, const conf_t *now) {
+  (void)follow_admin(sup, now, -1);
   if (strcmp(now->pid_file, sup->pid_file) != 0) {
     char *old = sup->pid_file;
     int had = sup->pid_written;
@@ -1317,18 +1805,54 @@ int sup_new(conf_t *conf, log_t *log, sup_t **out) {
   sup->pid_file = sup_xstrdup(conf->pid_file);
   sup->ctl_path = sup_xstrdup(conf->control_socket);
   sup->pid = getpid();
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  sup->started_wall = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9;
   sup->lset = sup_lset_new(log);
   (void)recycle_new(log, &sup->recycle);
   loop_timer_init(sup->loop, &sup->health);
   loop_timer_init(sup->loop, &sup->tick);
   sup->health.h.data = sup;
   sup->tick.h.data = sup;
+  loop_timer_init(sup->loop, &sup->delay);
+  loop_timer_init(sup->loop, &sup->watchdog);
+  sup->delay.h.data = sup;
+  sup->watchdog.h.data = sup;
+  sup->metrics = sup_metrics_new();
+  sup->up.out_fd = -1;
+  /* The path, not the inode: an upgrade runs what was installed there since. */
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) {
+    log_msg(log, LOG_WARN, "readlink(/proc/self/exe) failed: %s; upgrades are not possible",
+            strerror(errno));
+    n = 0;
+  }
+  exe[n] = '\0';
+  sup->exe = sup_xstrdup(exe);
+  const char *up = getenv(SUP_UPGRADE_ENV);
+  if (up) {
+    sup->handover = sup_xcalloc(1, sizeof(*sup->handover));
+    int hrc = sup_handover_decode(up, sup->handover);
+    unsetenv(SUP_UPGRADE_ENV); /* not for the workers, nor for the next upgrade */
+    if (hrc == 0 && sup->handover->exe) {
+      free(sup->exe);
+      sup->exe = sup_xstrdup(sup->handover->exe);
+    }
+    if (hrc < 0) {
+      log_msg(log, LOG_ERROR, "upgrade: the hand-over from the previous binary does not parse");
+      free(sup->handover);
+      sup->handover = NULL;
+      sup_free(sup);
+      return hrc;
+    }
+  }
   *out = sup;
   return 0;
 }
 
-static const int handled_signals[] = {SIGCHLD, SIGHUP,  SIGQUIT, SIGTERM,
-                                      SIGINT,  SIGUSR1, SIGTTIN, SIGTTOU};
+static const int handled_signals[] = {SIGCHLD, SIGHUP,  SIGQUIT, SIGTERM, SIGINT,
+                                      SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU};
 #define N_HANDLED (sizeof(handled_signals) / sizeof(handled_signals[0]))
 
 static void handled_set(sigset_t *set) {
@@ -1343,10 +1867,125 @@ void sup_block_signals(void) {
   sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
+/* WATCHDOG=1 at half the period systemd asks for, while healthy: a supervisor whose loop
+ * hangs, or whose serving generation has lost every worker, gets restarted by systemd. A
+ * start-up (TimeoutStartSec rules it) and a shutdown (TimeoutStopSec) count as healthy. */
+static void on_watchdog(loop_timer_t *t) {
+  sup_t *sup = t->h.data;
+  int healthy = sup->state != SUP_RUNNING || !sup->served;
+  for (struct worker *w = sup->active ? sup->active->workers : NULL; w && !healthy; w = w->next)
+    healthy = w->ready && !w->killed;
+  if (healthy)
+    sup_notify_watchdog(sup->log);
+}
+
+static void watchdog_arm(sup_t *sup) {
+  uint64_t ms = sup_notify_watchdog_ms();
+  if (ms == 0)
+    return;
+  ms = ms / 2 ? ms / 2 : 1;
+  loop_timer_start(&sup->watchdog, on_watchdog, ms, ms);
+  loop_unref(&sup->watchdog.h);
+  log_msg(sup->log, LOG_INFO, "systemd watchdog: WATCHDOG=1 every %llu ms",
+          (unsigned long long)ms);
+}
+
+/* Socket activation: the listeners systemd passed become spares that the configured
+ * addresses claim (by the address they are bound to) instead of binding their own. */
+static void adopt_passed(sup_t *sup) {
+  int *fds = NULL;
+  int n = sup_notify_listen_fds(sup->log, &fds);
+  for (int i = 0; i < n; i++)
+    sup_lset_add_spare(sup->lset, fds[i], NULL);
+  if (n > 0)
+    log_msg(sup->log, LOG_INFO, "socket activation: %d listening socket%s passed", n,
+            n == 1 ? "" : "s");
+  free(fds);
+}
+
+void sup_set_binary(sup_t *sup, const char *argv0) {
+  if (sup->handover && sup->handover->exe)
+    return; /* an upgrade's: the name the service was started as, kept */
+  char *p = sup_upgrade_binary_path(argv0);
+  if (!p)
+    return;
+  free(sup->exe);
+  sup->exe = p;
+}
+
+/* The new image of an upgrade: everything comes from the hand-over, nothing is bound. */
+static int start_upgraded(sup_t *sup) {
+  struct sup_handover *h = sup->handover;
+  for (unsigned i = 0; i < h->n_listeners; i++)
+    sup_lset_add_spare(sup->lset, h->listeners[i].fd, h->listeners[i].text);
+  if (h->next_gen > sup->next_gen)
+    sup->next_gen = h->next_gen;
+  struct gen *ours = gen_new(sup, sup->boot_conf, GEN_STARTING);
+  if (!ours)
+    return -EADDRNOTAVAIL;
+  sup->boot_conf = NULL;
+  int rc = upgrade_adopt(sup, ours);
+  if (rc < 0)
+    return rc;
+  /* where the previous image had them: follow_paths moves them once the upgrade is done */
+  if (h->ctl_path) {
+    free(sup->ctl_path);
+    sup->ctl_path = sup_xstrdup(h->ctl_path);
+  }
+  if (h->pid_file) {
+    free(sup->pid_file);
+    sup->pid_file = sup_xstrdup(h->pid_file);
+  }
+  rc = sup_ctl_adopt(sup->loop, sup->log, sup->ctl_path, h->ctl_fd, on_ctl, sup, &sup->ctl);
+  if (rc < 0)
+    return rc;
+  rc = write_pid_file(sup);
+  if (rc < 0)
+    return rc;
+  rc = logs_prepare(sup, ours->conf);
+  if (rc < 0)
+    return rc;
+  int afd = h->admin_fd;
+  if (afd >= 0 && !(ours->conf->admin.text && h->admin_text &&
+                    strcmp(ours->conf->admin.text, h->admin_text) == 0)) {
+    close(afd); /* the config moved or dropped it */
+    afd = -1;
+  }
+  rc = follow_admin(sup, ours->conf, afd);
+  if (rc < 0)
+    return rc;
+  sup_lset_drop_spares(sup->lset);
+  watchdog_arm(sup);
+  sup->upgrading = 1;
+  if (h->req_fd >= 0)
+    sup->cur.req[sup->cur.n++] = sup_ctl_adopt_req(sup->ctl, h->req_fd);
+  sup_handover_free(h);
+  free(h);
+  sup->handover = NULL;
+  if (!sup->active) { /* nothing was serving: ours is the first generation */
+    ours->state = GEN_ACTIVE;
+    sup->active = ours;
+    sup->last_active_id = ours->id;
+    gen_spawn_all(ours);
+    reload_done(sup, 1, "upgraded: no worker was running; a new generation starts\n");
+  } else {
+    sup->pending = ours;
+    ours->deadline_ms = now_ms(sup) + RELOAD_TIMEOUT_MS;
+    for (unsigned i = 0; i < ours->n_slots && sup->pending == ours; i++)
+      if (worker_spawn(ours, i) < 0) {
+        reload_abort(sup, "could not fork its workers");
+        break;
+      }
+  }
+  health_arm(sup);
+  schedule(sup);
+  return 0;
+}
+
 static int start(sup_t *sup) {
   const int *signals = handled_signals;
   sup->started_ms = now_ms(sup);
-  if (sup_ctl_probe(sup->ctl_path)) {
+  if (!sup->handover && sup_ctl_probe(sup->ctl_path)) {
     log_msg(sup->log, LOG_ERROR,
             "another evcluster is running: its control socket %s answers", sup->ctl_path);
     return -EADDRINUSE;
@@ -1368,6 +2007,9 @@ static int start(sup_t *sup) {
   sigset_t held;
   handled_set(&held);
   sigprocmask(SIG_UNBLOCK, &held, NULL); /* what came meanwhile is delivered to the loop */
+  if (sup->handover)
+    return start_upgraded(sup);
+  adopt_passed(sup);
   struct gen *g = gen_new(sup, sup->boot_conf, GEN_ACTIVE);
   if (!g)
     return -EADDRNOTAVAIL;
@@ -1383,6 +2025,12 @@ static int start(sup_t *sup) {
   rc = logs_prepare(sup, g->conf);
   if (rc < 0)
     return rc;
+  rc = follow_admin(sup, g->conf,
+                    g->conf->admin.text ? sup_lset_take_spare(sup->lset, &g->conf->admin) : -1);
+  if (rc < 0)
+    return rc;
+  sup_lset_drop_spares(sup->lset); /* passed to us, matching nothing configured */
+  watchdog_arm(sup);
   log_msg(sup->log, LOG_INFO, "started: pid %ld, config %s, %u workers", (long)sup->pid,
           sup->conf_path, g->n_slots);
   gen_spawn_all(g);
@@ -1423,5 +2071,12 @@ void sup_free(sup_t *sup) {
   free(sup->conf_path);
   free(sup->pid_file);
   free(sup->ctl_path);
+  free(sup->admin_text);
+  sup_metrics_free(sup->metrics);
+  free(sup->exe);
+  free(sup->old_version);
+  if (sup->handover)
+    sup_handover_free(sup->handover);
+  free(sup->handover);
   free(sup);
 }

@@ -13,6 +13,9 @@ typedef struct sup sup_t;
 /* Takes ownership of conf; log stays the caller's and must outlive the supervisor.
  * 0 or -errno. */
 int sup_new(conf_t *conf, log_t *log, sup_t **out);
+/* The binary's name as the process was started (argv[0]): upgrades execute what is
+ * installed under it. Without it, /proc/self/exe's target at start. */
+void sup_set_binary(sup_t *sup, const char *argv0);
 /* Opens the listeners, writes the pid file, binds the control socket, starts the first
  * generation and runs until shut down. Warnings and errors go to stderr too until the first
  * generation is ready. Returns the process exit status (0 after QUIT, TERM

@@ -9,6 +9,7 @@
 #include "conf.h"
 #include "fcache.h"
 #include "http_date.h"
+#include "ipc.h"
 #include "log.h"
 #include "loop.h"
 #include "pool.h"
@@ -33,6 +34,7 @@ struct wctx {
   struct conn *conns; /* every open connection, for drain and stop */
   unsigned n_conns;
   uint64_t requests;
+  struct ipc_counters counters; /* for /metrics, through the pong: they only grow */
   int draining;
   int no_cachestat; /* the kernel cannot tell page-cache residency: sendfile on the pool */
   char **free_bufs; /* parser + input buffer blocks of idle connections, reused */

@@ -11,7 +11,10 @@
  * process the shim was loaded into (a worker, not the supervisor) and only if it is the one
  * that takes FILE (renames it to FILE.taken): one stuck worker, chosen when the test creates
  * FILE. With EVC_SLOWFS_FAIL_MARK=M, an open through syscall() (openat2, as the server looks
- * files up) of a path containing M fails with EIO: a disk that breaks. Runs inside the server. */
+ * files up) of a path containing M fails with EIO: a disk that breaks. With
+ * EVC_SLOWFS_FAIL_OPEN=M, open() of a path containing M fails with EACCES in forked children
+ * of the process the shim was loaded into only (workers, not their supervisor): a build whose
+ * workers cannot start (63_upgrade). Runs inside the server. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -57,6 +60,7 @@ static long cfg_ms = 1000;
 static long cfg_send_max; /* 0: send() untouched */
 static char cfg_once[4096];
 static char cfg_fail[256];
+static char cfg_fail_open[4096];
 static long cfg_pid; /* the process the shim was loaded into */
 
 __attribute__((constructor)) static void slowfs_init(void) {
@@ -75,6 +79,9 @@ __attribute__((constructor)) static void slowfs_init(void) {
   v = getenv("EVC_SLOWFS_FAIL_MARK");
   if (v)
     snprintf(cfg_fail, sizeof cfg_fail, "%s", v);
+  v = getenv("EVC_SLOWFS_FAIL_OPEN");
+  if (v)
+    snprintf(cfg_fail_open, sizeof cfg_fail_open, "%s", v);
   v = getenv("EVC_SLOWFS_ONCE");
   if (v)
     snprintf(cfg_once, sizeof cfg_once, "%s", v);
@@ -152,6 +159,12 @@ static int after_open(int fd, int slow) {
   return fd;
 }
 
+/* EVC_SLOWFS_FAIL_OPEN: 1 if this open must fail (a marked path, in a forked child). */
+static int fail_open(const char *path) {
+  return *cfg_fail_open && path && strstr(path, cfg_fail_open) &&
+         raw_syscall(SYS_getpid, 0, 0, 0, 0) != cfg_pid;
+}
+
 /* ---- opens ---- */
 
 int open(const char *path, int flags, ...) {
@@ -160,6 +173,10 @@ int open(const char *path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = open_mode(flags, ap);
   va_end(ap);
+  if (fail_open(path)) {
+    errno = EACCES;
+    return -1;
+  }
   int slow = is_slow_path(path);
   if (slow)
     delay("open", path, -1);
@@ -172,6 +189,10 @@ int open64(const char *path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = open_mode(flags, ap);
   va_end(ap);
+  if (fail_open(path)) {
+    errno = EACCES;
+    return -1;
+  }
   int slow = is_slow_path(path);
   if (slow)
     delay("open64", path, -1);

@@ -693,6 +693,37 @@ static void test_seconds_below_1ms(void **state) {
   assert_true(f->c->timeouts.keepalive == 0.001 && f->c->health.interval == 0.001);
 }
 
+/* admin.listen and timeouts.drain_delay (wave 2): the admin address parses like a listener,
+ * must not be one, and drain_delay takes 0 (its default) where other timeouts do not. */
+static void test_admin_and_drain_delay(void **state) {
+  fx_t *f = *state;
+  assert_int_equal(load(f, BASE "admin = { listen = \"127.0.0.1:9090\"; };\n"
+                                "timeouts = { drain_delay = 0; };\n"),
+                   0);
+  assert_string_equal(f->c->admin.text, "127.0.0.1:9090");
+  assert_true(f->c->timeouts.drain_delay == 0.0);
+  conf_free(f->c);
+  f->c = NULL;
+  assert_int_equal(load(f, BASE "timeouts = { drain_delay = 2.5; };\n"), 0);
+  assert_null(f->c->admin.text);
+  assert_true(f->c->timeouts.drain_delay == 2.5);
+  conf_free(f->c);
+  f->c = NULL;
+  int rc = load(f, BASE "admin = { listen = \"localhost:9090\"; port = 1; };\n"
+                        "timeouts = { drain_delay = -1.0; };\n");
+  assert_int_equal(rc, -EINVAL);
+  has(f, "@:3: admin.listen: expected \"IPV4:PORT\" or \"[IPV6]:PORT\"");
+  has(f, "@:3: admin.port: ");
+  has(f, "@:4: timeouts.drain_delay: expected a number of seconds > 0, got -1.0");
+  rc = load(f, BASE "admin = { };\n");
+  assert_int_equal(rc, -EINVAL);
+  has(f, "@:3: admin: needs listen = \"ADDRESS:PORT\"");
+  rc = load(f, "listen = \"127.0.0.1:8080\";\nroot = \"www\";\n"
+               "admin = { listen = \"127.0.0.1:8080\"; };\n");
+  assert_int_equal(rc, -EINVAL);
+  has(f, "@:3: admin.listen: expected an address no listener uses, got \"127.0.0.1:8080\"");
+}
+
 /* F11: the default control socket (evcluster.sock next to the config) is a Unix socket path
  * too; in a deep folder it was accepted by -t and then failed at start. */
 static void test_control_socket_default_too_long(void **state) {
@@ -894,6 +925,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_duplicate_listen_port0, setup, teardown),
       cmocka_unit_test_setup_teardown(test_listen_v4_mapped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_recycle, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_admin_and_drain_delay, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

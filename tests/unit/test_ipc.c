@@ -36,6 +36,9 @@ static void test_roundtrip_all_types(void **state) {
   st.lag_p50_ms = 0.1;
   st.lag_p99_ms = 0.9;
   st.lag_max_ms = 3.2;
+  st.counters.accepted = 7;
+  st.counters.status[IPC_N_STATUS - 1] = 3;
+  st.counters.duration[IPC_N_DURATION - 1] = 1;
   struct {
     uint8_t type;
     const void *p;
@@ -45,6 +48,7 @@ static void test_roundtrip_all_types(void **state) {
       {IPC_DRAINING, NULL, 0},            {IPC_EXITING, NULL, 0},
       {IPC_PING, &ping, sizeof(ping)},    {IPC_DRAIN, &drain, sizeof(drain)},
       {IPC_STOP, NULL, 0},                {IPC_REOPEN, NULL, 0},
+      {IPC_FINAL, &st, sizeof(st)},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     uint8_t buf[IPC_MAX_MSG];
@@ -59,6 +63,24 @@ static void test_roundtrip_all_types(void **state) {
     assert_string_not_equal(ipc_type_name(cases[i].type), "unknown");
   }
   assert_string_equal(ipc_type_name(200), "unknown");
+}
+
+/* The status codes counted one by one, "other" for the rest; duration buckets by bound. */
+static void test_counter_slots(void **state) {
+  (void)state;
+  for (unsigned i = 0; i < IPC_N_STATUS - 1; i++)
+    assert_int_equal(ipc_status_slot(ipc_status_codes[i]), i);
+  assert_int_equal(ipc_status_slot(299), IPC_N_STATUS - 1);
+  assert_int_equal(ipc_status_slot(0), IPC_N_STATUS - 1);
+  assert_int_equal(ipc_status_slot(200), 0);
+  assert_int_equal(ipc_duration_slot(0), 0);
+  assert_int_equal(ipc_duration_slot(100), 0); /* "le": the bound itself is in */
+  assert_int_equal(ipc_duration_slot(101), 1);
+  assert_int_equal(ipc_duration_slot(10000000), IPC_N_DURATION - 2);
+  assert_int_equal(ipc_duration_slot(10000001), IPC_N_DURATION - 1);
+  assert_int_equal(ipc_duration_slot(UINT64_MAX), IPC_N_DURATION - 1);
+  for (unsigned i = 1; i < IPC_N_DURATION - 1; i++)
+    assert_true(ipc_duration_bounds_us[i] > ipc_duration_bounds_us[i - 1]);
 }
 
 static void test_encode_rejects(void **state) {
@@ -267,6 +289,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip_all_types), cmocka_unit_test(test_encode_rejects),
       cmocka_unit_test(test_decode_rejects),      cmocka_unit_test(test_decode_header_fuzz),
       cmocka_unit_test(test_socketpair),          cmocka_unit_test(test_send_full),
+      cmocka_unit_test(test_counter_slots),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
