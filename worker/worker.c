@@ -203,10 +203,9 @@ static void conn_gone(struct wctx *w) {
 
 /* ---- the supervisor's channel ------------------------------------------------------------ */
 
-static void answer_ping(struct worker *wk, const struct ipc_ping *ping) {
+static void fill_stats(struct worker *wk, struct ipc_stats *out) {
   struct ipc_stats st = {0};
   unsigned counts[LOOP_REF_KINDS];
-  st.seq = ping->seq;
   st.connections = wk->w.n_conns;
   st.requests = wk->w.requests;
   st.refs_total = loop_refs(wk->w.loop, counts);
@@ -223,6 +222,14 @@ static void answer_ping(struct worker *wk, const struct ipc_ping *ping) {
   st.lag_p50_ms = lag.p50_ms;
   st.lag_p99_ms = lag.p99_ms;
   st.lag_max_ms = lag.max_ms;
+  st.counters = wk->w.counters;
+  *out = st;
+}
+
+static void answer_ping(struct worker *wk, const struct ipc_ping *ping) {
+  struct ipc_stats st;
+  fill_stats(wk, &st);
+  st.seq = ping->seq;
   send_ipc(wk, IPC_PONG, &st, sizeof(st));
 }
 
@@ -270,6 +277,9 @@ static void on_ipc(loop_io_t *io, int events) {
     case IPC_REOPEN:
       log_reopen(wk->w.log);
       alog_reopen(wk->w.alog);
+      /* the supervisor's own line only says it asked: a rotation script (and 12) can wait
+       * for this one to know the old files are no longer written */
+      log_msg(wk->w.log, LOG_INFO, "logs reopened");
       break;
     default:
       log_msg(wk->w.log, LOG_WARN, "unexpected %s message from the supervisor dropped",
@@ -451,6 +461,10 @@ int worker_main(const struct worker_args *a) {
   if (alog_dropped(wk.w.alog))
     log_msg(wk.w.log, LOG_WARN, "%llu access log lines were dropped (log writes too slow)",
             (unsigned long long)alog_dropped(wk.w.alog));
+  /* the counters since the last ping: the supervisor adds them to the cluster's totals */
+  struct ipc_stats last;
+  fill_stats(&wk, &last);
+  send_ipc(&wk, IPC_FINAL, &last, sizeof(last));
   send_ipc(&wk, IPC_EXITING, NULL, 0);
   log_msg(wk.w.log, LOG_INFO, "exiting after %llu requests",
           (unsigned long long)wk.w.requests);
