@@ -18,6 +18,7 @@ struct sup_metrics {
   uint64_t restarts[2]; /* enum sup_restart_reason */
   uint64_t reloads[2];  /* failure, success */
   uint64_t upgrades[2]; /* failure, success */
+  uint64_t recycles[2]; /* by requests, by rss */
 };
 
 sup_metrics_t *sup_metrics_new(void) {
@@ -42,6 +43,10 @@ void sup_metrics_reload(sup_metrics_t *m, int ok) {
 
 void sup_metrics_upgrade(sup_metrics_t *m, int ok) {
   m->upgrades[ok != 0]++;
+}
+
+void sup_metrics_recycled(sup_metrics_t *m, int by_rss) {
+  m->recycles[by_rss != 0]++;
 }
 
 static void counters_add(struct ipc_counters *to, const struct ipc_counters *c) {
@@ -177,11 +182,17 @@ void sup_metrics_render(const sup_metrics_t *m, const struct sup_metrics_view *v
   family(b, "upgrades_total", "counter", "Binary upgrades by result.");
   sup_buf_printf(b, "evcluster_upgrades_total{result=\"success\"} %" PRIu64 "\n", m->upgrades[1]);
   sup_buf_printf(b, "evcluster_upgrades_total{result=\"failure\"} %" PRIu64 "\n", m->upgrades[0]);
+  family(b, "worker_recycles_total", "counter",
+         "Workers replaced by recycling (recycle.max_rss_mb, recycle.max_requests), by reason.");
+  sup_buf_printf(b, "evcluster_worker_recycles_total{reason=\"rss\"} %" PRIu64 "\n",
+                 m->recycles[1]);
+  sup_buf_printf(b, "evcluster_worker_recycles_total{reason=\"requests\"} %" PRIu64 "\n",
+                 m->recycles[0]);
 }
 
 /* "m1 N v1 v2 ... vN": every counter in the struct's order; N guards against a binary whose
  * set differs (then nothing is taken: counters start again, as after a restart). */
-#define N_VALUES (2 + IPC_N_STATUS + IPC_N_DURATION + 1 + 2 + 1 + 2 + 2 + 2)
+#define N_VALUES (2 + IPC_N_STATUS + IPC_N_DURATION + 1 + 2 + 1 + 2 + 2 + 2 + 2)
 
 static void values(sup_metrics_t *m, uint64_t **v) {
   unsigned n = 0;
@@ -199,6 +210,7 @@ static void values(sup_metrics_t *m, uint64_t **v) {
     v[n++] = &m->restarts[i];
     v[n++] = &m->reloads[i];
     v[n++] = &m->upgrades[i];
+    v[n++] = &m->recycles[i];
   }
 }
 

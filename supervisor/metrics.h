@@ -35,6 +35,8 @@ void sup_metrics_worker_started(sup_metrics_t *m);
 void sup_metrics_worker_restarted(sup_metrics_t *m, enum sup_restart_reason why);
 void sup_metrics_reload(sup_metrics_t *m, int ok);
 void sup_metrics_upgrade(sup_metrics_t *m, int ok);
+/* A worker was recycled (its replacement ready): by_rss, or by its request count. */
+void sup_metrics_recycled(sup_metrics_t *m, int by_rss);
 /* A worker is gone: its last counters join the totals. */
 void sup_metrics_worker_gone(sup_metrics_t *m, const struct ipc_counters *last);
 /* Requests answered by workers that are gone (add the live ones' for the total). */

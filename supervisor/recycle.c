@@ -158,9 +158,10 @@ void recycle_begin(recycle_t *r, const conf_t *c, uint64_t now_ms, pid_t pid, un
             (double)r->backoff_ms / 1000.0, (double)BACKOFF_MAX_MS / 1000.0);
 }
 
-void recycle_end(recycle_t *r, uint64_t now_ms, int ok, pid_t new_pid, const char *why) {
+enum recycle_reason recycle_end(recycle_t *r, uint64_t now_ms, int ok, pid_t new_pid,
+                                const char *why) {
   if (!r->in_progress)
-    return;
+    return RECYCLE_NONE;
   r->in_progress = 0;
   if (ok) {
     if (r->reason == RECYCLE_RSS)
@@ -172,7 +173,7 @@ void recycle_end(recycle_t *r, uint64_t now_ms, int ok, pid_t new_pid, const cha
             "memory, %llu by requests)",
             (long)new_pid, (long)r->old_pid, recycle_reason_name(r->reason),
             (unsigned long long)r->counts.rss, (unsigned long long)r->counts.requests);
-    return;
+    return r->reason;
   }
   r->counts.failed++;
   /* a replacement that cannot start must not be retried back to back either */
@@ -183,6 +184,7 @@ void recycle_end(recycle_t *r, uint64_t now_ms, int ok, pid_t new_pid, const cha
           "recycle of worker %ld abandoned: %s; it keeps serving (next "
           "recycle in %.0f s at the earliest)",
           (long)r->old_pid, why, (double)wait / 1000.0);
+  return RECYCLE_NONE;
 }
 
 int recycle_in_progress(const recycle_t *r) {

@@ -76,8 +76,11 @@ void recycle_begin(recycle_t *r, const conf_t *c, uint64_t now_ms, pid_t pid, un
                    unsigned gen, enum recycle_reason reason, const struct recycle_worker *rw,
                    uint64_t rss_kb, uint64_t requests, uint64_t due_after_ms);
 /* The recycle in progress ended: ok (the replacement new_pid is ready, the old worker drains:
- * counted under its reason) or not (why says what happened; the old worker keeps serving). */
-void recycle_end(recycle_t *r, uint64_t now_ms, int ok, pid_t new_pid, const char *why);
+ * counted under its reason) or not (why says what happened; the old worker keeps serving).
+ * Returns the reason a completed recycle was counted under; RECYCLE_NONE when it was
+ * abandoned or none was in progress. */
+enum recycle_reason recycle_end(recycle_t *r, uint64_t now_ms, int ok, pid_t new_pid,
+                                const char *why);
 int recycle_in_progress(const recycle_t *r);
 const struct recycle_counts *recycle_counts(const recycle_t *r);
 

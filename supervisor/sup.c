@@ -966,7 +966,9 @@ static void recycle_ready(struct worker *w) {
   }
   sup->rec_old = sup->rec_new = NULL;
   g->slots[w->slot].w = w;
-  recycle_end(sup->recycle, now, 1, w->pid, NULL);
+  enum recycle_reason why = recycle_end(sup->recycle, now, 1, w->pid, NULL);
+  if (why != RECYCLE_NONE)
+    sup_metrics_recycled(sup->metrics, why == RECYCLE_RSS);
   worker_drain(old, secs_ms(g->conf->timeouts.graceful));
   schedule(sup);
 }

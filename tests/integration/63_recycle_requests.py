@@ -8,11 +8,13 @@ generation's workers recycle in their turn."""
 import os, re, sys, time
 sys.path.insert(0, os.path.dirname(__file__))
 from evtest import *
+from admintest import admin_settings, admin_port, metrics_text, parse_metrics
 
 MAX, JITTER, WANT = 300, 0.5, 6
 s = Server(workers=2, files={"index.html": "x" * 1000},
-           settings={"health": "{ interval = 0.2; misses = 5; }",
-                     "recycle": "{ max_requests = %d; jitter = %s; }" % (MAX, JITTER)})
+           settings=admin_settings({"health": "{ interval = 0.2; misses = 5; }",
+                                    "recycle": "{ max_requests = %d; jitter = %s; }"
+                                    % (MAX, JITTER)}))
 BEGIN_RE = re.compile(r"recycle: worker (\d+) \(slot (\d+), generation 1\) has served (\d+) "
                       r"requests, its threshold (\d+) \(recycle\.max_requests = 300")
 END_RE = re.compile(r"recycle: worker (\d+) ready, worker (\d+) drains \(by requests")
@@ -54,6 +56,12 @@ try:
     check(st["supervisor"]["recycled"]["requests"] >= WANT, "status counts: %r"
           % st["supervisor"]["recycled"])
     check(st["supervisor"]["recycled"]["rss"] == 0, "none by memory")
+    m, _ = parse_metrics(metrics_text(admin_port(s)))
+    check(m.get('evcluster_worker_recycles_total{reason="requests"}') ==
+          st["supervisor"]["recycled"]["requests"] and
+          m.get('evcluster_worker_recycles_total{reason="rss"}') == 0,
+          "/metrics counts the recycles as status does: %r" %
+          {k: v for k, v in m.items() if "recycles" in k})
     running = [w for w in st["workers"] if w["state"] == "running"]
     check(len(running) == 2, "two workers running: %r" % st["workers"])
     check(all(MAX <= w["recycle_at_requests"] < MAX * (1 + JITTER) for w in running),

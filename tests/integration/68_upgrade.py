@@ -12,7 +12,7 @@ binary and its workers serve on. SIGUSR2 upgrades too. Last, a build whose worke
 start (the slowfs shim makes their open of the root fail): the check's rehearsal of a worker
 fails it before any execve; and when the failure only shows after the execve, the new
 generation fails, the CLI exits 1, and the workers of the previous binary serve on."""
-import os, shutil, signal, stat, sys, threading, time
+import os, shutil, signal, stat, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evtest
 from evtest import *
@@ -46,56 +46,8 @@ try:
     s.start()
     port = admin_port(s)
     sup_pid = s.proc.pid
-    stop = threading.Event()
-    errors, counts = [], {"fresh": 0, "keepalive": 0, "retried": 0}
-    lock = threading.Lock()
-
-    def fresh():
-        while not stop.is_set():
-            try:
-                r = request(s.port, "/index.html")
-                if r.status != 200 or len(r.body) != 1000:
-                    raise ValueError(repr(r))
-                with lock:
-                    counts["fresh"] += 1
-            except Exception as e:
-                errors.append("fresh: %r" % e)
-
-    def keepalive():
-        c = None
-        while not stop.is_set():
-            reused = c is not None
-            try:
-                if c is None:
-                    c = Conn(s.port)
-                c.send("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
-                r = c.read_response()
-            except (EOFError, ConnectionResetError, BrokenPipeError) as e:
-                if not reused or c.buf:
-                    errors.append("keepalive: %r" % e)
-                c.close()
-                c = None
-                with lock:
-                    counts["retried"] += 1
-                continue
-            except Exception as e:
-                errors.append("keepalive: %r" % e)
-                c = None
-                continue
-            if r.status != 200 or len(r.body) != 1000:
-                errors.append("keepalive: %r" % r)
-            with lock:
-                counts["keepalive"] += 1
-            if r.header("connection", "").lower() == "close":
-                c.close()
-                c = None
-        if c:
-            c.close()
-
-    threads = [threading.Thread(target=fn) for fn in (fresh, fresh, keepalive, keepalive)]
-    for t in threads:
-        t.start()
-    try:
+    with Load(s.port, fresh=2, keepalive=2) as load:
+        counts = load.counts
         for round in range(2):
             sup_wait(lambda: counts["fresh"] > 20 * (round + 1), 10, "load under way")
             before = sup_workers(s)
@@ -125,10 +77,7 @@ try:
                   "upgrades counted")
             print("upgrade %d took %.2f s" % (round + 1, took))
             time.sleep(0.2)  # traffic on the new generation before the next round
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
+    errors = load.errors
     check(not errors, "%d failures, first: %r" % (len(errors), errors[:5]))
     check(counts["fresh"] > 50 and counts["keepalive"] > 50, "load was applied: %r" % counts)
     log = "\n".join(drain_lines(s))
