@@ -34,6 +34,7 @@ struct worker {
   struct wctx w; /* first: conn.c's callbacks get a struct wctx * back */
   const struct worker_args *args;
   loop_io_t *listeners;
+  struct conn_listener *linfo; /* what each listener gives its connections (transport) */
   size_t n_listeners;
   int listeners_closed;
   int accepting;    /* listener watchers started */
@@ -109,7 +110,7 @@ static void on_accept(loop_io_t *io, int events) {
       log_msg(wk->w.log, LOG_ERROR, "accept4() failed: %s", strerror(errno));
       return;
     }
-    if (conn_new(&wk->w, fd, (struct sockaddr *)&ss, len) < 0)
+    if (conn_new(&wk->w, fd, (struct sockaddr *)&ss, len, &wk->linfo[io - wk->listeners]) < 0)
       log_msg(wk->w.log, LOG_ERROR, "cannot set up a connection: out of memory");
     if (wk->w.n_conns >= (unsigned)wk->w.conf->limits.max_connections) {
       update_accepting(wk);
@@ -345,7 +346,8 @@ static int setup(struct worker *wk, const struct worker_args *a) {
   }
 
   wk->listeners = calloc(conf->n_listen, sizeof(*wk->listeners));
-  if (!wk->listeners)
+  wk->linfo = calloc(conf->n_listen, sizeof(*wk->linfo));
+  if (!wk->listeners || !wk->linfo)
     return -ENOMEM;
   for (size_t i = 0; i < conf->n_listen; i++) {
     loop_io_init(w->loop, &wk->listeners[i], a->listen_fds[i], LOOP_REF_LISTENER);
@@ -416,6 +418,7 @@ static void teardown(struct worker *wk) {
   fcache_free(w->cache);
   sfile_ctx_free(w->files);
   free(wk->listeners);
+  free(wk->linfo);
   loop_free(w->loop);
 }
 
