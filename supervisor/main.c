@@ -129,6 +129,8 @@ static int check_config(const char *file) {
       fprintf(stderr, "%s: %s\n", file, strerror(-rc));
     return 1;
   }
+  if (conf->warnings)
+    fputs(conf->warnings, stderr);
   int bad = check_runtime(conf);
   conf_free(conf);
   if (bad)
@@ -158,6 +160,12 @@ static int run(const char *file) {
     return 1;
   }
   log_set_echo(log, 1);
+  if (conf->warnings) {
+    char *save = NULL;
+    for (char *line = strtok_r(conf->warnings, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
+      log_msg(log, LOG_WARN, "%s", line);
+  }
   sup_t *sup = NULL;
   int status = 1;
   if (sup_new(conf, log, &sup) == 0) { /* takes conf */

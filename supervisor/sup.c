@@ -21,6 +21,7 @@
 #include "listen.h"
 #include "loop.h"
 #include "spawn.h"
+#include "tickets.h"
 #include "util.h"
 
 #define RELOAD_TIMEOUT_MS 10000
@@ -112,6 +113,9 @@ struct sup {
   uint64_t health_ms;
   loop_timer_t tick;
   int handles_open;
+  struct ipc_ticket_keys tickets; /* TLS ticket keys: in memory only, kept across reloads */
+  int tickets_ok;
+  loop_timer_t tickets_timer;
 };
 
 static void schedule(sup_t *sup);
@@ -267,7 +271,8 @@ static int worker_spawn(struct gen *g, unsigned slot) {
                              .listen_fds = g->fds,
                              .generation = g->id,
                              .slot = slot,
-                             .supervisor = sup->pid};
+                             .supervisor = sup->pid,
+                             .tickets = sup->tickets_ok ? &sup->tickets : NULL};
   pid_t pid;
   int fd;
   int rc = sup_spawn(&a, sup->log, &pid, &fd);
@@ -555,6 +560,12 @@ static void reload_start(sup_t *sup) {
     sup_buf_free(&b);
     return;
   }
+  if (conf->warnings) {
+    char *save = NULL, *copy = sup_xstrdup(conf->warnings);
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+      log_msg(sup->log, LOG_WARN, "%s", line);
+    free(copy);
+  }
   if (logs_prepare(sup, conf) < 0) {
     log_msg(sup->log, LOG_ERROR, "reload failed: cannot open the new logs; keeping "
             "generation %u", sup->active ? sup->active->id : 0);
@@ -762,6 +773,26 @@ static void on_health(loop_timer_t *t) {
   }
 }
 
+/* TLS ticket keys rotate every tls.ticket_key_rotation seconds of the active configuration
+ * (a reload's new period applies from the next rotation); every worker gets the new pair, and
+ * workers forked later inherit it. */
+static void on_tickets(loop_timer_t *t) {
+  sup_t *sup = t->h.data;
+  const conf_t *c = sup->active ? sup->active->conf : NULL;
+  if (!c)
+    return;
+  if (sup_tickets_rotate(&sup->tickets) < 0) {
+    log_msg(sup->log, LOG_ERROR, "RAND_priv_bytes() failed: ticket keys not rotated");
+  } else {
+    for (struct gen *g = sup->gens; g; g = g->next)
+      for (struct worker *w = g->workers; w; w = w->next)
+        if (!w->killed && ipc_send(w->fd, IPC_TICKET_KEYS, &sup->tickets, sizeof(sup->tickets)) < 0)
+          log_msg(sup->log, LOG_WARN, "worker %ld: sending ticket keys failed", (long)w->pid);
+    log_msg(sup->log, LOG_DEBUG, "TLS ticket keys rotated");
+  }
+  loop_timer_start(&sup->tickets_timer, on_tickets, secs_ms(c->tls.ticket_key_rotation), 0);
+}
+
 static void health_arm(sup_t *sup) {
   uint64_t ms = secs_ms(sup->active->conf->health.interval);
   if (ms == 0)
@@ -801,6 +832,7 @@ static void finish(sup_t *sup) {
     loop_close(&sup->sigs[i].h, NULL);
   loop_close(&sup->health.h, NULL);
   loop_close(&sup->tick.h, NULL);
+  loop_close(&sup->tickets_timer.h, NULL);
   sup_ctl_close(sup->ctl);
   sup->ctl = NULL;
   remove_pid_file(sup);
@@ -999,7 +1031,7 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
                    "\"immediates\": %u, \"other\": %u}, "
                    "\"loop_lag_ms\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
                    "\"pool\": {\"threads\": %u, \"queued\": %u, \"running\": %u}, "
-                   "\"last_pong_s\": %.3f, \"missed_pings\": %u}",
+                   "\"last_pong_s\": %.3f, \"missed_pings\": %u",
                    i ? ",\n  " : "\n  ", (long)w->pid, w->gen->id, w->slot, worker_state(w),
                    (double)(now - w->started_ms) / 1000.0,
                    (unsigned long long)st->connections, (unsigned long long)st->requests,
@@ -1009,6 +1041,11 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
                    st->refs[LOOP_REF_OTHER], st->lag_p50_ms, st->lag_p99_ms, st->lag_max_ms,
                    st->pool_threads, st->pool_queued, st->pool_running,
                    (double)(now - w->last_answer_ms) / 1000.0, w->outstanding);
+    static const char *const paths[] = {"none", "buffer", "ktls"};
+    sup_buf_printf(b, ", \"tls\": {\"handshakes\": %llu, \"resumed\": %llu, \"failed\": %llu, "
+                   "\"body_path\": \"%s\"}}", (unsigned long long)st->tls_handshakes,
+                   (unsigned long long)st->tls_resumed, (unsigned long long)st->tls_failed,
+                   paths[st->tls_body_path < 3 ? st->tls_body_path : 0]);
   }
   sup_buf_printf(b, "]}\n");
 }
@@ -1162,6 +1199,8 @@ int sup_new(conf_t *conf, log_t *log, sup_t **out) {
   sup->lset = sup_lset_new(log);
   loop_timer_init(sup->loop, &sup->health);
   loop_timer_init(sup->loop, &sup->tick);
+  loop_timer_init(sup->loop, &sup->tickets_timer);
+  sup->tickets_timer.h.data = sup;
   sup->health.h.data = sup;
   sup->tick.h.data = sup;
   *out = sup;
@@ -1226,6 +1265,12 @@ static int start(sup_t *sup) {
     return rc;
   log_msg(sup->log, LOG_INFO, "started: pid %ld, config %s, %u workers", (long)sup->pid,
           sup->conf_path, g->n_slots);
+  if (sup_tickets_make(&sup->tickets) == 0) {
+    sup->tickets_ok = 1;
+    loop_timer_start(&sup->tickets_timer, on_tickets, secs_ms(g->conf->tls.ticket_key_rotation), 0);
+  } else {
+    log_msg(sup->log, LOG_ERROR, "RAND_priv_bytes() failed: no TLS session tickets");
+  }
   gen_spawn_all(g);
   health_arm(sup);
   schedule(sup);

@@ -753,6 +753,9 @@ static void log_access(struct conn *c) {
       .status = c->r->status,
       .body_bytes = c->r->body_bytes,
   };
+  char tls[32];
+  if (w->tls) /* a server with TLS listeners logs each line's protocol; plain-only ones not */
+    e.tls = c->tx.ops->describe(&c->tx, tls, sizeof(tls));
   if (c->closing)
     body_sent_so_far(c->r, &e.status, &e.body_bytes);
   if (q->hdr_present & (1u << HTTP_H_REFERER)) {

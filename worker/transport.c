@@ -60,6 +60,13 @@ static int plain_zero_copy(const struct transport *t) {
   return 1;
 }
 
+static const char *plain_describe(const struct transport *t, char *buf, size_t len) {
+  (void)t;
+  (void)buf;
+  (void)len;
+  return "-";
+}
+
 static void plain_release(struct transport *t) {
   (void)t;
 }
@@ -72,5 +79,6 @@ const struct transport_ops transport_plain = {
     .pending = plain_pending,
     .shutdown = plain_shutdown,
     .zero_copy = plain_zero_copy,
+    .describe = plain_describe,
     .release = plain_release,
 };

@@ -13,6 +13,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "sfile.h"
+#include "tls.h"
 
 struct conn;
 
@@ -25,6 +26,8 @@ struct wctx {
   sfile_ctx_t *files;
   fcache_t *cache;
   http_date_cache_t date; /* written by connections: the Date header, once a second */
+  wtls_t *tls;            /* TLS listeners' state, or NULL when there are none */
+  unsigned https_port;    /* redirect_https sends clients to this port (the first TLS one) */
   /* limits and timeouts from the conf, in the units the hot path uses */
   uint32_t max_header_bytes;
   uint32_t keepalive_requests;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "sfile.h"
+#include "tls.h"
 #include "wctx.h"
 
 #define ACCEPT_BATCH 64
@@ -224,6 +226,14 @@ static void answer_ping(struct worker *wk, const struct ipc_ping *ping) {
   st.lag_p50_ms = lag.p50_ms;
   st.lag_p99_ms = lag.p99_ms;
   st.lag_max_ms = lag.max_ms;
+  if (wk->w.tls) {
+    struct wtls_stats ts;
+    wtls_stats(wk->w.tls, &ts);
+    st.tls_handshakes = ts.handshakes;
+    st.tls_resumed = ts.resumed;
+    st.tls_failed = ts.failed;
+    st.tls_body_path = ts.ktls ? IPC_BODY_KTLS : IPC_BODY_BUFFER;
+  }
   send_ipc(wk, IPC_PONG, &st, sizeof(st));
 }
 
@@ -271,6 +281,10 @@ static void on_ipc(loop_io_t *io, int events) {
     case IPC_REOPEN:
       log_reopen(wk->w.log);
       alog_reopen(wk->w.alog);
+      break;
+    case IPC_TICKET_KEYS:
+      if (wk->w.tls)
+        wtls_set_keys(wk->w.tls, &msg.u.keys);
       break;
     default:
       log_msg(wk->w.log, LOG_WARN, "unexpected %s message from the supervisor dropped",
@@ -354,6 +368,25 @@ static int setup(struct worker *wk, const struct worker_args *a) {
     wk->listeners[i].h.data = wk;
   }
   wk->n_listeners = conf->n_listen;
+  if (conf->tls.ctx && (rc = wtls_new(conf, a->tickets, w->log, &w->tls)) < 0) {
+    log_msg(w->log, LOG_ERROR, "cannot set up TLS: %s", strerror(-rc));
+    return rc;
+  }
+  for (size_t i = 0; i < conf->n_listen; i++) {
+    if (conf->listen[i].tls) {
+      wk->linfo[i].transport_init = wtls_transport_init;
+      wk->linfo[i].arg = w->tls;
+    }
+    wk->linfo[i].redirect_https = conf->listen[i].redirect_https;
+  }
+  if (conf->https_listener >= 0) {
+    /* the bound port: the config may say 0 */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(a->listen_fds[conf->https_listener], (struct sockaddr *)&ss, &sl) == 0)
+      w->https_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                     : ((struct sockaddr_in *)&ss)->sin_port);
+  }
 
   loop_io_init(w->loop, &wk->ipc, a->ipc_fd, LOOP_REF_IPC);
   wk->ipc.h.data = wk;
@@ -419,6 +452,7 @@ static void teardown(struct worker *wk) {
   sfile_ctx_free(w->files);
   free(wk->listeners);
   free(wk->linfo);
+  wtls_free(w->tls);
   loop_free(w->loop);
 }
 
