@@ -27,6 +27,7 @@
 #include "http_log.h"
 #include "http_mime.h"
 #include "http_path.h"
+#include "http_redirect.h"
 #include "http_request.h"
 #include "http_response.h"
 #include "transport.h"
@@ -997,6 +998,24 @@ wait_writable:
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
+/* redirect_https: every request gets a 301 to the same host and target on the first TLS
+ * listener's port; a Host that is not a plain name or address gets a 400, so nothing a
+ * client sends can inject a header or point the redirect elsewhere. */
+static void answer_https_redirect(struct conn *c) {
+  const http_request_t *q = &c->p->req;
+  char loc[LOCATION_MAX];
+  const struct http_span *h = &q->hdr[HTTP_H_HOST];
+  int n = http_https_location((q->hdr_present & (1u << HTTP_H_HOST)) ? IN(c) + h->off : NULL,
+                              h->len, IN(c) + q->target.off, q->target.len, c->w->https_port,
+                              loc, sizeof(loc));
+  if (n < 0) {
+    answer_simple(c, n == -ENAMETOOLONG ? 414 : 400, NULL);
+    return;
+  }
+  struct http_head extra = {.location = loc, .location_len = (size_t)n};
+  answer_simple(c, 301, &extra);
+}
+
 static void handle_request(struct conn *c) {
   struct wctx *w = c->w;
   const http_request_t *q = &c->p->req;
@@ -1005,6 +1024,10 @@ static void handle_request(struct conn *c) {
   c->keep_alive = q->keep_alive && !w->draining && c->requests < w->keepalive_requests;
   struct resp *r = resp_get(c);
   r->unlogged = 1;
+  if (c->redirect_https) {
+    answer_https_redirect(c);
+    return;
+  }
   if (q->method != HTTP_GET && q->method != HTTP_HEAD) {
     /* A static server supports retrieval only; OPTIONS too gets the list of what it does. */
     struct http_head extra = {.allow = "GET, HEAD"};
