@@ -788,7 +788,7 @@ static void on_tickets(loop_timer_t *t) {
       for (struct worker *w = g->workers; w; w = w->next)
         if (!w->killed && ipc_send(w->fd, IPC_TICKET_KEYS, &sup->tickets, sizeof(sup->tickets)) < 0)
           log_msg(sup->log, LOG_WARN, "worker %ld: sending ticket keys failed", (long)w->pid);
-    log_msg(sup->log, LOG_DEBUG, "TLS ticket keys rotated");
+    log_msg(sup->log, LOG_INFO, "TLS ticket keys rotated");
   }
   loop_timer_start(&sup->tickets_timer, on_tickets, secs_ms(c->tls.ticket_key_rotation), 0);
 }
