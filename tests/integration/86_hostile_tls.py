@@ -93,8 +93,13 @@ def main():
         report(not late and not early,
                "%d handshake slowloris connections cut at the header timeout (%.1f s): %d late, "
                "%d early" % (len(times), HEADER_T, len(late), len(early)))
-        report(served and all(st == 200 and dt < 0.5 for st, dt in served),
-               "a normal client served meanwhile: %r" % served[:5])
+        # the median also catches the answer that waits for a delayed ACK of the session
+        # ticket (Nagle: 40 ms), which TCP_NODELAY on TLS connections prevents
+        lat = sorted(dt for _, dt in served)
+        report(served and all(st == 200 and dt < 0.5 for st, dt in served) and
+               lat[len(lat) // 2] < 0.025,
+               "a normal client served meanwhile, median %.1f ms: %r" %
+               (lat[len(lat) // 2] * 1000 if lat else -1, served[:5]))
         for c in trickle + stall:
             c.close()
 
