@@ -3,9 +3,9 @@
 # Usage: scripts/deps.sh [--bench]   (--bench adds the peers: nginx, lighttpd, h2o, wrk)
 set -euo pipefail
 
-pkgs=(build-essential cmake pkg-config libevent-dev libconfig-dev libcmocka-dev node-llhttp
+pkgs=(build-essential cmake pkg-config libevent-dev libconfig-dev libcmocka-dev node-llhttp libssl-dev openssl
       curl python3 clang iproute2)
-[[ ${1:-} == --bench ]] && pkgs+=(wrk nginx-light lighttpd h2o)
+[[ ${1:-} == --bench ]] && pkgs+=(wrk nginx-light lighttpd lighttpd-mod-openssl h2o)
 
 missing=()
 for p in "${pkgs[@]}"; do
