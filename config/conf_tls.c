@@ -102,6 +102,26 @@ static void when(const ASN1_TIME *a, char *buf, size_t n) {
     snprintf(buf, n, "?");
 }
 
+/* The context already holding a certificate for exactly the same names (SAN) with another
+ * key type, or NULL: an ECDSA and an RSA certificate for one site share a context, and OpenSSL
+ * picks the one the client's signature algorithms allow (nginx's two ssl_certificate lines). */
+static SSL_CTX *same_names_other_key(const conf_tls_t *t, X509 *x) {
+  int i = X509_get_ext_by_NID(x, NID_subject_alt_name, -1);
+  if (i < 0)
+    return NULL;
+  const ASN1_OCTET_STRING *san = X509_EXTENSION_get_data(X509_get_ext(x, i));
+  int type = EVP_PKEY_get_base_id(X509_get0_pubkey(x));
+  for (size_t k = 0; k < t->n; k++) {
+    X509 *y = SSL_CTX_get0_certificate(t->ctx[k]);
+    int j = X509_get_ext_by_NID(y, NID_subject_alt_name, -1);
+    if (j < 0 || EVP_PKEY_get_base_id(X509_get0_pubkey(y)) == type)
+      continue;
+    if (ASN1_STRING_cmp(san, X509_EXTENSION_get_data(X509_get_ext(y, j))) == 0)
+      return t->ctx[k];
+  }
+  return NULL;
+}
+
 int conf_tls_add(conf_tls_t *t, const char *cert, const char *key, int *which, char *why,
                  size_t whyn, char *warn, size_t warnn) {
   char rb[256], tb[64];
@@ -154,6 +174,19 @@ int conf_tls_add(conf_tls_t *t, const char *cert, const char *key, int *which, c
   if (SSL_CTX_use_PrivateKey(ctx, pk) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     snprintf(why, whyn, "the key in %s does not match the certificate in %s", key, cert);
     ERR_clear_error();
+    goto out;
+  }
+  SSL_CTX *pair = same_names_other_key(t, x);
+  if (pair) {
+    /* checked above on a context of its own: the pair's cannot be left half-changed */
+    if (SSL_CTX_use_certificate_chain_file(pair, cert) != 1 || SSL_CTX_use_PrivateKey(pair, pk) != 1 ||
+        SSL_CTX_check_private_key(pair) != 1) {
+      *which = 0;
+      snprintf(why, whyn, "cannot add %s beside the certificate for the same names: %s", cert,
+               ssl_reason("unknown error", rb, sizeof(rb)));
+      goto out;
+    }
+    rc = 0;
     goto out;
   }
   SSL_CTX **grown = realloc(t->ctx, (t->n + 1) * sizeof(*grown));

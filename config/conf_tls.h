@@ -14,7 +14,9 @@ typedef struct conf_tls conf_tls_t;
 
 /* min_version: TLS1_2_VERSION or TLS1_3_VERSION. 0 or -ENOMEM. */
 int conf_tls_new(int min_version, int session_tickets, conf_tls_t **out);
-/* Loads one certificate file (PEM, the leaf first, then its chain) and its key. 0; or -1 with
+/* Loads one certificate file (PEM, the leaf first, then its chain) and its key; one for the
+ * same names as an earlier one but another key type (ECDSA beside RSA) joins the earlier one's
+ * context, and the client's signature algorithms choose. 0; or -1 with
  * *which = 0 (the certificate is at fault) or 1 (the key) and the reason in why. A
  * certificate outside its validity is loaded, with a warning in warn ("" when none). */
 int conf_tls_add(conf_tls_t *t, const char *cert, const char *key, int *which, char *why,

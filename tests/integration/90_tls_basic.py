@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """HTTPS: the HTTP behaviour of the plain suites over TLS (GET, HEAD, ranges, conditionals,
 keep-alive, pipelining, a 5 MiB file byte for byte), with curl --cacert, openssl s_client and
-Python's ssl; SNI picks the certificate (ECDSA and RSA); TLS 1.0 and 1.1 are refused and
+Python's ssl; SNI picks the certificate (ECDSA and RSA), and for a name with both the client's
+signature algorithms choose; TLS 1.0 and 1.1 are refused and
 min_version TLSv1.3 refuses 1.2; ALPN answers http/1.1; a plain request on the TLS port gets a
 400 in plain text; the access log and status show the protocol; redirect_https."""
 import hashlib, os, re, ssl, subprocess, sys, tempfile, time
@@ -104,6 +105,20 @@ def case_sni(s):
     expect_eq(r.stdout, SMALL, "curl to the RSA name")
 
 
+def case_ecdsa_and_rsa_for_one_name(s):
+    """c.test has an ECDSA and an RSA certificate: the client's signature algorithms choose."""
+    for sigalgs, bits in ((None, 256), ("rsa_pss_rsae_sha256:RSA+SHA256", 2048),
+                          ("ECDSA+SHA256", 256)):
+        for v in ("-tls1_2", "-tls1_3"):
+            args = ["-servername", "c.test", "-CAfile", X.ca, v]
+            if sigalgs:
+                args += ["-sigalgs", sigalgs]
+            rc, out = s_client(X.tls_port, args, CLOSE_REQ)
+            expect("Server public key is %d bit" % bits in out and "HTTP/1.1 200" in out,
+                   "c.test %s with sigalgs %s: want %d bits: %s" % (v, sigalgs, bits, out[-300:]))
+            expect("Verify return code: 0 (ok)" in out, "verified")
+
+
 def case_old_versions_refused(s):
     for v in ("-tls1", "-tls1_1"):
         rc, out = s_client(X.tls_port, [v, "-cipher", "DEFAULT@SECLEVEL=0"], CLOSE_REQ)
@@ -198,16 +213,19 @@ def main():
     X.ca = make_ca(d)
     X.a_pem, X.a_key = make_cert(d, "a", ["DNS:a.test", "DNS:localhost", "IP:127.0.0.1"])
     X.b_pem, X.b_key = make_cert(d, "b", ["DNS:b.test"], kind="rsa")
+    c_ec = make_cert(d, "c_ec", ["DNS:c.test"])
+    c_rsa = make_cert(d, "c_rsa", ["DNS:c.test"], kind="rsa")
     listen = ('( "127.0.0.1:%d", { address = "127.0.0.1:0"; tls = true; }, '
               '{ address = "127.0.0.1:%d"; redirect_https = true; } )' % (free_port(), free_port()))
-    settings = tls_settings([(X.a_pem, X.a_key), (X.b_pem, X.b_key)], listen=listen)
+    settings = tls_settings([(X.a_pem, X.a_key), (X.b_pem, X.b_key), c_rsa, c_ec], listen=listen)
     settings["access_log"] = '"access.log"'
     s = remove_at_exit(Server(files={"index.html": SMALL, "big.bin": BIG}, settings=settings,
                               workers=2))
     with s:
         X.plain_port, X.tls_port, X.redir_port = listen_ports(s)
         res = run_cases(s, [case_get_head, case_large_exact, case_conditionals,
-                            case_keepalive_pipelining, case_sni, case_old_versions_refused,
+                            case_keepalive_pipelining, case_sni, case_ecdsa_and_rsa_for_one_name,
+                            case_old_versions_refused,
                             case_alpn, case_plain_on_tls_port, case_redirect,
                             case_log_and_status, case_min_version_13])
     finish([res])
