@@ -888,7 +888,7 @@ static void on_read(pool_job_t *job, int status) {
 static void conn_send(struct conn *c) {
   struct resp *r = c->r;
   struct wctx *w = c->w;
-  int progress = 0;
+  int progress = 0, fills = 0;
 again:
   while (c->r->out || r->head_sent < r->head_len || r->body_sent < r->body_len) {
     struct iovec iov[3];
@@ -937,6 +937,10 @@ again:
     }
   }
   if (r->file_left > 0 && !c->tx.ops->zero_copy(&c->tx)) {
+    /* At most LOOP_SEND_CHUNK per turn, as sendfile on the loop: one fast client cannot hold
+     * the loop while its file lasts. */
+    if (fills++ == LOOP_SEND_CHUNK / FILE_BUF)
+      goto wait_writable;
     int rc = file_fill(c);
     if (rc > 0)
       goto again; /* the buffer holds the next bytes: send them */
