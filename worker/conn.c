@@ -1200,6 +1200,7 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
     return rc;
   }
   c->redirect_https = l->redirect_https != 0;
+  c->nodelay = c->tx.nodelay != 0;
   c->w = w;
   c->holds = 1;
   c->state = ST_READING;

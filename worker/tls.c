@@ -218,7 +218,9 @@ static ssize_t tls_sendv(struct transport *t, const struct iovec *iov, int n, in
 }
 
 static int tls_pending(const struct transport *t) {
-  return SSL_pending(t->state) > 0;
+  /* read ahead: whole records may wait undecrypted in OpenSSL's buffer too (a partial one
+   * makes the next recv say -EAGAIN, which is harmless) */
+  return SSL_has_pending(t->state);
 }
 
 static void tls_shutdown(struct transport *t) {
@@ -267,6 +269,7 @@ int wtls_transport_init(void *arg, struct transport *t) {
    * the answer that follows waits for the client's delayed ACK of it (40 ms, measured). */
   int one = 1;
   setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  t->nodelay = 1;
   t->ops = &transport_tls;
   t->state = s;
   return 0;

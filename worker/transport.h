@@ -41,6 +41,7 @@ struct transport {
   const struct transport_ops *ops;
   void *state; /* TLS: the SSL object; plain: NULL */
   int fd;
+  int nodelay; /* the transport set TCP_NODELAY itself (TLS does, at accept) */
 };
 
 extern const struct transport_ops transport_plain;
