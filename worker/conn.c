@@ -195,6 +195,20 @@ static void out_put(struct wctx *w, char *b) {
     free(b);
 }
 
+/* A download's file buffer goes back to a short free list: a malloc and free of 128 KiB per
+ * large answer would go to mmap and back, or grow and trim the heap. */
+static void fbuf_put(struct conn *c) {
+  struct wctx *w = c->w;
+  char *b = c->r->fbuf;
+  c->r->fbuf = NULL;
+  if (!b)
+    return;
+  if (w->n_free_fbufs < sizeof(w->free_fbufs) / sizeof(w->free_fbufs[0]))
+    w->free_fbufs[w->n_free_fbufs++] = b;
+  else
+    free(b);
+}
+
 /* The gathered answers are all out (or the connection is going). */
 static void out_free(struct conn *c) {
   out_put(c->w, c->r->out);
@@ -221,6 +235,8 @@ void conn_free_buffers(struct wctx *w) {
     free(w->free_resps[--w->n_free_resps]);
   free(w->spare_out);
   w->spare_out = NULL;
+  while (w->n_free_fbufs > 0)
+    free(w->free_fbufs[--w->n_free_fbufs]);
 }
 
 struct conn *conn_next(struct conn *c) {
@@ -240,8 +256,7 @@ static void release(struct conn *c) {
     buf_put(c);
   if (c->r) {
     sfile_op_release(&c->r->op);
-    free(c->r->fbuf);
-    c->r->fbuf = NULL;
+    fbuf_put(c);
     if (c->r->entry)
       fcache_release(w->cache, c->r->entry);
     resp_put(c);
@@ -774,8 +789,7 @@ static void log_access(struct conn *c) {
 static void response_done(struct conn *c) {
   log_access(c);
   sfile_op_release(&c->r->op);
-  free(c->r->fbuf);
-  c->r->fbuf = NULL;
+  fbuf_put(c);
   if (c->r->entry) {
     fcache_release(c->w->cache, c->r->entry);
     c->r->entry = NULL;
@@ -821,7 +835,9 @@ static void on_read(pool_job_t *job, int status);
 static int file_fill(struct conn *c) {
   struct resp *r = c->r;
   struct wctx *w = c->w;
-  if (!r->fbuf && !(r->fbuf = malloc(FILE_BUF)))
+  if (!r->fbuf)
+    r->fbuf = w->n_free_fbufs > 0 ? w->free_fbufs[--w->n_free_fbufs] : malloc(FILE_BUF);
+  if (!r->fbuf)
     abort(); /* out of memory: nothing sensible left to do for a server */
   size_t want = r->file_left < FILE_BUF ? (size_t)r->file_left : FILE_BUF;
   int resident = w->no_cachestat ? -ENOSYS : sfile_resident(r->file_fd, r->file_off, want);
