@@ -234,6 +234,12 @@ static int tls_zero_copy(const struct transport *t) {
   return BIO_get_ktls_send(SSL_get_wbio(t->state)) != 0;
 }
 
+static const char *tls_alpn(const struct transport *t, unsigned *len) {
+  const unsigned char *p = NULL;
+  SSL_get0_alpn_selected(t->state, &p, len);
+  return *len ? (const char *)p : NULL;
+}
+
 static const char *tls_describe(const struct transport *t, char *buf, size_t len) {
   snprintf(buf, len, "%s %c", SSL_get_version(t->state), SSL_session_reused(t->state) ? 'r' : '.');
   return buf;
@@ -252,6 +258,7 @@ static const struct transport_ops transport_tls = {
     .pending = tls_pending,
     .shutdown = tls_shutdown,
     .zero_copy = tls_zero_copy,
+    .alpn = tls_alpn,
     .describe = tls_describe,
     .release = tls_release,
 };

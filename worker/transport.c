@@ -60,6 +60,12 @@ static int plain_zero_copy(const struct transport *t) {
   return 1;
 }
 
+static const char *plain_alpn(const struct transport *t, unsigned *len) {
+  (void)t;
+  *len = 0;
+  return NULL;
+}
+
 static const char *plain_describe(const struct transport *t, char *buf, size_t len) {
   (void)t;
   (void)buf;
@@ -79,6 +85,7 @@ const struct transport_ops transport_plain = {
     .pending = plain_pending,
     .shutdown = plain_shutdown,
     .zero_copy = plain_zero_copy,
+    .alpn = plain_alpn,
     .describe = plain_describe,
     .release = plain_release,
 };
