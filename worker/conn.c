@@ -479,6 +479,24 @@ static void start_send(struct conn *c) {
   conn_send(c);
 }
 
+/* Where an answer leaves the answer code for the session: the status, the header fields and
+ * the body source (r->body, or r->file_*) are decided; h1 adds Date and Connection, writes the
+ * head and sends. HTTP/2 would put the same struct http_head into HPACK here instead. The
+ * fields' pointers (ETag, a Location on the caller's stack) are used before this returns. */
+static void deliver(struct conn *c, struct http_head *h) {
+  struct resp *r = c->r;
+  h->date = date_now(c->w);
+  h->connection = conn_header(c);
+  int n = http_head_write(r->head, sizeof(r->head), h);
+  if (n < 0) { /* only a pathological Location gets here */
+    conn_close(c);
+    return;
+  }
+  r->head_len = (uint32_t)n;
+  r->status = h->status;
+  start_send(c);
+}
+
 /* An answer with a small HTML body (errors) or none (204, 304). `extra` may carry Allow,
  * Location or an unsatisfied range's size; NULL for none. */
 static void answer_simple(struct conn *c, int status, const struct http_head *extra) {
@@ -490,8 +508,6 @@ static void answer_simple(struct conn *c, int status, const struct http_head *ex
   if (extra)
     h = *extra;
   h.status = status;
-  h.date = date_now(c->w);
-  h.connection = conn_header(c);
   size_t blen = 0;
   if (status != 204 && status != 304) {
     blen = http_error_body(status, r->page, sizeof(r->page));
@@ -499,19 +515,12 @@ static void answer_simple(struct conn *c, int status, const struct http_head *ex
     h.has_length = 1;
     h.content_length = blen;
   }
-  int n = http_head_write(r->head, sizeof(r->head), &h);
-  if (n < 0) { /* only a pathological Location gets here */
-    conn_close(c);
-    return;
-  }
-  r->head_len = (uint32_t)n;
-  r->status = status;
   if (!is_head && blen) {
     r->body = r->page;
     r->body_len = blen;
     r->body_bytes = blen;
   }
-  start_send(c);
+  deliver(c, &h);
 }
 
 /* Answers from a file entry (fresh from the cache or just looked up): conditionals, range,
@@ -527,15 +536,6 @@ static void serve_entry(struct conn *c, struct fcache_entry *e) {
     answer_simple(c, a.head.status, &a.head);
     return;
   }
-  a.head.date = date_now(w);
-  a.head.connection = conn_header(c);
-  int n = http_head_write(r->head, sizeof(r->head), &a.head);
-  if (n < 0) {
-    conn_close(c);
-    return;
-  }
-  r->head_len = (uint32_t)n;
-  r->status = a.head.status;
   r->body_bytes = a.body_len;
   if (a.body_len == 0) {
     /* HEAD, 304, or an empty file: headers only */
@@ -547,7 +547,7 @@ static void serve_entry(struct conn *c, struct fcache_entry *e) {
     r->file_off = (off_t)a.body_off;
     r->file_left = a.body_len;
   }
-  start_send(c);
+  deliver(c, &a.head);
 }
 
 static void on_file(pool_job_t *job, int status);
