@@ -4,6 +4,7 @@
  * shows the operator everything to fix. Nothing here logs: errors go into the caller's buffer.
  * Table-driven: each key has a spec (name, handler, field, range); adding a key is one row. */
 #include "conf.h"
+#include "conf_tls.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -51,6 +52,11 @@ typedef struct ctx {
   conf_t *c;
   errs_t *e;
   gid_t user_gid; /* the user's primary group, the default for gid */
+  /* where each tls.certificates entry and each TLS listener was written, for errors found
+   * once every key is read */
+  const config_setting_t **cert_s;
+  const config_setting_t **listen_s;
+  errs_t warn; /* warnings: the same lines, kept apart */
 } ctx_t;
 
 typedef struct key_spec key_spec_t;
@@ -1013,13 +1019,45 @@ static int listen_parse(const char *text, conf_listen_t *l, char *why, size_t wh
   return 0;
 }
 
+/* A listener's options: { address = "..."; tls = true; redirect_https = true; }. Returns the
+ * address setting, or NULL (reported). */
+static const config_setting_t *listen_group(ctx_t *x, const config_setting_t *s, conf_listen_t *l) {
+  char got[96];
+  const config_setting_t *addr = NULL;
+  int n = config_setting_length(s);
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *m = config_setting_get_elem(s, (unsigned)i);
+    const char *name = config_setting_name(m);
+    int *flag = strcmp(name, "tls") == 0              ? &l->tls
+                : strcmp(name, "redirect_https") == 0 ? &l->redirect_https
+                                                      : NULL;
+    if (strcmp(name, "address") == 0) {
+      addr = m;
+    } else if (!flag) {
+      errs_add(x->e, m, NULL, "unknown key (a listener takes address, tls, redirect_https)");
+    } else if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
+      errs_add(x->e, m, NULL, "expected true or false, got %s", describe(m, got, sizeof(got)));
+    } else {
+      *flag = config_setting_get_bool(m) != 0;
+    }
+  }
+  if (!addr)
+    errs_add(x->e, s, NULL, "expected address = \"IP:PORT\" in the listener's group");
+  else if (l->tls && l->redirect_https)
+    errs_add(x->e, s, NULL, "redirect_https is for plain listeners: this one has tls = true");
+  return addr;
+}
+
 static void listen_one(ctx_t *x, const config_setting_t *s) {
   const char *v;
   char why[128], got[96];
   conf_t *c = x->c;
+  conf_listen_t l = {0};
+  const config_setting_t *where = s;
+  if (config_setting_is_group(s) && !(s = listen_group(x, s, &l)))
+    return;
   if (get_string(x, s, &v) < 0)
     return;
-  conf_listen_t l = {0};
   if (listen_parse(v, &l, why, sizeof(why)) < 0) {
     errs_add(x->e, s, NULL,
              "expected \"IPV4:PORT\", \"[IPV6]:PORT\" or \"*:PORT\" with a numeric address, got "
@@ -1037,6 +1075,8 @@ static void listen_one(ctx_t *x, const config_setting_t *s) {
     }
   }
   c->listen = xrealloc(c->listen, (c->n_listen + 1) * sizeof(*c->listen));
+  x->listen_s = xrealloc(x->listen_s, (c->n_listen + 1) * sizeof(*x->listen_s));
+  x->listen_s[c->n_listen] = where;
   c->listen[c->n_listen++] = l;
 }
 
@@ -1066,7 +1106,8 @@ static void key_listen(ctx_t *x, const config_setting_t *s, const key_spec_t *k)
     return;
   }
   if (config_setting_type(s) != CONFIG_TYPE_LIST && config_setting_type(s) != CONFIG_TYPE_ARRAY) {
-    errs_add(x->e, s, NULL, "expected an address string or a list of them, got %s",
+    errs_add(x->e, s, NULL, "expected an address string or a list of them (strings or "
+             "{ address = ...; tls = true; } groups), got %s",
              describe(s, got, sizeof(got)));
     return;
   }
@@ -1126,6 +1167,70 @@ static void key_mime(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   }
 }
 
+/* tls.certificates = ( { cert = "site.pem"; key = "site.key"; }, ... ): the paths here, the
+ * files once every key is read (check_tls). */
+static void key_certs(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  char got[96];
+  conf_t *c = x->c;
+  (void)k;
+  if (config_setting_type(s) != CONFIG_TYPE_LIST) {
+    errs_add(x->e, s, NULL, "expected a list ( { cert = \"...\"; key = \"...\"; }, ... ), got %s",
+             describe(s, got, sizeof(got)));
+    return;
+  }
+  int n = config_setting_length(s);
+  if (n == 0)
+    errs_add(x->e, s, NULL, "expected at least one { cert = ...; key = ...; }, got an empty list");
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
+    const char *v[2] = {NULL, NULL};
+    if (!config_setting_is_group(g)) {
+      errs_add(x->e, g, NULL, "expected { cert = \"...\"; key = \"...\"; }, got %s",
+               describe(g, got, sizeof(got)));
+      continue;
+    }
+    int bad = 0, m = config_setting_length(g);
+    for (int j = 0; j < m; j++) {
+      const config_setting_t *f = config_setting_get_elem(g, (unsigned)j);
+      const char *name = config_setting_name(f);
+      int which = strcmp(name, "cert") == 0 ? 0 : strcmp(name, "key") == 0 ? 1 : -1;
+      if (which < 0) {
+        errs_add(x->e, f, NULL, "unknown key (a certificate takes cert and key)");
+        bad = 1;
+      } else if (get_string(x, f, &v[which]) < 0) {
+        bad = 1;
+      }
+    }
+    for (int which = 0; which < 2; which++)
+      if (!v[which] && !bad) {
+        errs_add(x->e, g, NULL, "expected %s = \"FILE\" in the certificate's group",
+                 which ? "key" : "cert");
+        bad = 1;
+      }
+    if (bad)
+      continue;
+    c->tls.certs = xrealloc(c->tls.certs, (c->tls.n_certs + 1) * sizeof(*c->tls.certs));
+    x->cert_s = xrealloc(x->cert_s, (c->tls.n_certs + 1) * sizeof(*x->cert_s));
+    x->cert_s[c->tls.n_certs] = g;
+    c->tls.certs[c->tls.n_certs].cert = path_join(c->dir, v[0]);
+    c->tls.certs[c->tls.n_certs].key = path_join(c->dir, v[1]);
+    c->tls.n_certs++;
+  }
+}
+
+static void key_tls_version(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  char got[96];
+  const char *v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : "";
+  (void)k;
+  if (strcmp(v, "TLSv1.2") == 0)
+    x->c->tls.min_version = 0x0303;
+  else if (strcmp(v, "TLSv1.3") == 0)
+    x->c->tls.min_version = 0x0304;
+  else
+    errs_add(x->e, s, NULL, "expected \"TLSv1.2\" or \"TLSv1.3\", got %s",
+             describe(s, got, sizeof(got)));
+}
+
 static void walk(ctx_t *x, const config_setting_t *g, const key_spec_t *keys);
 
 static void key_group(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
@@ -1176,6 +1281,14 @@ static const key_spec_t admin_keys[] = {
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
+static const key_spec_t tls_keys[] = {
+    {"certificates", key_certs, 0, 0, 0, NULL, NULL, "tls"},
+    {"min_version", key_tls_version, 0, 0, 0, NULL, NULL, "tls"},
+    {"session_tickets", key_bool, OFF(tls.session_tickets), 0, 0, NULL, NULL, "tls"},
+    {"ticket_key_rotation", key_seconds, OFF(tls.ticket_key_rotation), 0, 0, NULL, NULL, "tls"},
+    {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
 static const key_spec_t top_keys[] = {
     {"workers", key_workers, OFF(workers), 0, 0, NULL, NULL, NULL},
     {"listen", key_listen, OFF(listen), 0, 0, NULL, NULL, NULL},
@@ -1197,6 +1310,7 @@ static const key_spec_t top_keys[] = {
     {"recycle", key_group, 0, 0, 0, NULL, recycle_keys, NULL},
     {"mime_types", key_mime, 0, 0, 0, NULL, NULL, NULL},
     {"admin", key_group, 0, 0, 0, NULL, admin_keys, NULL},
+    {"tls", key_group, 0, 0, 0, NULL, tls_keys, NULL},
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -1302,6 +1416,44 @@ static void check_cross(ctx_t *x, const config_setting_t *top) {
              SOCKET_PATH_MAX);
 }
 
+/* TLS across keys: listeners against certificates, then every certificate and key read and
+ * checked here, in the supervisor, before it drops privileges (a root-only key works). */
+static void check_tls(ctx_t *x) {
+  conf_t *c = x->c;
+  int any_tls = 0, any_redirect = 0;
+  for (size_t i = 0; i < c->n_listen; i++) {
+    if (c->listen[i].tls && c->https_listener < 0)
+      c->https_listener = (int)i;
+    any_tls |= c->listen[i].tls;
+    any_redirect |= c->listen[i].redirect_https;
+  }
+  for (size_t i = 0; i < c->n_listen; i++) {
+    if (c->listen[i].tls && c->tls.n_certs == 0)
+      errs_add(x->e, x->listen_s[i], NULL, "tls = true needs tls.certificates: none is given");
+    if (c->listen[i].redirect_https && !any_tls)
+      errs_add(x->e, x->listen_s[i], NULL,
+               "redirect_https = true needs a listener with tls = true to send clients to");
+  }
+  (void)any_redirect;
+  if (c->tls.n_certs == 0 || x->e->n)
+    return;
+  if (conf_tls_new(c->tls.min_version, c->tls.session_tickets, &c->tls.ctx) < 0) {
+    errs_add(x->e, NULL, "tls", "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < c->tls.n_certs; i++) {
+    char why[PATH_MAX + 256], warn[PATH_MAX + 128];
+    int which;
+    const config_setting_t *g = x->cert_s[i];
+    const config_setting_t *f = config_setting_get_member(g, "cert");
+    if (conf_tls_add(c->tls.ctx, c->tls.certs[i].cert, c->tls.certs[i].key, &which, why,
+                     sizeof(why), warn, sizeof(warn)) < 0)
+      errs_add(x->e, which ? config_setting_get_member(g, "key") : f, NULL, "%s", why);
+    else if (warn[0])
+      errs_add(&x->warn, f, NULL, "warning: %s", warn);
+  }
+}
+
 /* Defaults (design.md's example values). workers defaults to 1, as nginx's
  * worker_processes does: a server that silently takes every core is a surprise on a shared
  * machine; production configs say "auto". */
@@ -1323,6 +1475,10 @@ static conf_t *conf_new(void) {
   c->limits.max_header_bytes = 8192;
   c->limits.keepalive_requests = 1000;
   c->recycle.jitter = 0.1;
+  c->tls.min_version = 0x0303;
+  c->tls.session_tickets = 1;
+  c->tls.ticket_key_rotation = 3600.0;
+  c->https_listener = -1;
   return c;
 }
 
@@ -1402,6 +1558,8 @@ char *conf_control_socket_guess(const char *path) {
 int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
   errs_t e = {.buf = err, .cap = errlen, .file = path};
   ctx_t x = {.e = &e, .user_gid = (gid_t)-1};
+  x.warn = (errs_t){.buf = xmalloc(4096), .cap = 4096, .file = path};
+  x.warn.buf[0] = '\0';
   config_t cfg;
   scan_t sc;
   int cfg_ready = 0, rc;
@@ -1417,6 +1575,8 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
     goto fail;
   e.file = c->path;
   e.dir = c->dir;
+  x.warn.file = c->path;
+  x.warn.dir = c->dir;
 
   /* Literals libconfig would change stop the load here, as a syntax error does: the values it
    * would read are not the ones written. */
@@ -1458,6 +1618,7 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
   if (!config_setting_get_member(top, "root"))
     errs_add(&e, NULL, "root", "required key missing");
   check_cross(&x, top);
+  check_tls(&x);
   if (c->gid == (gid_t)-1)
     c->gid = x.user_gid;
 
@@ -1465,10 +1626,15 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
     rc = -EINVAL;
     goto fail;
   }
+  if (x.warn.len)
+    c->warnings = xstrdup(x.warn.buf);
   *out = c;
   c = NULL;
   rc = 0;
 fail:
+  free(x.cert_s);
+  free(x.listen_s);
+  free(x.warn.buf);
   if (cfg_ready)
     config_destroy(&cfg);
   scan_close(&sc);
@@ -1488,6 +1654,13 @@ void conf_free(conf_t *c) {
     free(c->mime[i].type);
   }
   free(c->mime);
+  for (size_t i = 0; i < c->tls.n_certs; i++) {
+    free(c->tls.certs[i].cert);
+    free(c->tls.certs[i].key);
+  }
+  free(c->tls.certs);
+  conf_tls_free(c->tls.ctx);
+  free(c->warnings);
   free(c->path);
   free(c->dir);
   free(c->root);

@@ -12,7 +12,16 @@ typedef struct conf_listen {
   char *text;                   /* as written, normalised: "127.0.0.1:8080", "[::1]:8080" */
   struct sockaddr_storage addr;
   socklen_t addrlen;
+  int tls;            /* { address = ...; tls = true; }: HTTPS with tls.certificates */
+  int redirect_https; /* a plain listener answering every request with a 301 to https */
 } conf_listen_t;
+
+typedef struct conf_cert {
+  char *cert; /* absolute: the PEM certificate, then its chain */
+  char *key;  /* absolute: its PEM private key, not encrypted */
+} conf_cert_t;
+
+struct conf_tls; /* config/conf_tls.h */
 
 typedef struct conf_mime {
   char *ext;  /* lower case, without the dot */
@@ -61,6 +70,16 @@ typedef struct conf {
   } limits;
   conf_mime_t *mime; /* overrides of the built-in table: mime_types = { md = "text/markdown"; } */
   size_t n_mime;
+  struct {
+    conf_cert_t *certs; /* the first is the default; SNI picks among them by their names */
+    size_t n_certs;
+    int min_version;    /* TLS1_2_VERSION (0x0303) or TLS1_3_VERSION (0x0304) */
+    int session_tickets;
+    double ticket_key_rotation; /* seconds */
+    struct conf_tls *ctx; /* the loaded certificates; NULL when there are none */
+  } tls;
+  int https_listener; /* index of the first TLS listener (the port redirects go to), or -1 */
+  char *warnings; /* "FILE:LINE: key: warning: ..." lines of a config that loaded, or NULL */
 } conf_t;
 
 /* Loads and validates `path`. On success *out is set (caller frees with conf_free()) and 0 is

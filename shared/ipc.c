@@ -48,6 +48,8 @@ static long payload_size(uint8_t type) {
     return (long)sizeof(struct ipc_ping);
   case IPC_DRAIN:
     return (long)sizeof(struct ipc_drain);
+  case IPC_TICKET_KEYS:
+    return (long)sizeof(struct ipc_ticket_keys);
   case IPC_DRAINING:
   case IPC_EXITING:
   case IPC_STOP:
@@ -58,6 +60,8 @@ static long payload_size(uint8_t type) {
   }
 }
 
+_Static_assert(IPC_HDR_SIZE + sizeof(struct ipc_ticket_keys) < IPC_MAX_MSG,
+               "the largest message must fit below IPC_MAX_MSG");
 _Static_assert(IPC_HDR_SIZE + sizeof(struct ipc_stats) < IPC_MAX_MSG,
                "the largest message must fit below IPC_MAX_MSG");
 
@@ -99,6 +103,8 @@ int ipc_decode(const uint8_t *buf, size_t n, struct ipc_msg *out) {
   if ((out->type == IPC_PONG || out->type == IPC_FINAL) &&
       !(isfinite(out->u.stats.lag_p50_ms) && isfinite(out->u.stats.lag_p99_ms) &&
         isfinite(out->u.stats.lag_max_ms)))
+    return -EBADMSG;
+  if (out->type == IPC_TICKET_KEYS && out->u.keys.n_keys != 1 && out->u.keys.n_keys != 2)
     return -EBADMSG;
   return 0;
 }
@@ -164,6 +170,8 @@ const char *ipc_type_name(uint8_t type) {
     return "stop";
   case IPC_REOPEN:
     return "reopen";
+  case IPC_TICKET_KEYS:
+    return "ticket keys";
   default:
     return "unknown";
   }

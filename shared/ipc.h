@@ -23,6 +23,7 @@ enum ipc_type {
   IPC_DRAIN = 17,  /* payload: struct ipc_drain */
   IPC_STOP = 18,   /* payload: none */
   IPC_REOPEN = 19, /* payload: none */
+  IPC_TICKET_KEYS = 20, /* payload: struct ipc_ticket_keys */
 };
 
 struct ipc_header {
@@ -66,6 +67,7 @@ struct ipc_counters {
   uint64_t duration_us_sum;
   uint64_t tls_handshakes;  /* completed TLS handshakes (the TLS transport counts them) */
   uint64_t tls_resumptions; /* of which resumed a session (ticket or cache) */
+  uint64_t tls_failures;    /* handshakes that failed (a plain request, garbage, a timeout) */
 };
 
 /* A worker's answer to a ping. refs[] is indexed by enum loop_ref_kind. */
@@ -83,6 +85,21 @@ struct ipc_stats {
   double lag_p99_ms;
   double lag_max_ms;
   struct ipc_counters counters;
+  uint32_t tls_body_path; /* enum ipc_body_path: how TLS listeners send bodies from files */
+  uint32_t pad;
+};
+
+enum ipc_body_path { IPC_BODY_NONE = 0, IPC_BODY_BUFFER = 1, IPC_BODY_KTLS = 2 };
+
+/* Session ticket keys, made by the supervisor (random, never on disk) and shared by every
+ * worker so that a ticket from one resumes on another. A key: 16 bytes of name, 32 of
+ * AES-256 key, 32 of HMAC-SHA256 key. cur encrypts new tickets; prev (when n_keys is 2)
+ * still decrypts those of the last period. */
+#define IPC_TICKET_KEY_LEN 80
+struct ipc_ticket_keys {
+  uint8_t cur[IPC_TICKET_KEY_LEN];
+  uint8_t prev[IPC_TICKET_KEY_LEN];
+  uint32_t n_keys; /* 1 or 2 */
 };
 
 struct ipc_msg {
@@ -93,6 +110,7 @@ struct ipc_msg {
     struct ipc_ping ping;
     struct ipc_drain drain;
     struct ipc_stats stats;
+    struct ipc_ticket_keys keys;
     uint8_t raw[IPC_MAX_MSG];
   } u;
 };

@@ -142,6 +142,8 @@ static int check_config(const char *file) {
       fprintf(stderr, "%s: %s\n", file, strerror(-rc));
     return 1;
   }
+  if (conf->warnings)
+    fputs(conf->warnings, stderr);
   int bad = check_runtime(conf);
   char why[512] = "";
   /* an upgrade's rehearsal: one worker of this binary must start (see trial.h) */
@@ -177,6 +179,12 @@ static int run(const char *file, const char *argv0) {
     return 1;
   }
   log_set_echo(log, 1);
+  if (conf->warnings) {
+    char *save = NULL;
+    for (char *line = strtok_r(conf->warnings, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
+      log_msg(log, LOG_WARN, "%s", line);
+  }
   sup_t *sup = NULL;
   int status = 1;
   if (sup_new(conf, log, &sup) == 0) { /* takes conf */

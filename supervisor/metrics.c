@@ -59,6 +59,7 @@ static void counters_add(struct ipc_counters *to, const struct ipc_counters *c) 
   to->duration_us_sum += c->duration_us_sum;
   to->tls_handshakes += c->tls_handshakes;
   to->tls_resumptions += c->tls_resumptions;
+  to->tls_failures += c->tls_failures;
 }
 
 void sup_metrics_worker_gone(sup_metrics_t *m, const struct ipc_counters *last) {
@@ -163,6 +164,10 @@ void sup_metrics_render(const sup_metrics_t *m, const struct sup_metrics_view *v
   sup_buf_printf(b, "evcluster_tls_handshakes_total %" PRIu64 "\n", t.tls_handshakes);
   family(b, "tls_resumptions_total", "counter", "TLS handshakes that resumed a session.");
   sup_buf_printf(b, "evcluster_tls_resumptions_total %" PRIu64 "\n", t.tls_resumptions);
+  family(b, "tls_handshake_failures_total", "counter",
+         "TLS handshakes that failed: a plain request or garbage on a TLS port, a timeout, no "
+         "shared protocol.");
+  sup_buf_printf(b, "evcluster_tls_handshake_failures_total %" PRIu64 "\n", t.tls_failures);
 
   gauge_per_slot(b, v, "loop_lag_seconds", "How late the worker's timers fire, recent window.", 0);
   gauge_per_slot(b, v, "pool_queued_jobs", "File jobs waiting for a pool thread.", 1);
@@ -192,7 +197,7 @@ void sup_metrics_render(const sup_metrics_t *m, const struct sup_metrics_view *v
 
 /* "m1 N v1 v2 ... vN": every counter in the struct's order; N guards against a binary whose
  * set differs (then nothing is taken: counters start again, as after a restart). */
-#define N_VALUES (2 + IPC_N_STATUS + IPC_N_DURATION + 1 + 2 + 1 + 2 + 2 + 2 + 2)
+#define N_VALUES (2 + IPC_N_STATUS + IPC_N_DURATION + 1 + 3 + 1 + 2 + 2 + 2 + 2)
 
 static void values(sup_metrics_t *m, uint64_t **v) {
   unsigned n = 0;
@@ -205,6 +210,7 @@ static void values(sup_metrics_t *m, uint64_t **v) {
   v[n++] = &m->gone.duration_us_sum;
   v[n++] = &m->gone.tls_handshakes;
   v[n++] = &m->gone.tls_resumptions;
+  v[n++] = &m->gone.tls_failures;
   v[n++] = &m->starts;
   for (unsigned i = 0; i < 2; i++) {
     v[n++] = &m->restarts[i];

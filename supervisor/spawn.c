@@ -129,6 +129,7 @@ static void child(const struct sup_spawn_args *a, log_t *log, int fd) {
       .ipc_fd = dst[n],
       .generation = a->generation,
       .slot = a->slot,
+      .tickets = a->tickets,
   };
   _exit(worker_main(&wa));
 }

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "ipc.h"
 #include "log.h"
 
 struct sup_spawn_args {
@@ -16,6 +17,7 @@ struct sup_spawn_args {
   unsigned generation;
   unsigned slot;
   pid_t supervisor; /* getpid() of the caller: the child checks it is still its parent */
+  const struct ipc_ticket_keys *tickets; /* TLS ticket keys the worker starts with, or NULL */
 };
 
 /* The log files workers write (error_log, access_log), opened and created as a start does,

@@ -30,6 +30,7 @@
 #include "recycle.h"
 #include "spawn.h"
 #include "upgrade.h"
+#include "tickets.h"
 #include "util.h"
 #include "version.h"
 
@@ -150,6 +151,9 @@ struct sup {
   struct sup_handover *handover; /* from the previous image, until start() took it */
   char *old_version;             /* the previous image's, for its adopted generations */
   int upgrading; /* this image came from an upgrade; its own first generation is starting */
+  struct ipc_ticket_keys tickets; /* TLS ticket keys: in memory only, kept across reloads */
+  int tickets_ok;
+  loop_timer_t tickets_timer;
 };
 
 static void schedule(sup_t *sup);
@@ -318,7 +322,8 @@ static int worker_new(struct gen *g, unsigned slot, struct worker **out) {
                              .listen_fds = g->fds,
                              .generation = g->id,
                              .slot = slot,
-                             .supervisor = sup->pid};
+                             .supervisor = sup->pid,
+                             .tickets = sup->tickets_ok ? &sup->tickets : NULL};
   pid_t pid;
   int fd;
   int rc = sup_spawn(&a, sup->log, &pid, &fd);
@@ -678,6 +683,12 @@ static void reload_start(sup_t *sup) {
     sup_buf_free(&b);
     return;
   }
+  if (conf->warnings) {
+    char *save = NULL, *copy = sup_xstrdup(conf->warnings);
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+      log_msg(sup->log, LOG_WARN, "%s", line);
+    free(copy);
+  }
   if (logs_prepare(sup, conf) < 0) {
     log_msg(sup->log, LOG_ERROR, "reload failed: cannot open the new logs; keeping "
             "generation %u", sup->active ? sup->active->id : 0);
@@ -1028,6 +1039,26 @@ static void on_health(loop_timer_t *t) {
   recycle_check(sup, now);
 }
 
+/* TLS ticket keys rotate every tls.ticket_key_rotation seconds of the active configuration
+ * (a reload's new period applies from the next rotation); every worker gets the new pair, and
+ * workers forked later inherit it. */
+static void on_tickets(loop_timer_t *t) {
+  sup_t *sup = t->h.data;
+  const conf_t *c = sup->active ? sup->active->conf : NULL;
+  if (!c)
+    return;
+  if (sup_tickets_rotate(&sup->tickets) < 0) {
+    log_msg(sup->log, LOG_ERROR, "RAND_priv_bytes() failed: ticket keys not rotated");
+  } else {
+    for (struct gen *g = sup->gens; g; g = g->next)
+      for (struct worker *w = g->workers; w; w = w->next)
+        if (!w->killed && ipc_send(w->fd, IPC_TICKET_KEYS, &sup->tickets, sizeof(sup->tickets)) < 0)
+          log_msg(sup->log, LOG_WARN, "worker %ld: sending ticket keys failed", (long)w->pid);
+    log_msg(sup->log, LOG_INFO, "TLS ticket keys rotated");
+  }
+  loop_timer_start(&sup->tickets_timer, on_tickets, secs_ms(c->tls.ticket_key_rotation), 0);
+}
+
 static void health_arm(sup_t *sup) {
   uint64_t ms = secs_ms(sup->active->conf->health.interval);
   if (ms == 0)
@@ -1071,6 +1102,7 @@ static void finish(sup_t *sup) {
   loop_close(&sup->watchdog.h, NULL);
   sup_admin_close(sup->admin, 0);
   sup->admin = NULL;
+  loop_close(&sup->tickets_timer.h, NULL);
   sup_ctl_close(sup->ctl);
   sup->ctl = NULL;
   remove_pid_file(sup);
@@ -1337,7 +1369,12 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
     sup_buf_json_str(b, w->gen->version);
     sup_buf_printf(b, ", \"cpu_pct\": ");
     json_cpu(b, &w->ps);
-    sup_buf_printf(b, "}");
+    static const char *const paths[] = {"none", "buffer", "ktls"};
+    sup_buf_printf(b, ", \"tls\": {\"handshakes\": %llu, \"resumed\": %llu, \"failed\": %llu, "
+                   "\"body_path\": \"%s\"}}", (unsigned long long)st->counters.tls_handshakes,
+                   (unsigned long long)st->counters.tls_resumptions,
+                   (unsigned long long)st->counters.tls_failures,
+                   paths[st->tls_body_path < 3 ? st->tls_body_path : 0]);
   }
   sup_buf_printf(b, "]}\n");
 }
@@ -1814,6 +1851,8 @@ int sup_new(conf_t *conf, log_t *log, sup_t **out) {
   (void)recycle_new(log, &sup->recycle);
   loop_timer_init(sup->loop, &sup->health);
   loop_timer_init(sup->loop, &sup->tick);
+  loop_timer_init(sup->loop, &sup->tickets_timer);
+  sup->tickets_timer.h.data = sup;
   sup->health.h.data = sup;
   sup->tick.h.data = sup;
   loop_timer_init(sup->loop, &sup->delay);
@@ -2035,6 +2074,12 @@ static int start(sup_t *sup) {
   watchdog_arm(sup);
   log_msg(sup->log, LOG_INFO, "started: pid %ld, config %s, %u workers", (long)sup->pid,
           sup->conf_path, g->n_slots);
+  if (sup_tickets_make(&sup->tickets) == 0) {
+    sup->tickets_ok = 1;
+    loop_timer_start(&sup->tickets_timer, on_tickets, secs_ms(g->conf->tls.ticket_key_rotation), 0);
+  } else {
+    log_msg(sup->log, LOG_ERROR, "RAND_priv_bytes() failed: no TLS session tickets");
+  }
   gen_spawn_all(g);
   health_arm(sup);
   schedule(sup);

@@ -1,6 +1,8 @@
-/* Client connections of a worker (see conn.h). Runs on the worker's loop thread only; the
- * file lookups and sendfile calls it submits run on the pool and come back to on_file and
- * on_sent.
+/* Client connections of a worker (see conn.h): the h1 session. Runs on the worker's loop
+ * thread only; the file lookups, sendfile calls and file reads it submits run on the pool and
+ * come back to on_file, on_sent and on_read. Every byte goes through the connection's
+ * transport (transport.h), plain or TLS: nothing here knows which, but for the transport's
+ * one capability that matters to a body, zero_copy (sendfile, or pool-read buffers).
  *
  * A connection is in one of four states: READING (waiting for or parsing a request), FILE
  * (a lookup or a sendfile is on the pool), WRITING (sending an answer), LINGER (our side has
@@ -25,10 +27,16 @@
 #include "http_log.h"
 #include "http_mime.h"
 #include "http_path.h"
+#include "http_redirect.h"
 #include "http_request.h"
 #include "http_response.h"
+#include "transport.h"
 
 #define LOOP_SEND_CHUNK (512 * 1024) /* per sendfile call on the loop */
+/* A body that cannot go with sendfile (TLS without the kernel's record layer) goes through a
+ * buffer of this size: read on the pool (or on the loop from the page cache, as sendfile
+ * does), then sent as 16 KiB records. Allocated per download, freed when it is done. */
+#define FILE_BUF (128 * 1024)
 #define OUT_CAP (32 * 1024)       /* pipelined answers gathered per write */
 #define DRAIN_GRACE_MS 500      /* an idle connection of a draining worker gets this long */
 #define LINGER_MS 2000
@@ -52,7 +60,9 @@ struct resp {
   const char *body; /* in memory: a small file (op.body) or an error page (page) */
   size_t body_len, body_sent;
   struct fcache_entry *entry; /* the file being answered (a reference), or NULL */
-  int file_fd;      /* large file: sendfile from here (the entry's) */
+  int file_fd;      /* large file: sendfile or read from here (the entry's) */
+  char *fbuf;       /* no zero copy: the file's bytes being sent (r->body points in it) */
+  struct sfile_read rd;
   off_t file_off;
   uint64_t file_left;
   int status;
@@ -91,6 +101,7 @@ struct conn {
   uint8_t holds;           /* the io handle, plus a pool job in flight */
   uint8_t family;          /* the peer's address, formatted only when logged */
   uint8_t peer_ip[16];
+  struct transport tx;
   unsigned keep_alive : 1; /* for the answer being sent */
   unsigned peer_eof : 1;
   unsigned closing : 1;
@@ -98,6 +109,9 @@ struct conn {
   unsigned request_started : 1; /* bytes of a request have arrived: the header timeout runs */
   unsigned nodelay : 1;         /* TCP_NODELAY is set */
   unsigned fd_closed : 1;       /* the socket was closed before the handles */
+  unsigned handshaking : 1;     /* the transport is not ready for data yet */
+  unsigned read_wants_write : 1; /* the transport's recv waits for the socket to drain */
+  unsigned redirect_https : 1;  /* every request is answered with a redirect to https */
 };
 
 /* The peer's address as text, for the logs. */
@@ -109,6 +123,7 @@ static const char *peer_text(const struct conn *c, char *buf, size_t len) {
 
 static void conn_process(struct conn *c);
 static void conn_send(struct conn *c);
+static void conn_read(struct conn *c);
 static void on_io(loop_io_t *io, int events);
 static void response_done(struct conn *c);
 static void conn_close(struct conn *c);
@@ -189,6 +204,20 @@ static void out_put(struct wctx *w, char *b) {
     free(b);
 }
 
+/* A download's file buffer goes back to a short free list: a malloc and free of 128 KiB per
+ * large answer would go to mmap and back, or grow and trim the heap. */
+static void fbuf_put(struct conn *c) {
+  struct wctx *w = c->w;
+  char *b = c->r->fbuf;
+  c->r->fbuf = NULL;
+  if (!b)
+    return;
+  if (w->n_free_fbufs < sizeof(w->free_fbufs) / sizeof(w->free_fbufs[0]))
+    w->free_fbufs[w->n_free_fbufs++] = b;
+  else
+    free(b);
+}
+
 /* The gathered answers are all out (or the connection is going). */
 static void out_free(struct conn *c) {
   out_put(c->w, c->r->out);
@@ -215,6 +244,8 @@ void conn_free_buffers(struct wctx *w) {
     free(w->free_resps[--w->n_free_resps]);
   free(w->spare_out);
   w->spare_out = NULL;
+  while (w->n_free_fbufs > 0)
+    free(w->free_fbufs[--w->n_free_fbufs]);
 }
 
 struct conn *conn_next(struct conn *c) {
@@ -227,12 +258,14 @@ static void release(struct conn *c) {
   struct wctx *w = c->w;
   /* Only now if not before (conn_close): a sendfile job may have been using the socket until
    * a moment ago, and a closed descriptor number can be reused by the next accept. */
+  c->tx.ops->release(&c->tx);
   if (!c->fd_closed)
     close(c->io.fd);
   if (c->p)
     buf_put(c);
   if (c->r) {
     sfile_op_release(&c->r->op);
+    fbuf_put(c);
     if (c->r->entry)
       fcache_release(w->cache, c->r->entry);
     resp_put(c);
@@ -299,11 +332,11 @@ static void conn_finish(struct conn *c) {
     /* The last answer went with MSG_MORE and is held: shutdown sends it and the FIN in one
      * segment. close alone would too, unless the client has sent more than we read: then
      * close resets the connection and the held answer is dropped with it. */
-    shutdown(c->io.fd, SHUT_WR);
+    c->tx.ops->shutdown(&c->tx);
     conn_close(c);
     return;
   }
-  shutdown(c->io.fd, SHUT_WR);
+  c->tx.ops->shutdown(&c->tx);
   c->state = ST_LINGER;
   set_events(c, LOOP_READ);
   arm(c, LINGER_MS);
@@ -348,6 +381,7 @@ static struct resp *resp_get(struct conn *c) {
     c->r->conn = c;
     c->r->job = NULL;
     c->r->out = NULL;
+    c->r->fbuf = NULL;
     c->r->out_len = c->r->out_sent = 0;
   }
   struct resp *r = c->r;
@@ -408,8 +442,10 @@ static int try_gather(struct conn *c) {
 /* What was gathered goes out as far as the socket takes it. 0, or -errno when the client is
  * gone. */
 static int push_gathered(struct conn *c) {
-  ssize_t n = send(c->io.fd, c->r->out + c->r->out_sent, c->r->out_len - c->r->out_sent, MSG_NOSIGNAL);
-  int rc = n < 0 && errno != EAGAIN && errno != EINTR ? -errno : 0;
+  struct iovec iov = {c->r->out + c->r->out_sent, c->r->out_len - c->r->out_sent};
+  int want;
+  ssize_t n = c->tx.ops->sendv(&c->tx, &iov, 1, 0, &want);
+  int rc = n < 0 && n != -EAGAIN ? (int)n : 0;
   if (n > 0)
     c->r->out_sent += (uint32_t)n;
   if (c->r->out_sent == c->r->out_len)
@@ -453,6 +489,24 @@ static void start_send(struct conn *c) {
   conn_send(c);
 }
 
+/* Where an answer leaves the answer code for the session: the status, the header fields and
+ * the body source (r->body, or r->file_*) are decided; h1 adds Date and Connection, writes the
+ * head and sends. HTTP/2 would put the same struct http_head into HPACK here instead. The
+ * fields' pointers (ETag, a Location on the caller's stack) are used before this returns. */
+static void deliver(struct conn *c, struct http_head *h) {
+  struct resp *r = c->r;
+  h->date = date_now(c->w);
+  h->connection = conn_header(c);
+  int n = http_head_write(r->head, sizeof(r->head), h);
+  if (n < 0) { /* only a pathological Location gets here */
+    conn_close(c);
+    return;
+  }
+  r->head_len = (uint32_t)n;
+  r->status = h->status;
+  start_send(c);
+}
+
 /* An answer with a small HTML body (errors) or none (204, 304). `extra` may carry Allow,
  * Location or an unsatisfied range's size; NULL for none. */
 static void answer_simple(struct conn *c, int status, const struct http_head *extra) {
@@ -464,8 +518,6 @@ static void answer_simple(struct conn *c, int status, const struct http_head *ex
   if (extra)
     h = *extra;
   h.status = status;
-  h.date = date_now(c->w);
-  h.connection = conn_header(c);
   size_t blen = 0;
   if (status != 204 && status != 304) {
     blen = http_error_body(status, r->page, sizeof(r->page));
@@ -473,19 +525,12 @@ static void answer_simple(struct conn *c, int status, const struct http_head *ex
     h.has_length = 1;
     h.content_length = blen;
   }
-  int n = http_head_write(r->head, sizeof(r->head), &h);
-  if (n < 0) { /* only a pathological Location gets here */
-    conn_close(c);
-    return;
-  }
-  r->head_len = (uint32_t)n;
-  r->status = status;
   if (!is_head && blen) {
     r->body = r->page;
     r->body_len = blen;
     r->body_bytes = blen;
   }
-  start_send(c);
+  deliver(c, &h);
 }
 
 /* Answers from a file entry (fresh from the cache or just looked up): conditionals, range,
@@ -501,15 +546,6 @@ static void serve_entry(struct conn *c, struct fcache_entry *e) {
     answer_simple(c, a.head.status, &a.head);
     return;
   }
-  a.head.date = date_now(w);
-  a.head.connection = conn_header(c);
-  int n = http_head_write(r->head, sizeof(r->head), &a.head);
-  if (n < 0) {
-    conn_close(c);
-    return;
-  }
-  r->head_len = (uint32_t)n;
-  r->status = a.head.status;
   r->body_bytes = a.body_len;
   if (a.body_len == 0) {
     /* HEAD, 304, or an empty file: headers only */
@@ -521,7 +557,7 @@ static void serve_entry(struct conn *c, struct fcache_entry *e) {
     r->file_off = (off_t)a.body_off;
     r->file_left = a.body_len;
   }
-  start_send(c);
+  deliver(c, &a.head);
 }
 
 static void on_file(pool_job_t *job, int status);
@@ -720,6 +756,8 @@ static void body_sent_so_far(const struct resp *r, int *status, uint64_t *bytes)
     *status = 499;
   if (r->head_len == 0 || r->head_sent < r->head_len)
     *bytes = 0;
+  else if (r->fbuf) /* streamed through the buffer: what was read, less what is still in it */
+    *bytes = r->body_bytes - r->file_left - (r->body_len - r->body_sent);
   else if (r->body)
     *bytes = r->body_sent;
   else
@@ -758,6 +796,9 @@ static void log_access(struct conn *c) {
       .status = status,
       .body_bytes = body,
   };
+  char tls[32];
+  if (w->tls) /* a server with TLS listeners logs each line's protocol; plain-only ones not */
+    e.tls = c->tx.ops->describe(&c->tx, tls, sizeof(tls));
   if (q->hdr_present & (1u << HTTP_H_REFERER)) {
     e.referer = IN(c) + q->hdr[HTTP_H_REFERER].off;
     e.referer_len = q->hdr[HTTP_H_REFERER].len;
@@ -773,6 +814,7 @@ static void log_access(struct conn *c) {
 static void response_done(struct conn *c) {
   log_access(c);
   sfile_op_release(&c->r->op);
+  fbuf_put(c);
   if (c->r->entry) {
     fcache_release(c->w->cache, c->r->entry);
     c->r->entry = NULL;
@@ -785,8 +827,12 @@ static void response_done(struct conn *c) {
   c->state = ST_READING;
   c->request_started = 0;
   set_events(c, c->peer_eof ? 0 : LOOP_READ);
-  if (!c->in_process) /* else the conn_process below us goes on with the next request */
-    conn_process(c);
+  if (c->in_process) /* the conn_process below us goes on with the next request */
+    return;
+  conn_process(c);
+  /* Bytes the transport decrypted while the answer went out: the socket will not say so. */
+  if (c->state == ST_READING && !c->closing && !c->peer_eof && c->tx.ops->pending(&c->tx))
+    conn_read(c);
 }
 
 /* Nothing of a next request has arrived: give the buffer back (an idle keep-alive
@@ -804,10 +850,87 @@ static void go_idle(struct conn *c) {
   arm(c, w->draining ? DRAIN_GRACE_MS : w->keepalive_ms);
 }
 
+static void on_read(pool_job_t *job, int status);
+
+/* The next bytes of the file into r->fbuf, for a transport that cannot sendfile. Returns 1
+ * when they are there (r->body), 0 when a pool read was submitted (on_read goes on), -1 when
+ * the connection closed. Pages in the page cache are copied here, on the loop: that cannot
+ * wait for the disk, as the plain path's sendfile of resident pages cannot; the others are
+ * read on the pool. */
+static int file_fill(struct conn *c) {
+  struct resp *r = c->r;
+  struct wctx *w = c->w;
+  if (!r->fbuf)
+    r->fbuf = w->n_free_fbufs > 0 ? w->free_fbufs[--w->n_free_fbufs] : malloc(FILE_BUF);
+  if (!r->fbuf)
+    abort(); /* out of memory: nothing sensible left to do for a server */
+  size_t want = r->file_left < FILE_BUF ? (size_t)r->file_left : FILE_BUF;
+  int resident = w->no_cachestat ? -ENOSYS : sfile_resident(r->file_fd, r->file_off, want);
+  if (resident == -ENOSYS)
+    w->no_cachestat = 1;
+  if (resident == 1) {
+    ssize_t n;
+    do {
+      n = pread(r->file_fd, r->fbuf, want, r->file_off);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+      if (n == 0)
+        log_shrank(c);
+      conn_close(c);
+      return -1;
+    }
+    r->body = r->fbuf;
+    r->body_len = (size_t)n;
+    r->body_sent = 0;
+    r->file_off += n;
+    r->file_left -= (uint64_t)n;
+    return 1;
+  }
+  r->rd.fd = r->file_fd;
+  r->rd.off = r->file_off;
+  r->rd.buf = r->fbuf;
+  r->rd.len = want;
+  if (sfile_read_submit(w->pool, &r->rd, on_read) < 0) {
+    conn_close(c);
+    return -1;
+  }
+  c->r->job = &r->rd.job;
+  c->holds++;
+  c->state = ST_FILE;
+  if (c->events & LOOP_WRITE)
+    set_events(c, c->events & ~LOOP_WRITE);
+  return 0;
+}
+
+static void on_read(pool_job_t *job, int status) {
+  struct resp *r = (struct resp *)((char *)job - offsetof(struct resp, rd.job));
+  struct conn *c = r->conn;
+  r->job = NULL;
+  if (c->closing) {
+    release(c);
+    return;
+  }
+  c->holds--;
+  if (status < 0 || r->rd.err < 0 || r->rd.got == 0) {
+    if (status == 0 && r->rd.err == 0)
+      log_shrank(c);
+    conn_close(c);
+    return;
+  }
+  r->body = r->fbuf;
+  r->body_len = r->rd.got;
+  r->body_sent = 0;
+  r->file_off += (off_t)r->rd.got;
+  r->file_left -= r->rd.got;
+  c->state = ST_WRITING;
+  conn_send(c);
+}
+
 static void conn_send(struct conn *c) {
   struct resp *r = c->r;
   struct wctx *w = c->w;
-  int progress = 0;
+  int progress = 0, fills = 0;
+again:
   while (c->r->out || r->head_sent < r->head_len || r->body_sent < r->body_len) {
     struct iovec iov[3];
     int n = 0;
@@ -823,22 +946,14 @@ static void conn_send(struct conn *c) {
       iov[n].iov_base = (char *)r->body + r->body_sent;
       iov[n++].iov_len = r->body_len - r->body_sent;
     }
-    /* MSG_MORE when the file follows: headers and the first file bytes share a packet.
+    /* "more" when the file follows: headers and the first file bytes share a packet.
      * Also when the connection closes after this answer: the close that follows at once
      * puts the FIN on the same segment, so the client gets one packet, ACKs once, and
-     * its own close never leaves it a TIME_WAIT. Otherwise a plain writev (SIGPIPE is
-     * ignored in workers): no msghdr to copy in. */
-    ssize_t sent;
-    if (r->file_left || !c->keep_alive) {
-      struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-      sent = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_MORE);
-    } else {
-      sent = writev(c->io.fd, iov, n);
-    }
+     * its own close never leaves it a TIME_WAIT. */
+    int want;
+    ssize_t sent = c->tx.ops->sendv(&c->tx, iov, n, r->file_left || !c->keep_alive, &want);
     if (sent < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN)
+      if (sent == -EAGAIN)
         goto wait_writable;
       conn_close(c); /* EPIPE, ECONNRESET: the client is gone */
       return;
@@ -861,6 +976,16 @@ static void conn_send(struct conn *c) {
       r->head_sent = r->head_len;
       r->body_sent += s - h;
     }
+  }
+  if (r->file_left > 0 && !c->tx.ops->zero_copy(&c->tx)) {
+    /* At most LOOP_SEND_CHUNK per turn, as sendfile on the loop: one fast client cannot hold
+     * the loop while its file lasts. */
+    if (fills++ == LOOP_SEND_CHUNK / FILE_BUF)
+      goto wait_writable;
+    int rc = file_fill(c);
+    if (rc > 0)
+      goto again; /* the buffer holds the next bytes: send them */
+    return;       /* on the pool, or closed */
   }
   if (r->file_left > 0 && !w->no_cachestat) {
     /* The pages are in memory: sendfile here copies from the page cache and cannot wait for
@@ -918,6 +1043,24 @@ wait_writable:
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
+/* redirect_https: every request gets a 301 to the same host and target on the first TLS
+ * listener's port; a Host that is not a plain name or address gets a 400, so nothing a
+ * client sends can inject a header or point the redirect elsewhere. */
+static void answer_https_redirect(struct conn *c) {
+  const http_request_t *q = &c->p->req;
+  char loc[LOCATION_MAX];
+  const struct http_span *h = &q->hdr[HTTP_H_HOST];
+  int n = http_https_location((q->hdr_present & (1u << HTTP_H_HOST)) ? IN(c) + h->off : NULL,
+                              h->len, IN(c) + q->target.off, q->target.len, c->w->https_port,
+                              loc, sizeof(loc));
+  if (n < 0) {
+    answer_simple(c, n == -ENAMETOOLONG ? 414 : 400, NULL);
+    return;
+  }
+  struct http_head extra = {.location = loc, .location_len = (size_t)n};
+  answer_simple(c, 301, &extra);
+}
+
 static void handle_request(struct conn *c) {
   struct wctx *w = c->w;
   const http_request_t *q = &c->p->req;
@@ -926,6 +1069,10 @@ static void handle_request(struct conn *c) {
   c->keep_alive = q->keep_alive && !w->draining && c->requests < w->keepalive_requests;
   struct resp *r = resp_get(c);
   r->unlogged = 1;
+  if (c->redirect_https) {
+    answer_https_redirect(c);
+    return;
+  }
   if (q->method != HTTP_GET && q->method != HTTP_HEAD) {
     /* A static server supports retrieval only; OPTIONS too gets the list of what it does. */
     struct http_head extra = {.allow = "GET, HEAD"};
@@ -985,49 +1132,84 @@ static void conn_process(struct conn *c) {
   c->in_process = 0;
 }
 
+/* Reads what the transport has and processes it; TLS may hold decrypted bytes the socket
+ * will not announce again, so reading goes on while it has some and there is room. */
 static void conn_read(struct conn *c) {
   struct wctx *w = c->w;
-  if (!c->p)
-    buf_get(c);
-  uint32_t room = w->max_header_bytes - c->in_len;
-  if (room == 0) {
-    /* Full of pipelined requests while one is being answered: let the kernel hold the
-     * rest until we catch up. */
+  for (;;) {
+    if (!c->p)
+      buf_get(c);
+    uint32_t room = w->max_header_bytes - c->in_len;
+    if (room == 0) {
+      /* Full of pipelined requests while one is being answered: let the kernel (or the
+       * transport) hold the rest until we catch up. */
+      set_events(c, c->events & ~LOOP_READ);
+      return;
+    }
+    int want = LOOP_READ;
+    ssize_t n = c->tx.ops->recv(&c->tx, IN(c) + c->in_len, room, &want);
+    if (n > 0) {
+      c->in_len += (uint32_t)n;
+      if (c->state == ST_LINGER) {
+        c->in_len = 0; /* discard: we only wait for the client to finish */
+      } else if (c->state == ST_READING) {
+        conn_process(c);
+        /* Still waiting for (more of) a request: now epoll must tell us when it comes. */
+        if (c->state == ST_READING && !c->closing && !(c->events & LOOP_READ))
+          set_events(c, c->events | LOOP_READ);
+      }
+      if (c->closing || !c->tx.ops->pending(&c->tx))
+        return;
+      continue;
+    }
+    if (n == -EAGAIN) {
+      if (want == LOOP_WRITE)
+        c->read_wants_write = 1;
+      if (!(c->events & want))
+        set_events(c, c->events | want);
+      return;
+    }
+    /* EOF or error. A request being answered still gets its answer (the client may only
+     * have shut down its sending side); otherwise we are done. */
+    c->peer_eof = 1;
+    if (n < 0 || c->state == ST_READING || c->state == ST_LINGER) {
+      conn_close(c);
+      return;
+    }
     set_events(c, c->events & ~LOOP_READ);
     return;
   }
-  ssize_t n = recv(c->io.fd, IN(c) + c->in_len, room, 0);
-  if (n > 0) {
-    c->in_len += (uint32_t)n;
-    if (c->state == ST_LINGER) {
-      c->in_len = 0; /* discard: we only wait for the client to finish */
-      return;
-    }
-    if (c->state == ST_READING) {
-      conn_process(c);
-      /* Still waiting for (more of) a request: now epoll must tell us when it comes. */
-      if (c->state == ST_READING && !c->closing && !(c->events & LOOP_READ))
-        set_events(c, c->events | LOOP_READ);
-    }
+}
+
+/* The transport's handshake (none for plain), under the header timeout armed at accept: a
+ * client that stalls in it is cut as one that stalls in its headers. */
+static void conn_handshake(struct conn *c) {
+  int want = LOOP_READ;
+  int rc = c->tx.ops->handshake(&c->tx, &want);
+  if (rc == -EAGAIN) {
+    set_events(c, want);
     return;
   }
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-    if (!(c->events & LOOP_READ))
-      set_events(c, c->events | LOOP_READ);
-    return;
-  }
-  /* EOF or error. A request being answered still gets its answer (the client may only have
-   * shut down its sending side); otherwise we are done. */
-  c->peer_eof = 1;
-  if (n < 0 || c->state == ST_READING || c->state == ST_LINGER) {
+  if (rc < 0) {
     conn_close(c);
     return;
   }
-  set_events(c, c->events & ~LOOP_READ);
+  c->handshaking = 0;
+  /* The request has usually arrived with the handshake: read before registering with
+   * epoll. A connection answered at once and closed never costs an epoll_ctl. */
+  conn_read(c);
 }
 
 static void on_io(loop_io_t *io, int events) {
   struct conn *c = io->h.data;
+  if (c->handshaking) {
+    conn_handshake(c);
+    return;
+  }
+  if (c->read_wants_write && (events & LOOP_WRITE)) {
+    c->read_wants_write = 0;
+    events |= LOOP_READ;
+  }
   if ((events & LOOP_WRITE) && c->state == ST_WRITING) {
     conn_send(c);
   } else if ((events & LOOP_WRITE) && c->state == ST_READING && c->r && c->r->out) {
@@ -1043,12 +1225,23 @@ static void on_io(loop_io_t *io, int events) {
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
-int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer_len) {
+int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
+             const struct conn_listener *l) {
   struct conn *c = calloc(1, sizeof(*c));
   if (!c) {
     close(fd);
     return -ENOMEM;
   }
+  c->tx.fd = fd;
+  c->tx.ops = &transport_plain;
+  int rc = l->transport_init ? l->transport_init(l->arg, &c->tx) : 0;
+  if (rc < 0) {
+    close(fd);
+    free(c);
+    return rc;
+  }
+  c->redirect_https = l->redirect_https != 0;
+  c->nodelay = c->tx.nodelay != 0;
   c->w = w;
   c->holds = 1;
   c->state = ST_READING;
@@ -1059,8 +1252,9 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
     c->family = AF_INET6;
     memcpy(c->peer_ip, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
   }
-  int rc = loop_io_init(w->loop, &c->io, fd, LOOP_REF_CONNECTION);
+  rc = loop_io_init(w->loop, &c->io, fd, LOOP_REF_CONNECTION);
   if (rc < 0) {
+    c->tx.ops->release(&c->tx);
     close(fd);
     free(c);
     return rc;
@@ -1079,9 +1273,8 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
   w->conns = c;
   w->n_conns++;
   w->counters.accepted++;
-  /* The request has usually arrived with the handshake: read before registering with
-   * epoll. A connection answered at once and closed never costs an epoll_ctl. */
-  conn_read(c);
+  c->handshaking = 1;
+  conn_handshake(c);
   return 0;
 }
 

@@ -10,9 +10,19 @@
 #include "wctx.h"
 
 struct conn;
+struct transport;
+
+/* What a listener gives its connections. */
+struct conn_listener {
+  /* Sets up the transport (t->fd is set, t->ops is the plain one): 0 or -errno. NULL: plain. */
+  int (*transport_init)(void *arg, struct transport *t);
+  void *arg;
+  int redirect_https; /* answer every request with a 301 to https (wctx.https_port) */
+};
 
 /* Takes ownership of fd (a non-blocking accepted socket). 0 or -errno (fd closed). */
-int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer_len);
+int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
+             const struct conn_listener *l);
 /* The worker started draining: an idle connection closes after a short grace, a busy one
  * answers its current request with "Connection: close" and then closes. */
 void conn_drain(struct conn *c);

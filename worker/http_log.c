@@ -106,6 +106,10 @@ int http_log_format(char *out, size_t cap, const struct http_log_entry *e) {
   put_quoted(&l, e->referer, e->referer_len);
   put(&l, " ", 1);
   put_quoted(&l, e->user_agent, e->user_agent_len);
+  if (e->tls) {
+    put(&l, " ", 1);
+    put_quoted(&l, e->tls, strlen(e->tls));
+  }
   put(&l, "\n", 1);
   put(&l, "", 1); /* room for the NUL, which is not counted */
   if (l.full) {

@@ -245,6 +245,29 @@ int sfile_send_submit(pool_t *pool, struct sfile_send *snd, pool_done_fn done) {
   return pool_submit(pool, &snd->job, send_work, done);
 }
 
+static void read_work(pool_job_t *job) {
+  struct sfile_read *rd = job->data;
+  rd->got = 0;
+  rd->err = 0;
+  while (rd->got < rd->len) {
+    ssize_t n = pread(rd->fd, rd->buf + rd->got, rd->len - rd->got, rd->off + (off_t)rd->got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      rd->err = -errno;
+      return;
+    }
+    if (n == 0)
+      return; /* the file shrank: the caller sees fewer bytes (none: it closes) */
+    rd->got += (size_t)n;
+  }
+}
+
+int sfile_read_submit(pool_t *pool, struct sfile_read *rd, pool_done_fn done) {
+  rd->job.data = rd;
+  return pool_submit(pool, &rd->job, read_work, done);
+}
+
 #ifndef SYS_cachestat
 #define SYS_cachestat 451
 #endif

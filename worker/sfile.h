@@ -72,6 +72,18 @@ struct sfile_send {
   int err;     /* result: 0, -EAGAIN (socket full), or -errno; -EIO if the file shrank */
 };
 int sfile_send_submit(pool_t *pool, struct sfile_send *snd, pool_done_fn done);
+/* pread of [off, off+len) of fd into buf on a pool thread, for a transport that cannot use
+ * sendfile (TLS): the loop then sends the bytes. got < len only when the file ended early. */
+struct sfile_read {
+  pool_job_t job;
+  int fd;
+  off_t off;
+  char *buf;
+  size_t len;
+  size_t got; /* result */
+  int err;    /* result: 0 or -errno */
+};
+int sfile_read_submit(pool_t *pool, struct sfile_read *rd, pool_done_fn done);
 /* 1 if every page of [off, off+len) of fd is in the page cache (cachestat, Linux >= 6.5), so
  * that a sendfile of it copies from memory and cannot wait for the disk; 0 if not;
  * -ENOSYS where the kernel cannot tell (then always use the pool). Does no I/O: safe on the

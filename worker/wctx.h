@@ -14,6 +14,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "sfile.h"
+#include "tls.h"
 
 struct conn;
 
@@ -26,6 +27,8 @@ struct wctx {
   sfile_ctx_t *files;
   fcache_t *cache;
   http_date_cache_t date; /* written by connections: the Date header, once a second */
+  wtls_t *tls;            /* TLS listeners' state, or NULL when there are none */
+  unsigned https_port;    /* redirect_https sends clients to this port (the first TLS one) */
   /* limits and timeouts from the conf, in the units the hot path uses */
   uint32_t max_header_bytes;
   uint32_t keepalive_requests;
@@ -42,6 +45,8 @@ struct wctx {
   void **free_resps; /* answer state of idle connections, reused */
   unsigned n_free_resps;
   char *spare_out;   /* a gathering buffer for pipelined answers, kept for the next batch */
+  char *free_fbufs[8]; /* file buffers of finished TLS downloads, reused (128 KiB each) */
+  unsigned n_free_fbufs;
   /* called by conn.c after a connection is gone (resume accepting, finish a drain) */
   void (*conn_gone)(struct wctx *w);
 };

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "sfile.h"
+#include "tls.h"
 #include "wctx.h"
 
 #define ACCEPT_BATCH 64
@@ -34,6 +36,7 @@ struct worker {
   struct wctx w; /* first: conn.c's callbacks get a struct wctx * back */
   const struct worker_args *args;
   loop_io_t *listeners;
+  struct conn_listener *linfo; /* what each listener gives its connections (transport) */
   size_t n_listeners;
   int listeners_closed;
   int accepting;    /* listener watchers started */
@@ -109,7 +112,7 @@ static void on_accept(loop_io_t *io, int events) {
       log_msg(wk->w.log, LOG_ERROR, "accept4() failed: %s", strerror(errno));
       return;
     }
-    if (conn_new(&wk->w, fd, (struct sockaddr *)&ss, len) < 0)
+    if (conn_new(&wk->w, fd, (struct sockaddr *)&ss, len, &wk->linfo[io - wk->listeners]) < 0)
       log_msg(wk->w.log, LOG_ERROR, "cannot set up a connection: out of memory");
     if (wk->w.n_conns >= (unsigned)wk->w.conf->limits.max_connections) {
       update_accepting(wk);
@@ -223,6 +226,14 @@ static void fill_stats(struct worker *wk, struct ipc_stats *out) {
   st.lag_p99_ms = lag.p99_ms;
   st.lag_max_ms = lag.max_ms;
   st.counters = wk->w.counters;
+  if (wk->w.tls) { /* the TLS transport keeps its own counts: they join the counters here */
+    struct wtls_stats ts;
+    wtls_stats(wk->w.tls, &ts);
+    st.counters.tls_handshakes = ts.handshakes;
+    st.counters.tls_resumptions = ts.resumed;
+    st.counters.tls_failures = ts.failed;
+    st.tls_body_path = ts.ktls ? IPC_BODY_KTLS : IPC_BODY_BUFFER;
+  }
   *out = st;
 }
 
@@ -280,6 +291,10 @@ static void on_ipc(loop_io_t *io, int events) {
       /* the supervisor's own line only says it asked: a rotation script (and 12) can wait
        * for this one to know the old files are no longer written */
       log_msg(wk->w.log, LOG_INFO, "logs reopened");
+      break;
+    case IPC_TICKET_KEYS:
+      if (wk->w.tls)
+        wtls_set_keys(wk->w.tls, &msg.u.keys);
       break;
     default:
       log_msg(wk->w.log, LOG_WARN, "unexpected %s message from the supervisor dropped",
@@ -355,13 +370,33 @@ static int setup(struct worker *wk, const struct worker_args *a) {
   }
 
   wk->listeners = calloc(conf->n_listen, sizeof(*wk->listeners));
-  if (!wk->listeners)
+  wk->linfo = calloc(conf->n_listen, sizeof(*wk->linfo));
+  if (!wk->listeners || !wk->linfo)
     return -ENOMEM;
   for (size_t i = 0; i < conf->n_listen; i++) {
     loop_io_init(w->loop, &wk->listeners[i], a->listen_fds[i], LOOP_REF_LISTENER);
     wk->listeners[i].h.data = wk;
   }
   wk->n_listeners = conf->n_listen;
+  if (conf->tls.ctx && (rc = wtls_new(conf, a->tickets, w->log, &w->tls)) < 0) {
+    log_msg(w->log, LOG_ERROR, "cannot set up TLS: %s", strerror(-rc));
+    return rc;
+  }
+  for (size_t i = 0; i < conf->n_listen; i++) {
+    if (conf->listen[i].tls) {
+      wk->linfo[i].transport_init = wtls_transport_init;
+      wk->linfo[i].arg = w->tls;
+    }
+    wk->linfo[i].redirect_https = conf->listen[i].redirect_https;
+  }
+  if (conf->https_listener >= 0) {
+    /* the bound port: the config may say 0 */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(a->listen_fds[conf->https_listener], (struct sockaddr *)&ss, &sl) == 0)
+      w->https_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                     : ((struct sockaddr_in *)&ss)->sin_port);
+  }
 
   loop_io_init(w->loop, &wk->ipc, a->ipc_fd, LOOP_REF_IPC);
   wk->ipc.h.data = wk;
@@ -426,6 +461,8 @@ static void teardown(struct worker *wk) {
   fcache_free(w->cache);
   sfile_ctx_free(w->files);
   free(wk->listeners);
+  free(wk->linfo);
+  wtls_free(w->tls);
   loop_free(w->loop);
 }
 

@@ -4,6 +4,7 @@
 #define EVC_WORKER_H
 
 #include "conf.h"
+#include "ipc.h"
 
 struct worker_args {
   const conf_t *conf;     /* the snapshot inherited across fork; read-only */
@@ -11,6 +12,7 @@ struct worker_args {
   int ipc_fd;             /* the worker's end of the socketpair */
   unsigned generation;
   unsigned slot;          /* index within its generation, for the logs ("worker 2") */
+  const struct ipc_ticket_keys *tickets; /* the supervisor's TLS ticket keys, or NULL */
 };
 
 /* Runs the worker until it has drained; returns the process exit status (0 clean, 1 error).

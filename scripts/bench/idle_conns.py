@@ -5,17 +5,21 @@ Opens N connections to HOST:PORT, sends one keep-alive GET for PATH on each and 
 response, so every connection sits in the server's keep-alive state. Then prints "ready N" and
 holds them until it is killed (SIGTERM). Prints "failed: ..." and exits 1 if any
 connection cannot be opened or gets no complete 200 response.
-Usage: idle_conns.py HOST PORT N PATH
+Usage: idle_conns.py HOST PORT N PATH [CA_FILE]
+With CA_FILE, the connections are TLS (verified against it): each one's handshake and request
+are done one at a time, blocking, then it joins the others.
 """
 import resource
 import selectors
 import signal
 import socket
+import ssl
 import sys
 
 
 def main():
     host, port, n, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    ctx = ssl.create_default_context(cafile=sys.argv[5]) if len(sys.argv) > 5 and sys.argv[5] else None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < n + 64:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 1024), hard))
@@ -28,6 +32,8 @@ def main():
         pending = {}
         for _ in range(start, min(n, start + batch)):
             s = socket.create_connection((host, port), timeout=10)
+            if ctx:
+                s = ctx.wrap_socket(s, server_hostname=host)
             s.sendall(req)
             s.setblocking(False)
             socks.append(s)
@@ -40,7 +46,10 @@ def main():
                 return 1
             for key, _ in events:
                 s = key.fileobj
-                data = s.recv(65536)
+                try:
+                    data = s.recv(65536)
+                except ssl.SSLWantReadError:
+                    continue  # a record not complete yet (or a session ticket alone)
                 if not data:
                     print("failed: server closed a connection", flush=True)
                     return 1

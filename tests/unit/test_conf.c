@@ -341,7 +341,8 @@ static void test_wrong_type(void **state) {
                    "workers = true;\n"
                    "mime_types = [\"md\"];\n");
   assert_int_equal(rc, -EINVAL);
-  has(f, "@:1: listen: expected an address string or a list of them, got 8080\n");
+  has(f, "@:1: listen: expected an address string or a list of them (strings or { address = "
+         "...; tls = true; } groups), got 8080\n");
   has(f, "@:3: pool_threads: expected an integer from 1 to 1024, got \"4\"\n");
   has(f, "@:4: allow_symlinks_outside_root: expected true or false, got 1\n");
   has(f, "@:5: timeouts: expected a group { ... }, got 5\n");
@@ -889,6 +890,60 @@ static void test_recycle(void **state) {
   has(f, "@:3: recycle: expected a group { ... }, got 5\n");
 }
 
+/* listen mixes strings and groups; a group's flags; its errors name the key. */
+static void test_listen_groups(void **state) {
+  fx_t *f = *state;
+  assert_int_equal(load(f, "root = \"www\";\n"
+                           "listen = ( \"127.0.0.1:0\", { address = \"[::1]:0\"; redirect_https = true; },\n"
+                           "  { address = \"127.0.0.1:8443\"; tls = true; } );\n"),
+                   -EINVAL); /* a TLS listener without certificates */
+  has(f, "@:3: listen[2]: tls = true needs tls.certificates: none is given\n");
+  assert_int_equal(load(f, "root = \"www\";\n"
+                           "listen = ( \"127.0.0.1:0\", { address = \"[::1]:0\"; redirect_https = true; } );\n"),
+                   -EINVAL);
+  has(f, "@:2: listen[1]: redirect_https = true needs a listener with tls = true");
+  assert_int_equal(load(f, "root = \"www\";\n"
+                           "listen = ( { address = \"127.0.0.1:0\"; tls = 1; proxy_protocol = true; },\n"
+                           "  { tls = false; }, { address = \"127.0.0.1:1\"; tls = true; redirect_https = true; } );\n"),
+                   -EINVAL);
+  has(f, "@:2: listen[0].tls: expected true or false, got 1\n");
+  has(f, "@:2: listen[0].proxy_protocol: unknown key");
+  has(f, "@:3: listen[1]: expected address = \"IP:PORT\"");
+  has(f, "@:3: listen[2]: redirect_https is for plain listeners");
+  assert_int_equal(load(f, "root = \"www\";\nlisten = ( { address = \"127.0.0.1:0\"; tls = false; } );\n"), 0);
+  assert_int_equal(f->c->n_listen, 1);
+  assert_int_equal(f->c->listen[0].tls, 0);
+  assert_int_equal(f->c->https_listener, -1);
+  assert_null(f->c->tls.ctx);
+}
+
+/* The tls group: defaults, values, and the errors that need no certificate file. */
+static void test_tls_keys(void **state) {
+  fx_t *f = *state;
+  assert_int_equal(load(f, BASE), 0);
+  assert_int_equal(f->c->tls.min_version, 0x0303);
+  assert_int_equal(f->c->tls.session_tickets, 1);
+  assert_true(f->c->tls.ticket_key_rotation == 3600.0);
+  assert_int_equal(load(f, BASE "tls = { min_version = \"TLSv1.3\"; session_tickets = false;\n"
+                                "  ticket_key_rotation = 60.0; };\n"),
+                   0);
+  assert_int_equal(f->c->tls.min_version, 0x0304);
+  assert_int_equal(f->c->tls.session_tickets, 0);
+  assert_true(f->c->tls.ticket_key_rotation == 60.0);
+  assert_int_equal(load(f, BASE "tls = { min_version = \"TLSv1.0\"; ticket_key_rotation = 0.0;\n"
+                                "  certificates = ( { cert = \"a.pem\"; }, { key = 1; cert = \"b\"; },\n"
+                                "    { cert = \"c\"; key = \"d\"; chain = \"e\"; } ); sni = 1; };\n"),
+                   -EINVAL);
+  has(f, "@:3: tls.min_version: expected \"TLSv1.2\" or \"TLSv1.3\", got \"TLSv1.0\"\n");
+  has(f, "@:3: tls.ticket_key_rotation: ");
+  has(f, "@:4: tls.certificates[0]: expected key = \"FILE\"");
+  has(f, "@:4: tls.certificates[1].key: expected a non-empty string, got 1\n");
+  has(f, "@:5: tls.certificates[2].chain: unknown key");
+  has(f, "@:5: tls.sni: unknown key");
+  assert_int_equal(load(f, BASE "tls = { certificates = (); };\n"), -EINVAL);
+  has(f, "@:3: tls.certificates: expected at least one");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_full, setup, teardown),
@@ -926,6 +981,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_listen_v4_mapped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_recycle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_admin_and_drain_delay, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_listen_groups, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tls_keys, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,6 +42,20 @@ static void test_format_example(void **state) {
   assert_string_equal(buf, want);
 }
 
+/* A server with TLS listeners adds the protocol and the resumed flag, quoted, at the end. */
+static void test_format_tls(void **state) {
+  struct http_log_entry e = entry();
+  char buf[512];
+  (void)state;
+  e.tls = "TLSv1.3 r";
+  assert_true(http_log_format(buf, sizeof buf, &e) > 0);
+  assert_string_equal(buf, "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET / HTTP/1.1\" 200 2326 "
+                           "\"-\" \"curl/7.88\" \"TLSv1.3 r\"\n");
+  e.tls = "-";
+  assert_true(http_log_format(buf, sizeof buf, &e) > 0);
+  assert_non_null(strstr(buf, "\"curl/7.88\" \"-\"\n"));
+}
+
 static void test_format_fields(void **state) {
   struct http_log_entry e = entry();
   char buf[512];
@@ -229,6 +243,7 @@ static void test_injection(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_format_example),   cmocka_unit_test(test_format_fields),
+      cmocka_unit_test(test_format_tls),
       cmocka_unit_test(test_format_lengths),   cmocka_unit_test(test_escape),
       cmocka_unit_test(test_escape_all_bytes), cmocka_unit_test(test_escape_truncation),
       cmocka_unit_test(test_nobufs),           cmocka_unit_test(test_injection),

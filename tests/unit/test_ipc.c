@@ -39,6 +39,9 @@ static void test_roundtrip_all_types(void **state) {
   st.counters.accepted = 7;
   st.counters.status[IPC_N_STATUS - 1] = 3;
   st.counters.duration[IPC_N_DURATION - 1] = 1;
+  struct ipc_ticket_keys keys;
+  memset(&keys, 0xa5, sizeof(keys));
+  keys.n_keys = 2;
   struct {
     uint8_t type;
     const void *p;
@@ -49,6 +52,7 @@ static void test_roundtrip_all_types(void **state) {
       {IPC_PING, &ping, sizeof(ping)},    {IPC_DRAIN, &drain, sizeof(drain)},
       {IPC_STOP, NULL, 0},                {IPC_REOPEN, NULL, 0},
       {IPC_FINAL, &st, sizeof(st)},
+      {IPC_TICKET_KEYS, &keys, sizeof(keys)},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     uint8_t buf[IPC_MAX_MSG];
@@ -159,6 +163,14 @@ static void test_decode_rejects(void **state) {
   assert_int_equal(ipc_decode(buf, 12, &m), -EBADMSG);
   buf[1] = IPC_PONG; /* PONG takes sizeof(struct ipc_stats) */
   assert_int_equal(ipc_decode(buf, 12, &m), -EBADMSG);
+  buf[1] = IPC_TICKET_KEYS; /* takes sizeof(struct ipc_ticket_keys) */
+  assert_int_equal(ipc_decode(buf, 12, &m), -EBADMSG);
+  /* ticket keys: one or two, never none or more */
+  for (uint32_t nk = 0; nk < 4; nk += 3) {
+    struct ipc_ticket_keys k = {.n_keys = nk};
+    n = ipc_encode(IPC_TICKET_KEYS, &k, sizeof(k), buf, sizeof(buf));
+    assert_int_equal(ipc_decode(buf, (size_t)n, &m), -EBADMSG);
+  }
 
   /* stats the supervisor could not print as JSON numbers */
   const double bad[] = {NAN, INFINITY, -INFINITY};

@@ -1,0 +1,352 @@
+/* TLS in a worker (see tls.h): the TLS transport over OpenSSL with a non-blocking socket,
+ * and the callbacks the worker puts on the contexts it inherited. */
+#define _GNU_SOURCE
+#include "tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "conf_tls.h"
+#include "loop.h"
+
+/* The largest write offered to SSL_write: one full record. Smaller pieces (headers and a
+ * small body) are copied together first, so an answer of a few KiB is one record and one
+ * send, not one per piece. */
+#define RECORD_MAX 16384
+
+/* What an HTTPS port says to a client speaking plain HTTP to it (nginx answers the same
+ * way), instead of a silent close the operator would have to guess at. */
+static const char plain_http_answer[] =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: text/plain\r\n"
+    "Content-Length: 50\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "400 Bad Request: this port speaks HTTPS (TLS).\r\n\r\n";
+
+struct wtls {
+  const conf_t *conf;
+  log_t *log;
+  struct ipc_ticket_keys keys;
+  unsigned n_keys; /* 0 until the supervisor's keys are there */
+  struct wtls_stats st;
+  int ktls_asked; /* SSL_OP_ENABLE_KTLS set: the kernel has the tls ULP */
+  unsigned char alpn[32]; /* the protocols we offer, in wire format, ours first */
+  unsigned alpn_len;
+  char scratch[RECORD_MAX];
+};
+
+static int ex_index = -1; /* SSL_CTX ex_data slot of the wtls_t: set once per process */
+
+static wtls_t *of_ssl(SSL *s) {
+  return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(s), ex_index);
+}
+
+/* ---- callbacks on the contexts ----------------------------------------------------------- */
+
+/* SNI: the first certificate whose names match, else the default (the first). */
+static int on_servername(SSL *s, int *alert, void *arg) {
+  wtls_t *w = arg;
+  (void)alert;
+  const char *host = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
+  if (host) {
+    int i = conf_tls_match(w->conf->tls.ctx, host);
+    if (i > 0)
+      SSL_set_SSL_CTX(s, conf_tls_ctx(w->conf->tls.ctx, (size_t)i));
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+/* ALPN: http/1.1 today; h2 goes first in w->alpn once HTTP/2 is there. A client that offers
+ * neither gets no ALPN answer and speaks HTTP/1.1, as curl without ALPN does. */
+static int on_alpn(SSL *s, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned int inlen, void *arg) {
+  wtls_t *w = arg;
+  (void)s;
+  if (SSL_select_next_proto((unsigned char **)out, outlen, w->alpn, w->alpn_len, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+/* Session tickets with the supervisor's keys: AES-256-CBC and HMAC-SHA256, as OpenSSL's own
+ * tickets. A ticket under the previous key still resumes, and is renewed under the current
+ * one (return 2). Used by TLS 1.2 and 1.3 alike. */
+static int on_ticket_key(SSL *s, unsigned char name[16], unsigned char iv[16],
+                         EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc) {
+  wtls_t *w = of_ssl(s);
+  OSSL_PARAM params[2] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+      OSSL_PARAM_construct_end()};
+  if (!w || w->n_keys == 0)
+    return 0; /* no keys yet: no ticket, a full handshake next time */
+  if (enc) {
+    const uint8_t *k = w->keys.cur;
+    memcpy(name, k, 16);
+    if (RAND_bytes(iv, 16) != 1 ||
+        EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k + 16, iv) != 1 ||
+        EVP_MAC_init(hctx, k + 48, 32, params) != 1)
+      return -1;
+    return 1;
+  }
+  for (unsigned i = 0; i < w->n_keys; i++) {
+    const uint8_t *k = i == 0 ? w->keys.cur : w->keys.prev;
+    if (memcmp(name, k, 16) != 0)
+      continue;
+    if (EVP_MAC_init(hctx, k + 48, 32, params) != 1 ||
+        EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k + 16, iv) != 1)
+      return -1;
+    /* TLS 1.3 clients use a ticket once (RFC 8446, C.4; wrk too): a resumption must bring
+     * a new one, or every other reconnection is a full handshake (measured: half of wrk's).
+     * TLS 1.2 keeps its ticket, renewed only when the previous key decrypted it. */
+    return SSL_version(s) >= TLS1_3_VERSION || i > 0 ? 2 : 1;
+  }
+  return 0; /* a key older than the previous one, or another server's: full handshake */
+}
+
+/* ---- the transport ----------------------------------------------------------------------- */
+
+/* Maps a failed SSL call: -EAGAIN with the interest that lets it go on, or -EPROTO. */
+static int ssl_fail(SSL *s, int r, int *want) {
+  switch (SSL_get_error(s, r)) {
+  case SSL_ERROR_WANT_READ:
+    *want = LOOP_READ;
+    return -EAGAIN;
+  case SSL_ERROR_WANT_WRITE:
+    *want = LOOP_WRITE;
+    return -EAGAIN;
+  case SSL_ERROR_ZERO_RETURN:
+    return 0;
+  default:
+    ERR_clear_error();
+    return -EPROTO;
+  }
+}
+
+/* A client that spoke plain HTTP: drain what it sent (so that our close is a FIN, not a
+ * reset that would destroy the answer), answer 400 in plain text, end our side. */
+static void answer_plain_http(int fd) {
+  char sink[4096];
+  for (int i = 0; i < 4 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+    ;
+  ssize_t n = send(fd, plain_http_answer, sizeof(plain_http_answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)n; /* best effort: the connection closes either way */
+  shutdown(fd, SHUT_WR);
+}
+
+static int tls_handshake(struct transport *t, int *want) {
+  SSL *s = t->state;
+  ERR_clear_error();
+  int r = SSL_do_handshake(s);
+  wtls_t *w = of_ssl(s);
+  if (r == 1) {
+    w->st.handshakes++;
+    if (SSL_session_reused(s))
+      w->st.resumed++;
+    if (BIO_get_ktls_send(SSL_get_wbio(s)))
+      w->st.ktls = 1;
+    return 0;
+  }
+  int e = SSL_get_error(s, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    *want = e == SSL_ERROR_WANT_READ ? LOOP_READ : LOOP_WRITE;
+    return -EAGAIN;
+  }
+  /* a protocol error (garbage, plain HTTP, no common version or cipher) is a failure; a
+   * client that left mid-handshake (EOF, reset) is not, or every benchmark's end would be */
+  if (e == SSL_ERROR_SSL)
+    w->st.failed++;
+  unsigned long err = ERR_peek_error();
+  if (ERR_GET_LIB(err) == ERR_LIB_SSL && ERR_GET_REASON(err) == SSL_R_HTTP_REQUEST)
+    answer_plain_http(t->fd);
+  ERR_clear_error();
+  return -EPROTO;
+}
+
+static ssize_t tls_recv(struct transport *t, void *buf, size_t len, int *want) {
+  SSL *s = t->state;
+  size_t n = 0;
+  ERR_clear_error();
+  int r = SSL_read_ex(s, buf, len, &n);
+  if (r == 1)
+    return (ssize_t)n;
+  return ssl_fail(s, r, want);
+}
+
+static ssize_t tls_sendv(struct transport *t, const struct iovec *iov, int n, int more,
+                         int *want) {
+  SSL *s = t->state;
+  wtls_t *w = of_ssl(s);
+  (void)more; /* records are whole: there is nothing to cork */
+  size_t total = 0;
+  for (int i = 0; i < n; i++)
+    total += iov[i].iov_len;
+  /* Always the same length for the same pending bytes (or more, never fewer): a retry after
+   * WANT_WRITE must offer at least what the failed write did. */
+  size_t len = total < RECORD_MAX ? total : RECORD_MAX;
+  const void *p = iov[0].iov_base;
+  if (iov[0].iov_len < len) {
+    size_t off = 0;
+    for (int i = 0; i < n && off < len; i++) {
+      size_t take = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
+      memcpy(w->scratch + off, iov[i].iov_base, take);
+      off += take;
+    }
+    p = w->scratch;
+  }
+  size_t sent = 0;
+  ERR_clear_error();
+  int r = SSL_write_ex(s, p, len, &sent);
+  if (r == 1)
+    return (ssize_t)sent;
+  int rc = ssl_fail(s, r, want);
+  if (rc == -EAGAIN)
+    *want = LOOP_WRITE; /* after the handshake a write waits for room only */
+  return rc == 0 ? -EPIPE : rc;
+}
+
+static int tls_pending(const struct transport *t) {
+  /* read ahead: whole records may wait undecrypted in OpenSSL's buffer too (a partial one
+   * makes the next recv say -EAGAIN, which is harmless) */
+  return SSL_has_pending(t->state);
+}
+
+static void tls_shutdown(struct transport *t) {
+  ERR_clear_error();
+  SSL_shutdown(t->state); /* our close_notify; the peer's is not waited for */
+  ERR_clear_error();
+  shutdown(t->fd, SHUT_WR);
+}
+
+static int tls_zero_copy(const struct transport *t) {
+  return BIO_get_ktls_send(SSL_get_wbio(t->state)) != 0;
+}
+
+static const char *tls_alpn(const struct transport *t, unsigned *len) {
+  const unsigned char *p = NULL;
+  SSL_get0_alpn_selected(t->state, &p, len);
+  return *len ? (const char *)p : NULL;
+}
+
+static const char *tls_describe(const struct transport *t, char *buf, size_t len) {
+  snprintf(buf, len, "%s %c", SSL_get_version(t->state), SSL_session_reused(t->state) ? 'r' : '.');
+  return buf;
+}
+
+static void tls_release(struct transport *t) {
+  SSL_free(t->state);
+  t->state = NULL;
+}
+
+static const struct transport_ops transport_tls = {
+    .name = "tls",
+    .handshake = tls_handshake,
+    .recv = tls_recv,
+    .sendv = tls_sendv,
+    .pending = tls_pending,
+    .shutdown = tls_shutdown,
+    .zero_copy = tls_zero_copy,
+    .alpn = tls_alpn,
+    .describe = tls_describe,
+    .release = tls_release,
+};
+
+int wtls_transport_init(void *arg, struct transport *t) {
+  wtls_t *w = arg;
+  SSL *s = SSL_new(conf_tls_ctx(w->conf->tls.ctx, 0));
+  if (!s || SSL_set_fd(s, t->fd) != 1) {
+    SSL_free(s);
+    ERR_clear_error();
+    return -ENOMEM;
+  }
+  SSL_set_accept_state(s);
+  /* TLS 1.3 sends the session ticket as a write of its own after the handshake: with Nagle,
+   * the answer that follows waits for the client's delayed ACK of it (40 ms, measured). */
+  int one = 1;
+  setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  t->nodelay = 1;
+  t->ops = &transport_tls;
+  t->state = s;
+  return 0;
+}
+
+/* ---- the worker's TLS state -------------------------------------------------------------- */
+
+/* Kernel TLS only where the kernel has the tls ULP loaded; elsewhere OpenSSL would try it on
+ * every connection and fall back each time. */
+static int kernel_has_tls(void) {
+  char buf[256] = "";
+  FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
+  if (!f)
+    return 0;
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
+    if (strcmp(tok, "tls") == 0)
+      return 1;
+  return 0;
+}
+
+int wtls_new(const conf_t *conf, const struct ipc_ticket_keys *keys, log_t *log, wtls_t **out) {
+  wtls_t *w = calloc(1, sizeof(*w));
+  if (!w)
+    return -ENOMEM;
+  w->conf = conf;
+  w->log = log;
+  static const unsigned char h1[] = "\x08http/1.1";
+  memcpy(w->alpn, h1, sizeof(h1) - 1);
+  w->alpn_len = sizeof(h1) - 1;
+  if (keys)
+    wtls_set_keys(w, keys);
+  if (ex_index < 0)
+    ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+#ifndef OPENSSL_NO_KTLS
+  w->ktls_asked = kernel_has_tls();
+#endif
+  /* Our copies of the supervisor's contexts (fork): what we set here stays in this worker. */
+  for (size_t i = 0; i < conf_tls_count(conf->tls.ctx); i++) {
+    SSL_CTX *ctx = conf_tls_ctx(conf->tls.ctx, i);
+    SSL_CTX_set_ex_data(ctx, ex_index, w);
+    SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
+    SSL_CTX_set_tlsext_servername_arg(ctx, w);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, w);
+    if (conf->tls.session_tickets)
+      SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    if (w->ktls_asked)
+      SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+  }
+  log_msg(log, LOG_DEBUG, "TLS: %zu certificate%s, file bodies by %s", conf_tls_count(conf->tls.ctx),
+          conf_tls_count(conf->tls.ctx) == 1 ? "" : "s",
+          w->ktls_asked ? "kernel TLS where a connection gets it" : "pool-read buffers");
+  *out = w;
+  return 0;
+}
+
+void wtls_set_keys(wtls_t *w, const struct ipc_ticket_keys *keys) {
+  w->keys = *keys;
+  w->n_keys = keys->n_keys == 2 ? 2 : 1;
+}
+
+void wtls_stats(const wtls_t *w, struct wtls_stats *out) {
+  *out = w->st;
+}
+
+void wtls_free(wtls_t *w) {
+  if (!w)
+    return;
+  OPENSSL_cleanse(&w->keys, sizeof(w->keys));
+  free(w);
+}
