@@ -1618,6 +1618,8 @@ static void upgrade_handover(sup_t *sup, struct sup_handover *h) {
   struct sup_buf m = {0};
   sup_metrics_export(sup->metrics, &m);
   h->metrics = m.p;
+  h->tickets = sup->tickets;
+  h->has_tickets = sup->tickets_ok;
   const char *texts[256]; /* a config and the one reloaded over it: at most 64 each */
   int fds[256];
   int n = sup_lset_fds(sup->lset, texts, fds, 256);
@@ -1875,7 +1877,11 @@ int sup_new(conf_t *conf, log_t *log, sup_t **out) {
   if (up) {
     sup->handover = sup_xcalloc(1, sizeof(*sup->handover));
     int hrc = sup_handover_decode(up, sup->handover);
-    unsetenv(SUP_UPGRADE_ENV); /* not for the workers, nor for the next upgrade */
+    /* Not for the workers, nor for the next upgrade: unsetenv drops the pointer, but the
+     * bytes stay where /proc/PID/environ shows them (the ticket keys among them), in this
+     * process and every worker it forks. */
+    explicit_bzero((char *)up, strlen(up));
+    unsetenv(SUP_UPGRADE_ENV);
     if (hrc == 0 && sup->handover->exe) {
       free(sup->exe);
       sup->exe = sup_xstrdup(sup->handover->exe);
@@ -1954,6 +1960,20 @@ void sup_set_binary(sup_t *sup, const char *argv0) {
   sup->exe = p;
 }
 
+/* TLS ticket keys: the previous image's (an upgrade), or new ones; rotated from here on. */
+static void tickets_start(sup_t *sup, const conf_t *c, const struct ipc_ticket_keys *kept) {
+  if (kept) {
+    sup->tickets = *kept;
+    sup->tickets_ok = 1;
+  } else if (sup_tickets_make(&sup->tickets) == 0) {
+    sup->tickets_ok = 1;
+  } else {
+    log_msg(sup->log, LOG_ERROR, "RAND_priv_bytes() failed: no TLS session tickets");
+    return;
+  }
+  loop_timer_start(&sup->tickets_timer, on_tickets, secs_ms(c->tls.ticket_key_rotation), 0);
+}
+
 /* The new image of an upgrade: everything comes from the hand-over, nothing is bound. */
 static int start_upgraded(sup_t *sup) {
   struct sup_handover *h = sup->handover;
@@ -1997,6 +2017,7 @@ static int start_upgraded(sup_t *sup) {
     return rc;
   sup_lset_drop_spares(sup->lset);
   watchdog_arm(sup);
+  tickets_start(sup, ours->conf, h->has_tickets ? &h->tickets : NULL);
   sup->upgrading = 1;
   if (h->req_fd >= 0)
     sup->cur.req[sup->cur.n++] = sup_ctl_adopt_req(sup->ctl, h->req_fd);
@@ -2074,12 +2095,7 @@ static int start(sup_t *sup) {
   watchdog_arm(sup);
   log_msg(sup->log, LOG_INFO, "started: pid %ld, config %s, %u workers", (long)sup->pid,
           sup->conf_path, g->n_slots);
-  if (sup_tickets_make(&sup->tickets) == 0) {
-    sup->tickets_ok = 1;
-    loop_timer_start(&sup->tickets_timer, on_tickets, secs_ms(g->conf->tls.ticket_key_rotation), 0);
-  } else {
-    log_msg(sup->log, LOG_ERROR, "RAND_priv_bytes() failed: no TLS session tickets");
-  }
+  tickets_start(sup, g->conf, NULL);
   gen_spawn_all(g);
   health_arm(sup);
   schedule(sup);

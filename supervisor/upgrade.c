@@ -67,6 +67,10 @@ void sup_handover_encode(const struct sup_handover *h, struct sup_buf *b) {
     sup_buf_printf(b, ";%c=", keys[i]); /* a path may hold any byte but NUL: hex */
     hex(b, paths[i], strlen(paths[i]));
   }
+  if (h->has_tickets) {
+    sup_buf_printf(b, ";K=");
+    hex(b, &h->tickets, sizeof(h->tickets));
+  }
   for (unsigned i = 0; i < h->n_listeners; i++)
     sup_buf_printf(b, ";L=%s,%d", h->listeners[i].text, h->listeners[i].fd);
   for (unsigned i = 0; i < h->n_workers; i++) {
@@ -141,6 +145,13 @@ static int parse_field(struct sup_handover *h, char *f) {
     *path = p;
     return 0;
   }
+  if (strcmp(k, "K") == 0) {
+    if (unhex(v, strlen(v), &h->tickets, sizeof(h->tickets)) < 0 ||
+        (h->tickets.n_keys != 1 && h->tickets.n_keys != 2))
+      return -1;
+    h->has_tickets = 1;
+    return 0;
+  }
   if (strcmp(k, "L") == 0) {
     char *comma = strrchr(v, ',');
     int fd;
@@ -159,8 +170,11 @@ static int parse_field(struct sup_handover *h, char *f) {
                &answered, &w.flags, &n) != 7 ||
         n == 0 || pid <= 0 || w.fd < 0)
       return -1;
+    /* Stats in another layout (a binary whose ipc_stats differs) are not a reason to refuse
+     * the hand-over: that would leave nobody supervising the workers. They are unknown
+     * until the worker's next answer; the totals of the metrics come in their own line. */
     if (unhex(v + n, strlen(v + n), &w.stats, sizeof(w.stats)) < 0)
-      return -1;
+      memset(&w.stats, 0, sizeof(w.stats));
     w.pid = (pid_t)pid;
     w.seq = seq;
     w.answered = answered;

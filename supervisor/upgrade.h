@@ -32,7 +32,8 @@ struct sup_up_worker {
   unsigned slot, generation;
   uint64_t seq, answered;
   unsigned flags; /* SUP_UP_* */
-  struct ipc_stats stats;
+  struct ipc_stats stats; /* zero when the previous binary's layout differs from ours: its
+                           * figures are unknown until the worker's next answer */
 };
 
 struct sup_up_listener {
@@ -52,6 +53,12 @@ struct sup_handover {
   char *ctl_path; /* where the control socket and the pid file are (a config edited since */
   char *pid_file; /* the last reload may name others: they move once the upgrade is done) */
   char *metrics;  /* sup_metrics_export's line */
+  /* TLS session ticket keys, so that tickets issued before the upgrade still resume after
+   * it (and new ones are issued at all: the new image starts no key of its own then). The
+   * new image wipes the variable's bytes once decoded: it is in every worker's
+   * /proc/PID/environ, which a process of the workers' user could read. */
+  struct ipc_ticket_keys tickets;
+  int has_tickets;
   struct sup_up_listener *listeners;
   unsigned n_listeners;
   struct sup_up_worker *workers;

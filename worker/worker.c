@@ -293,8 +293,11 @@ static void on_ipc(loop_io_t *io, int events) {
       log_msg(wk->w.log, LOG_INFO, "logs reopened");
       break;
     case IPC_TICKET_KEYS:
-      if (wk->w.tls)
+      if (wk->w.tls) {
         wtls_set_keys(wk->w.tls, &msg.u.keys);
+        /* the supervisor's "rotated" says it sent them; this says they are in use here */
+        log_msg(wk->w.log, LOG_INFO, "TLS ticket keys in use");
+      }
       break;
     default:
       log_msg(wk->w.log, LOG_WARN, "unexpected %s message from the supervisor dropped",

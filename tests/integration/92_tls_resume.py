@@ -59,21 +59,37 @@ def main():
         for v in ("tls1_2", "tls1_3"):
             report(resumed(s.port, ca, sess + v, sess + v + ".new", v),
                    "%s: a ticket of generation 1 resumes on generation 2" % v)
+        # a binary upgrade hands the keys over: tickets from before resume after it, and the
+        # new image issues tickets (it made no keys of its own before they were handed over)
+        for v in ("tls1_2", "tls1_3"):
+            resumed(s.port, ca, None, sess + v + ".up", v)
+        r = s.cli("-s", "upgrade", timeout=60)
+        report(r.returncode == 0, "upgrade: %r %r" % (r.stdout, r.stderr))
+        for v in ("tls1_2", "tls1_3"):
+            report(resumed(s.port, ca, sess + v + ".up", sess + v + ".up2", v),
+                   "%s: a ticket from before the upgrade resumes after it" % v)
+            n = sum(resumed(s.port, ca, sess + v + ".up2", sess + v + ".up2", v) for _ in range(5))
+            report(n >= 4, "%s: after the upgrade %d of 5 reconnections resumed" % (v, n))
 
     # rotation: a ticket made just after a rotation resumes after the next one (its key is
     # the previous one then), not after a second
     s = remove_at_exit(Server(files={"index.html": "hi\n"},
                               settings=tls_settings([cert], "ticket_key_rotation = 1.5;"),
                               workers=2))
-    rot = re.compile(r"TLS ticket keys rotated")
+    # Each rotation: the supervisor's line, then both workers' (the keys are in use there):
+    # waiting for the supervisor's alone let a worker still hold the old key.
+    def rotation():  # in either order: a worker may write its line before the supervisor
+        seen = [s.wait_log(r"TLS ticket keys (rotated|in use)", 10).group(1) for _ in range(3)]
+        if sorted(seen) != ["in use", "in use", "rotated"]:
+            fail("one rotation, then both workers: %r" % seen)
     with s:
         for v in ("tls1_2", "tls1_3"):
             t = os.path.join(d, "rot" + v)
-            s.wait_log(rot, 10)
+            rotation()
             resumed(s.port, ca, None, t, v)
-            s.wait_log(rot, 10)
+            rotation()
             report(resumed(s.port, ca, t, t + ".x", v), "%s: resumes after one rotation" % v)
-            s.wait_log(rot, 10)
+            rotation()
             report(not resumed(s.port, ca, t, t + ".x", v),
                    "%s: no resumption after two rotations" % v)
 
