@@ -231,9 +231,15 @@ static size_t head_end(const char *p, size_t n) {
 }
 
 static void client_read(struct client *c) {
+  /* Lingering, at most this many reads per call: a client streaming bytes after its answer
+   * would otherwise keep the supervisor's loop here (the linger timer cannot fire meanwhile),
+   * and with it health pings, reaping and signals. Level-triggered: the rest comes next turn. */
+  unsigned drops = 16;
   for (;;) {
     if (c->state == CL_LINGER) { /* drop what comes until the client's FIN */
-      char drop[1024];
+      char drop[4096];
+      if (drops-- == 0)
+        return;
       ssize_t n = recv(c->fd, drop, sizeof(drop), MSG_DONTWAIT);
       if (n < 0 && errno == EINTR)
         continue;
@@ -243,7 +249,7 @@ static void client_read(struct client *c) {
         client_close(c);
         return;
       }
-      continue; /* bounded by the linger timer */
+      continue;
     }
     ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
     if (n < 0 && errno == EINTR)

@@ -1561,6 +1561,8 @@ static void upgrade_start(sup_t *sup, sup_ctl_req_t *req) {
                      : sup->up.check_pid                       ? "an upgrade is under way"
                      : sup->pending || sup->upgrading
                          ? "a reload is under way: try again once it is decided"
+                     : sup->rec_new ? "a worker is being recycled: try again once its "
+                                      "replacement is ready"
                      : !sup->served || !sup->active ? "not serving yet"
                                                      : NULL;
   if (busy) {

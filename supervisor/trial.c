@@ -110,8 +110,10 @@ int sup_trial_run(const conf_t *conf, char *why, size_t len) {
                TRIAL_READY_MS / 1000);
       break;
     }
-    if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+    if (poll(&p, 1, (int)left) < 0 && errno != EINTR) {
+      snprintf(why, len, "trial: poll() failed: %s", strerror(errno));
       break;
+    }
     struct ipc_msg m;
     int r = ipc_recv(ipc, &m);
     if (r == 0 && m.type == IPC_READY) {

@@ -112,6 +112,8 @@ struct conn {
   unsigned handshaking : 1;     /* the transport is not ready for data yet */
   unsigned read_wants_write : 1; /* the transport's recv waits for the socket to drain */
   unsigned redirect_https : 1;  /* every request is answered with a redirect to https */
+  unsigned more_queued : 1;     /* more is in the loop's pending queue (holds one) */
+  loop_pending_t more;          /* conn_read goes on in the next pending phase */
 };
 
 /* The peer's address as text, for the logs. */
@@ -1132,11 +1134,32 @@ static void conn_process(struct conn *c) {
   c->in_process = 0;
 }
 
+static void conn_read(struct conn *c);
+
+/* The pending phase after conn_read gave up its turn with bytes still in the transport. */
+static void conn_read_more(loop_pending_t *p) {
+  struct conn *c = (struct conn *)((char *)p - offsetof(struct conn, more));
+  c->more_queued = 0;
+  if (c->closing) {
+    release(c);
+    return;
+  }
+  c->holds--;
+  conn_read(c);
+}
+
+/* At most this many reads per turn of the loop while the transport holds decrypted bytes:
+ * a TLS client streaming small records (pipelined requests, or bytes after our FIN) would
+ * otherwise keep one call going, and every other connection and timer waiting. */
+#define READ_TURNS 16
+
 /* Reads what the transport has and processes it; TLS may hold decrypted bytes the socket
- * will not announce again, so reading goes on while it has some and there is room. */
+ * will not announce again, so reading goes on while it has some and there is room, for
+ * READ_TURNS reads; then the rest waits for the next pending phase (as libuv feeds an I/O
+ * callback it defers). */
 static void conn_read(struct conn *c) {
   struct wctx *w = c->w;
-  for (;;) {
+  for (unsigned turns = 1;; turns++) {
     if (!c->p)
       buf_get(c);
     uint32_t room = w->max_header_bytes - c->in_len;
@@ -1160,6 +1183,14 @@ static void conn_read(struct conn *c) {
       }
       if (c->closing || !c->tx.ops->pending(&c->tx))
         return;
+      if (turns >= READ_TURNS) {
+        if (!c->more_queued) {
+          c->more_queued = 1;
+          c->holds++;
+          loop_pending_push(w->loop, &c->more, conn_read_more);
+        }
+        return;
+      }
       continue;
     }
     if (n == -EAGAIN) {
