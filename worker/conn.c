@@ -24,6 +24,7 @@
 
 #include "answer.h"
 #include "fcache.h"
+#include "h2.h"
 #include "http_request.h"
 #include "http_response.h"
 #include "transport.h"
@@ -80,6 +81,7 @@ struct conn {
   uint32_t in_len;
   unsigned requests;
   struct resp *r; /* answer state; NULL while idle */
+  h2_t *h2;       /* the h2 session, once the connection speaks HTTP/2; h1 is this file */
   uint64_t deadline; /* loop ms: the current state's timeout; the timer may fire before */
   /* Small fields last and packed: 10,000 idle connections must cost no more than nginx's. */
   uint8_t state;           /* enum conn_state */
@@ -98,6 +100,7 @@ struct conn {
   unsigned handshaking : 1;     /* the transport is not ready for data yet */
   unsigned read_wants_write : 1; /* the transport's recv waits for the socket to drain */
   unsigned redirect_https : 1;  /* every request is answered with a redirect to https */
+  unsigned h2_maybe : 1;        /* plain, http2 on, no byte yet: may open with h2's preface */
 };
 
 /* The peer's address as text, for the logs. */
@@ -116,6 +119,7 @@ static void conn_close(struct conn *c);
 static void log_access(struct conn *c);
 static void on_answer(struct answer *a);
 static void on_hold(struct answer *a, int delta);
+static void start_h2(struct conn *c);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -225,6 +229,7 @@ static void release(struct conn *c) {
   c->tx.ops->release(&c->tx);
   if (!c->fd_closed)
     close(c->io.fd);
+  h2_free(c->h2);
   if (c->p)
     buf_put(c);
   if (c->r) {
@@ -255,6 +260,8 @@ static void conn_close(struct conn *c) {
   if (c->next)
     c->next->prev = c->prev;
   w->n_conns--;
+  if (c->h2)
+    h2_close(c->h2); /* its streams' pool jobs come back to conn_release */
   if (c->r && c->r->unlogged && c->p)
     log_access(c);
   int job = c->r && (c->r->job || c->r->a.job);
@@ -317,6 +324,10 @@ static void on_timer(loop_timer_t *t) {
     loop_timer_start(&c->timer, c->timer.cb, c->deadline - now, 0);
     return;
   }
+  if (c->h2) {
+    h2_on_timer(c->h2);
+    return;
+  }
   if (c->state == ST_WRITING) {
     /* The send timeout counts from the last progress, not from the answer's start. */
     uint64_t idle = loop_now(w->loop) - c->r->last_progress;
@@ -330,6 +341,10 @@ static void on_timer(loop_timer_t *t) {
   }
   if (c->state == ST_FILE) {
     arm(c, w->send_ms); /* a slow disk is not the client's fault: look again later */
+    return;
+  }
+  if (c->h2) {
+    h2_on_timer(c->h2);
     return;
   }
   conn_close(c);
@@ -862,6 +877,18 @@ static void conn_read(struct conn *c) {
     ssize_t n = c->tx.ops->recv(&c->tx, IN(c) + c->in_len, room, &want);
     if (n > 0) {
       c->in_len += (uint32_t)n;
+      if (c->h2_maybe) { /* h2c with prior knowledge: the preface instead of a request */
+        int m = h2_preface_match(IN(c), c->in_len);
+        if (m > 0) {
+          start_h2(c);
+          return;
+        }
+        if (m == 0) {
+          set_events(c, c->events | LOOP_READ);
+          return;
+        }
+        c->h2_maybe = 0;
+      }
       if (c->state == ST_LINGER) {
         c->in_len = 0; /* discard: we only wait for the client to finish */
       } else if (c->state == ST_READING) {
@@ -893,6 +920,17 @@ static void conn_read(struct conn *c) {
   }
 }
 
+/* The connection speaks HTTP/2 from here on: the bytes read so far (the preface and what
+ * followed) go to the h2 session, and so does every event. */
+static void start_h2(struct conn *c) {
+  c->h2_maybe = 0;
+  int rc = h2_new(c->w, c, &c->tx, c->p ? IN(c) : NULL, c->p ? c->in_len : 0, &c->h2);
+  if (c->p)
+    buf_put(c);
+  if (rc < 0)
+    conn_close(c);
+}
+
 /* The transport's handshake (none for plain), under the header timeout armed at accept: a
  * client that stalls in it is cut as one that stalls in its headers. */
 static void conn_handshake(struct conn *c) {
@@ -907,6 +945,10 @@ static void conn_handshake(struct conn *c) {
     return;
   }
   c->handshaking = 0;
+  if (c->w->conf->http2 && c->tx.ops->alpn_h2(&c->tx)) {
+    start_h2(c);
+    return;
+  }
   /* The request has usually arrived with the handshake: read before registering with
    * epoll. A connection answered at once and closed never costs an epoll_ctl. */
   conn_read(c);
@@ -916,6 +958,10 @@ static void on_io(loop_io_t *io, int events) {
   struct conn *c = io->h.data;
   if (c->handshaking) {
     conn_handshake(c);
+    return;
+  }
+  if (c->h2) {
+    h2_on_io(c->h2, events);
     return;
   }
   if (c->read_wants_write && (events & LOOP_WRITE)) {
@@ -953,6 +999,7 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
     return rc;
   }
   c->redirect_https = l->redirect_https != 0;
+  c->h2_maybe = w->conf->http2 && !l->transport_init && !l->redirect_https;
   c->w = w;
   c->holds = 1;
   c->state = ST_READING;
@@ -989,9 +1036,48 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
 }
 
 void conn_drain(struct conn *c) {
+  if (c->h2) {
+    h2_drain(c->h2);
+    return;
+  }
   /* A busy connection finds w->draining when it finishes its answer. */
   if (c->state == ST_READING && !c->p)
     arm(c, DRAIN_GRACE_MS);
   else if (c->state == ST_WRITING || c->state == ST_FILE)
     c->keep_alive = 0;
+}
+
+/* ---- for other sessions (h2.c) ----------------------------------------------------------- */
+
+void conn_want(struct conn *c, int events) {
+  set_events(c, events);
+}
+
+void conn_arm(struct conn *c, uint64_t ms) {
+  arm(c, ms);
+}
+
+void conn_hold(struct conn *c) {
+  c->holds++;
+}
+
+void conn_release(struct conn *c) {
+  release(c);
+}
+
+const char *conn_peer(const struct conn *c, char *buf, size_t len) {
+  return peer_text(c, buf, len);
+}
+
+int conn_redirects_https(const struct conn *c) {
+  return c->redirect_https;
+}
+
+void conn_h2_counts(struct wctx *w, uint64_t *conns, uint64_t *streams) {
+  *conns = *streams = 0;
+  for (struct conn *c = w->conns; c; c = c->next)
+    if (c->h2) {
+      (*conns)++;
+      *streams += h2_streams(c->h2);
+    }
 }

@@ -32,4 +32,20 @@ void conn_abort(struct conn *c);
 struct conn *conn_next(struct conn *c);
 void conn_free_buffers(struct wctx *w);
 
+/* For a session other than h1 (h2.c) that runs on the connection: */
+/* The io interest (LOOP_READ | LOOP_WRITE). */
+void conn_want(struct conn *c, int events);
+/* The connection's timer fires in ms (at the latest); the session's on_timer then runs. */
+void conn_arm(struct conn *c, uint64_t ms);
+/* A pool job of the session holds the connection's memory until it comes back (release,
+ * which frees the connection when it was the last hold). */
+void conn_hold(struct conn *c);
+void conn_release(struct conn *c);
+/* The peer's address as text, for the logs. */
+const char *conn_peer(const struct conn *c, char *buf, size_t len);
+/* 1 when every request is to be answered with a redirect to https. */
+int conn_redirects_https(const struct conn *c);
+/* Open h2 connections and streams of the worker, for status. */
+void conn_h2_counts(struct wctx *w, uint64_t *conns, uint64_t *streams);
+
 #endif

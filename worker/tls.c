@@ -69,8 +69,8 @@ static int on_servername(SSL *s, int *alert, void *arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
-/* ALPN: http/1.1 today; h2 goes first in w->alpn once HTTP/2 is there. A client that offers
- * neither gets no ALPN answer and speaks HTTP/1.1, as curl without ALPN does. */
+/* ALPN: h2 (with http2 = true) before http/1.1, in our order. A client that offers neither
+ * gets no ALPN answer and speaks HTTP/1.1, as curl without ALPN does. */
 static int on_alpn(SSL *s, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg) {
   wtls_t *w = arg;
@@ -231,6 +231,13 @@ static const char *tls_describe(const struct transport *t, char *buf, size_t len
   return buf;
 }
 
+static int tls_alpn_h2(const struct transport *t) {
+  const unsigned char *p;
+  unsigned len;
+  SSL_get0_alpn_selected(t->state, &p, &len);
+  return len == 2 && memcmp(p, "h2", 2) == 0;
+}
+
 static void tls_release(struct transport *t) {
   SSL_free(t->state);
   t->state = NULL;
@@ -245,6 +252,7 @@ static const struct transport_ops transport_tls = {
     .shutdown = tls_shutdown,
     .zero_copy = tls_zero_copy,
     .describe = tls_describe,
+    .alpn_h2 = tls_alpn_h2,
     .release = tls_release,
 };
 
@@ -290,9 +298,15 @@ int wtls_new(const conf_t *conf, const struct ipc_ticket_keys *keys, log_t *log,
     return -ENOMEM;
   w->conf = conf;
   w->log = log;
-  static const unsigned char h1[] = "\x08http/1.1";
-  memcpy(w->alpn, h1, sizeof(h1) - 1);
-  w->alpn_len = sizeof(h1) - 1;
+  /* Ours first: a client that offers both gets h2 (http2 = true). */
+  static const unsigned char h1[] = "\x08http/1.1", both[] = "\x02h2\x08http/1.1";
+  if (conf->http2) {
+    memcpy(w->alpn, both, sizeof(both) - 1);
+    w->alpn_len = sizeof(both) - 1;
+  } else {
+    memcpy(w->alpn, h1, sizeof(h1) - 1);
+    w->alpn_len = sizeof(h1) - 1;
+  }
   if (keys)
     wtls_set_keys(w, keys);
   if (ex_index < 0)

@@ -71,6 +71,11 @@ static void plain_release(struct transport *t) {
   (void)t;
 }
 
+static int plain_alpn_h2(const struct transport *t) {
+  (void)t;
+  return 0;
+}
+
 const struct transport_ops transport_plain = {
     .name = "plain",
     .handshake = plain_handshake,
@@ -80,5 +85,6 @@ const struct transport_ops transport_plain = {
     .shutdown = plain_shutdown,
     .zero_copy = plain_zero_copy,
     .describe = plain_describe,
+    .alpn_h2 = plain_alpn_h2,
     .release = plain_release,
 };

@@ -32,6 +32,8 @@ struct transport_ops {
   int (*zero_copy)(const struct transport *t);
   /* For the access log: "TLSv1.3 r" (resumed) or "TLSv1.2 ." (full handshake); "-" plain. */
   const char *(*describe)(const struct transport *t, char *buf, size_t len);
+  /* 1 when the handshake chose HTTP/2 (ALPN "h2"); plain: 0 (h2c is told by its preface). */
+  int (*alpn_h2)(const struct transport *t);
   /* Frees the transport's state; the socket stays open (its owner closes it). */
   void (*release)(struct transport *t);
 };
