@@ -79,7 +79,7 @@ class H2Conn:
     window: the client's stream window and connection window, opened wide unless told."""
 
     def __init__(self, port=None, sock=None, window=(1 << 31) - 1, settings_pairs=(),
-                 timeout=10):
+                 timeout=10, refill=False):
         self.sock = sock or connect(port, timeout)
         self.sock.settimeout(timeout)
         self.buf = b""
@@ -90,6 +90,7 @@ class H2Conn:
         self.sock.sendall(out)
         self.next_sid = 1
         self.auto_ack = True  # SETTINGS are acknowledged as they are read
+        self.refill = refill  # DATA read gives its bytes back to both windows, as browsers do
 
     def send(self, data):
         self.sock.sendall(data)
@@ -120,6 +121,12 @@ class H2Conn:
         f = Frame(self.buf[3], self.buf[4], struct.unpack(">I", self.buf[5:9])[0] & 0x7fffffff,
                   self.buf[9:9 + n])
         self.buf = self.buf[9 + n:]
+        if f.type == DATA and f.payload and getattr(self, "refill", False):
+            n = struct.pack(">I", len(f.payload))
+            try:
+                self.send(frame(WINDOW_UPDATE, 0, 0, n) + frame(WINDOW_UPDATE, 0, f.sid, n))
+            except OSError:
+                pass
         if f.type == SETTINGS and not f.flags & ACK and getattr(self, "auto_ack", True):
             try:
                 self.send(settings(ack=True))
