@@ -445,6 +445,11 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
   h2_t *h = user;
   struct stream *st = src->ptr;
   size_t pad = frame->data.padlen;
+  /* nghttp2_session_mem_send goes on from frame to frame while this takes them: the buffer
+   * would hold all that the windows allow (13 MiB for 40 streams of 1 MiB, copied at each
+   * realloc). Full: mem_send returns, the buffer goes out, and we are called again. */
+  if (h->out_len >= OUT_FILL)
+    return NGHTTP2_ERR_WOULDBLOCK;
   char *o = out_room(h, 9 + length + pad);
   memcpy(o, framehd, 9);
   o += 9;
