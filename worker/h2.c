@@ -957,7 +957,10 @@ int h2_new(struct wctx *w, struct conn *c, struct transport *tx, const char *in,
       nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
     }
   }
-  flush(h);
+  if (w->draining) /* the drain began while this connection was in its handshake */
+    h2_drain(h);
+  else
+    flush(h);
   return 0;
 fail:
   nghttp2_session_callbacks_del(cbs);
