@@ -1273,6 +1273,8 @@ static const key_spec_t limit_keys[] = {
      "limits"},
     {"keepalive_requests", key_int, OFF(limits.keepalive_requests), 1, INT_MAX, NULL, NULL,
      "limits"},
+    {"h2_max_concurrent_streams", key_int, OFF(limits.h2_max_concurrent_streams), 1, 65536,
+     NULL, NULL, "limits"},
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -1304,6 +1306,7 @@ static const key_spec_t top_keys[] = {
     {"group", key_user, OFF(group), 0, 0, NULL, NULL, NULL},
     {"allow_symlinks_outside_root", key_bool, OFF(allow_symlinks_outside_root), 0, 0, NULL, NULL,
      NULL},
+    {"http2", key_bool, OFF(http2), 0, 0, NULL, NULL, NULL},
     {"timeouts", key_group, 0, 0, 0, NULL, timeout_keys, NULL},
     {"health", key_group, 0, 0, 0, NULL, health_keys, NULL},
     {"limits", key_group, 0, 0, 0, NULL, limit_keys, NULL},
@@ -1475,6 +1478,8 @@ static conf_t *conf_new(void) {
   c->limits.max_header_bytes = 8192;
   c->limits.keepalive_requests = 1000;
   c->recycle.jitter = 0.1;
+  c->limits.h2_max_concurrent_streams = 128;
+  c->http2 = 1;
   c->tls.min_version = 0x0303;
   c->tls.session_tickets = 1;
   c->tls.ticket_key_rotation = 3600.0;

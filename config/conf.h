@@ -67,7 +67,9 @@ typedef struct conf {
     int max_connections;    /* per worker */
     int max_header_bytes;
     int keepalive_requests;
+    int h2_max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS of an h2 connection */
   } limits;
+  int http2; /* h2 in ALPN on TLS listeners, h2c with prior knowledge on plain ones */
   conf_mime_t *mime; /* overrides of the built-in table: mime_types = { md = "text/markdown"; } */
   size_t n_mime;
   struct {

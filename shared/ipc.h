@@ -87,6 +87,9 @@ struct ipc_stats {
   struct ipc_counters counters;
   uint32_t tls_body_path; /* enum ipc_body_path: how TLS listeners send bodies from files */
   uint32_t pad;
+  /* HTTP/2: connections speaking it now, and their open streams */
+  uint64_t h2_connections;
+  uint64_t h2_streams;
 };
 
 enum ipc_body_path { IPC_BODY_NONE = 0, IPC_BODY_BUFFER = 1, IPC_BODY_KTLS = 2 };

@@ -1371,10 +1371,12 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
     json_cpu(b, &w->ps);
     static const char *const paths[] = {"none", "buffer", "ktls"};
     sup_buf_printf(b, ", \"tls\": {\"handshakes\": %llu, \"resumed\": %llu, \"failed\": %llu, "
-                   "\"body_path\": \"%s\"}}", (unsigned long long)st->counters.tls_handshakes,
+                   "\"body_path\": \"%s\"}", (unsigned long long)st->counters.tls_handshakes,
                    (unsigned long long)st->counters.tls_resumptions,
                    (unsigned long long)st->counters.tls_failures,
                    paths[st->tls_body_path < 3 ? st->tls_body_path : 0]);
+    sup_buf_printf(b, ", \"h2\": {\"connections\": %llu, \"streams\": %llu}}",
+                   (unsigned long long)st->h2_connections, (unsigned long long)st->h2_streams);
   }
   sup_buf_printf(b, "]}\n");
 }

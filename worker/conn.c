@@ -1,8 +1,11 @@
-/* Client connections of a worker (see conn.h): the h1 session. Runs on the worker's loop
- * thread only; the file lookups, sendfile calls and file reads it submits run on the pool and
- * come back to on_file, on_sent and on_read. Every byte goes through the connection's
- * transport (transport.h), plain or TLS: nothing here knows which, but for the transport's
- * one capability that matters to a body, zero_copy (sendfile, or pool-read buffers).
+/* Client connections of a worker (see conn.h): the socket, its loop handles and lifetime,
+ * and the h1 session. Runs on the worker's loop thread only. What to answer is the answer
+ * layer's (answer.c: lookups on the pool come back there); this file frames it as HTTP/1.1,
+ * and sendfile calls and file reads it submits come back to on_sent and on_read. Every byte
+ * goes through the connection's transport (transport.h), plain or TLS: nothing here knows
+ * which, but for the transport's one capability that matters to a body, zero_copy (sendfile,
+ * or pool-read buffers). A connection that opens with HTTP/2 (ALPN h2, or h2c's preface on
+ * its first bytes) hands its events to the h2 session (h2.c) from then on.
  *
  * A connection is in one of four states: READING (waiting for or parsing a request), FILE
  * (a lookup or a sendfile is on the pool), WRITING (sending an answer), LINGER (our side has
@@ -22,12 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "answer.h"
 #include "fcache.h"
-#include "http_answer.h"
-#include "http_log.h"
-#include "http_mime.h"
-#include "http_path.h"
-#include "http_redirect.h"
+#include "h2.h"
 #include "http_request.h"
 #include "http_response.h"
 #include "transport.h"
@@ -41,25 +41,18 @@
 #define DRAIN_GRACE_MS 500      /* an idle connection of a draining worker gets this long */
 #define LINGER_MS 2000
 #define MAX_FREE_BUFS 64
-#define HEAD_MAX 2048
-/* A redirect's Location leaves room in HEAD_MAX for the other headers of a 301 (~200 bytes);
- * longer ones (long queries) are answered 414. */
-#define LOCATION_MAX (HEAD_MAX - 256)
 
 enum conn_state { ST_READING, ST_FILE, ST_WRITING, ST_LINGER };
 
 /* What is being answered; allocated when a request needs the pool, kept for reuse. */
 struct resp {
   struct conn *conn;
-  struct sfile_op op;
-  char key[PATH_MAX]; /* the request path below the root: the cache's key */
-  size_t key_len;
+  struct answer a; /* the request's answer (the answer layer decides it) */
   struct sfile_send snd;
-  char head[HEAD_MAX];
+  char head[ANSWER_HEAD_MAX];
   uint32_t head_len, head_sent;
-  const char *body; /* in memory: a small file (op.body) or an error page (page) */
+  const char *body; /* in memory: a small file or an error page (the answer's) */
   size_t body_len, body_sent;
-  struct fcache_entry *entry; /* the file being answered (a reference), or NULL */
   int file_fd;      /* large file: sendfile or read from here (the entry's) */
   char *fbuf;       /* no zero copy: the file's bytes being sent (r->body points in it) */
   struct sfile_read rd;
@@ -70,13 +63,11 @@ struct resp {
   uint64_t body_bytes; /* for the access log: the body's length, as planned */
   int unlogged;        /* a request is being answered and its access log line is not out */
   uint64_t last_progress; /* loop ms of the last byte sent */
-  pool_job_t *job;        /* the lookup or sendfile on the pool, or NULL */
-  struct fcache_waiter waiter; /* linked while waiting for another request's lookup */
-  int lookup_owner;            /* this answer's lookup is the one others may wait for */
+  pool_job_t *job;        /* the sendfile or read on the pool, or NULL */
+  int answered;           /* the answer layer has decided (its ready ran) */
   char *out; /* answers to pipelined requests gathered for one write, or NULL; kept across
               * the requests of a batch (resp_get leaves it) */
   uint32_t out_len, out_sent;
-  char page[512];
 };
 
 /* A connection with a request under way holds one block: its parser, then its input
@@ -94,6 +85,7 @@ struct conn {
   uint32_t in_len;
   unsigned requests;
   struct resp *r; /* answer state; NULL while idle */
+  h2_t *h2;       /* the h2 session, once the connection speaks HTTP/2; h1 is this file */
   uint64_t deadline; /* loop ms: the current state's timeout; the timer may fire before */
   /* Small fields last and packed: 10,000 idle connections must cost no more than nginx's. */
   uint8_t state;           /* enum conn_state */
@@ -112,6 +104,7 @@ struct conn {
   unsigned handshaking : 1;     /* the transport is not ready for data yet */
   unsigned read_wants_write : 1; /* the transport's recv waits for the socket to drain */
   unsigned redirect_https : 1;  /* every request is answered with a redirect to https */
+  unsigned h2_maybe : 1;        /* plain, http2 on, no byte yet: may open with h2's preface */
   unsigned more_queued : 1;     /* more is in the loop's pending queue (holds one) */
   loop_pending_t more;          /* conn_read goes on in the next pending phase */
 };
@@ -130,16 +123,11 @@ static void on_io(loop_io_t *io, int events);
 static void response_done(struct conn *c);
 static void conn_close(struct conn *c);
 static void log_access(struct conn *c);
+static void on_answer(struct answer *a);
+static void on_hold(struct answer *a, int delta);
+static void start_h2(struct conn *c);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
-
-/* For request durations: a vDSO call, tens of nanoseconds, twice per request. The loop's
- * millisecond clock cannot time answers that take a few dozen microseconds. */
-static uint64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* A client's path for the error log, escaped as the access log escapes it: decoded, a %0A in
  * it would write lines of its own. Returns buf (cap > 0), NUL-terminated. */
@@ -244,10 +232,10 @@ void conn_free_buffers(struct wctx *w) {
     free(w->free_bufs[--w->n_free_bufs]);
   while (w->n_free_resps > 0)
     free(w->free_resps[--w->n_free_resps]);
-  free(w->spare_out);
-  w->spare_out = NULL;
   while (w->n_free_fbufs > 0)
     free(w->free_fbufs[--w->n_free_fbufs]);
+  free(w->spare_out);
+  w->spare_out = NULL;
 }
 
 struct conn *conn_next(struct conn *c) {
@@ -263,13 +251,12 @@ static void release(struct conn *c) {
   c->tx.ops->release(&c->tx);
   if (!c->fd_closed)
     close(c->io.fd);
+  h2_free(c->h2);
   if (c->p)
     buf_put(c);
   if (c->r) {
-    sfile_op_release(&c->r->op);
+    answer_end(&c->r->a);
     fbuf_put(c);
-    if (c->r->entry)
-      fcache_release(w->cache, c->r->entry);
     resp_put(c);
   }
   free(c);
@@ -294,14 +281,18 @@ static void conn_close(struct conn *c) {
   if (c->next)
     c->next->prev = c->prev;
   w->n_conns--;
+  if (c->h2)
+    h2_close(c->h2); /* its streams' pool jobs come back to conn_release */
   if (c->r && c->r->unlogged && c->p)
     log_access(c);
+  int job = c->r && (c->r->job || c->r->a.job);
   if (c->r)
-    fcache_unwait(&c->r->waiter);
-  if (c->r && c->r->job) {
+    answer_abandon(&c->r->a); /* its lookup, if any, comes back to on_hold */
+  if (c->r && c->r->job)
+    pool_cancel(c->r->job);
+  if (job) {
     /* A job no thread has taken yet need not run; one that has keeps the memory alive
      * (holds) until its done callback. */
-    pool_cancel(c->r->job);
   } else {
     /* Nothing else uses the socket: close it now, so the FIN follows the last answer at
      * once. Were it to wait for the close phase, a client that has its answer would often
@@ -354,6 +345,10 @@ static void on_timer(loop_timer_t *t) {
     loop_timer_start(&c->timer, c->timer.cb, c->deadline - now, 0);
     return;
   }
+  if (c->h2) {
+    h2_on_timer(c->h2);
+    return;
+  }
   if (c->state == ST_WRITING) {
     /* The send timeout counts from the last progress, not from the answer's start. */
     uint64_t idle = loop_now(w->loop) - c->r->last_progress;
@@ -387,9 +382,14 @@ static struct resp *resp_get(struct conn *c) {
     c->r->out_len = c->r->out_sent = 0;
   }
   struct resp *r = c->r;
-  r->op.fd = -1;
-  r->op.body = NULL;
-  r->entry = NULL;
+  r->a.w = c->w;
+  r->a.ready = on_answer;
+  r->a.hold = on_hold;
+  r->a.redirect_https = c->redirect_https;
+  r->a.q = c->p ? &c->p->req : NULL;
+  r->a.buf = c->p ? IN(c) : NULL;
+  answer_reset(&r->a);
+  r->answered = 0;
   r->head_len = r->head_sent = 0;
   r->body = NULL;
   r->body_len = r->body_sent = 0;
@@ -397,12 +397,9 @@ static struct resp *resp_get(struct conn *c) {
   r->file_off = 0;
   r->file_left = 0;
   r->status = 0;
-  r->started_us = mono_us();
+  r->started_us = answer_now_us();
   r->body_bytes = 0;
   r->unlogged = 0;
-  r->waiter.next = NULL;
-  r->waiter.pprev = NULL;
-  r->lookup_owner = 0;
   return r;
 }
 
@@ -410,10 +407,6 @@ static enum http_conn_header conn_header(struct conn *c) {
   if (!c->keep_alive)
     return HTTP_CONN_CLOSE;
   return c->p->req.http_minor == 0 ? HTTP_CONN_KEEP_ALIVE : HTTP_CONN_NONE;
-}
-
-static const char *date_now(struct wctx *w) {
-  return http_date_cache_get(&w->date, time(NULL));
 }
 
 /* Pipelining: when the next request looks complete in the input buffer, an answer held in
@@ -491,220 +484,38 @@ static void start_send(struct conn *c) {
   conn_send(c);
 }
 
-/* Where an answer leaves the answer code for the session: the status, the header fields and
- * the body source (r->body, or r->file_*) are decided; h1 adds Date and Connection, writes the
- * head and sends. HTTP/2 would put the same struct http_head into HPACK here instead. The
- * fields' pointers (ETag, a Location on the caller's stack) are used before this returns. */
-static void deliver(struct conn *c, struct http_head *h) {
-  struct resp *r = c->r;
-  h->date = date_now(c->w);
-  h->connection = conn_header(c);
-  int n = http_head_write(r->head, sizeof(r->head), h);
+/* The answer layer has decided (now, or when its lookup came back): the head in h1's
+ * words, then the body from memory or the file. */
+static void on_answer(struct answer *a) {
+  struct resp *r = (struct resp *)((char *)a - offsetof(struct resp, a));
+  struct conn *c = r->conn;
+  r->answered = 1;
+  if (a->close_after)
+    c->keep_alive = 0;
+  a->head.connection = conn_header(c);
+  int n = http_head_write(r->head, sizeof(r->head), &a->head);
   if (n < 0) { /* only a pathological Location gets here */
     conn_close(c);
     return;
   }
   r->head_len = (uint32_t)n;
-  r->status = h->status;
+  r->status = a->head.status;
+  r->body_bytes = a->body_bytes;
+  r->body = a->body;
+  r->body_len = a->body_len;
+  r->file_fd = a->file_fd;
+  r->file_off = (off_t)a->file_off;
+  r->file_left = a->file_len;
   start_send(c);
 }
 
-/* An answer with a small HTML body (errors) or none (204, 304). `extra` may carry Allow,
- * Location or an unsatisfied range's size; NULL for none. */
-static void answer_simple(struct conn *c, int status, const struct http_head *extra) {
-  struct resp *r = c->r;
-  int is_head = c->p->req.method == HTTP_HEAD;
-  if (status == 400 || status >= 500 || status == 414 || status == 431)
-    c->keep_alive = 0; /* after a broken request the stream may be out of sync */
-  struct http_head h = {0};
-  if (extra)
-    h = *extra;
-  h.status = status;
-  size_t blen = 0;
-  if (status != 204 && status != 304) {
-    blen = http_error_body(status, r->page, sizeof(r->page));
-    h.content_type = "text/html; charset=utf-8";
-    h.has_length = 1;
-    h.content_length = blen;
-  }
-  if (!is_head && blen) {
-    r->body = r->page;
-    r->body_len = blen;
-    r->body_bytes = blen;
-  }
-  deliver(c, &h);
-}
-
-/* Answers from a file entry (fresh from the cache or just looked up): conditionals, range,
- * headers, then the bytes, from memory or with sendfile on the pool. Takes the reference. */
-static void serve_entry(struct conn *c, struct fcache_entry *e) {
-  struct wctx *w = c->w;
-  struct resp *r = c->r;
-  const http_request_t *q = &c->p->req;
-  struct http_answer a;
-  r->entry = e;
-  http_answer_file(q, IN(c), &e->info, w->conf->mime, w->conf->n_mime, &a);
-  if (a.error_page) {
-    answer_simple(c, a.head.status, &a.head);
-    return;
-  }
-  r->body_bytes = a.body_len;
-  if (a.body_len == 0) {
-    /* HEAD, 304, or an empty file: headers only */
-  } else if (e->body) {
-    r->body = e->body + a.body_off;
-    r->body_len = a.body_len;
-  } else {
-    r->file_fd = e->fd;
-    r->file_off = (off_t)a.body_off;
-    r->file_left = a.body_len;
-  }
-  deliver(c, &a.head);
-}
-
-static void on_file(pool_job_t *job, int status);
-
-/* Looks c->r->key up: waits for the lookup another request has under way for the same key,
- * or submits one. */
-static void start_lookup(struct conn *c) {
-  struct wctx *w = c->w;
-  struct resp *r = c->r;
-  if (r->out) /* before the wait; the rest leads the answer, whose send also meets any error */
-    (void)push_gathered(c);
-  c->state = ST_FILE;
-  int rc = fcache_lookup_begin(w->cache, r->key, r->key_len, &r->waiter);
-  if (rc == 1)
-    return; /* the owner's on_file resumes us */
-  r->lookup_owner = rc == 0;
-  r->op.ctx = w->files;
-  r->op.trailing_slash = r->key_len == 0 || r->key[r->key_len - 1] == '/';
-  memcpy(r->op.path, r->key, r->key_len + 1);
-  if (sfile_submit(w->pool, &r->op, on_file) < 0) {
-    if (r->lookup_owner) {
-      /* Waiters that came in between cannot exist (we are still on the stack), but the
-       * record must go. */
-      struct fcache_waiter *none;
-      fcache_lookup_done(w->cache, r->key, r->key_len, &none);
-      r->lookup_owner = 0;
-    }
-    answer_simple(c, 503, NULL);
-    return;
-  }
-  c->r->job = &r->op.job;
-  c->holds++;
-}
-
-/* The answer to a finished lookup; e (a reference the answer takes) is set when result is
- * SFILE_OK. Also for the requests that waited for another's lookup. */
-static void answer_lookup(struct conn *c, enum sfile_result result, struct fcache_entry *e) {
-  switch (result) {
-  case SFILE_OK:
-    if (e)
-      serve_entry(c, e);
-    else
-      answer_simple(c, 500, NULL); /* out of memory for the entry */
-    break;
-  case SFILE_NOT_FOUND:
-    answer_simple(c, 404, NULL);
-    break;
-  case SFILE_FORBIDDEN:
-    answer_simple(c, 403, NULL);
-    break;
-  case SFILE_BUSY:
-    answer_simple(c, 503, NULL);
-    break;
-  case SFILE_REDIRECT: {
-    /* Location: the path as resolved, encoded again, its slash, and the query as sent.
-     * Never the target as written: "//host/.." would send the client to another host. */
-    struct resp *r = c->r;
-    const http_request_t *q = &c->p->req;
-    const char *t = IN(c) + q->target.off, *tend = t + q->target.len;
-    const char *qs = memchr(t, '?', q->target.len);
-    const char *qend = qs ? memchr(qs, '#', (size_t)(tend - qs)) : NULL;
-    size_t qlen = qs ? (size_t)((qend ? qend : tend) - qs) : 0;
-    char loc[LOCATION_MAX];
-    size_t plen;
-    loc[0] = '/';
-    if (qlen + 2 > sizeof(loc) ||
-        http_path_encode(r->key, r->key_len, loc + 1, sizeof(loc) - 2 - qlen, &plen) < 0) {
-      answer_simple(c, 414, NULL);
-      break;
-    }
-    loc[1 + plen] = '/';
-    if (qlen)
-      memcpy(loc + 2 + plen, qs, qlen);
-    struct http_head extra = {.location = loc, .location_len = 2 + plen + qlen};
-    answer_simple(c, 301, &extra);
-    break;
-  }
-  case SFILE_ERROR:
-    answer_simple(c, 500, NULL);
-    break;
-  }
-}
-
-static void on_file(pool_job_t *job, int status) {
-  struct resp *r = (struct resp *)((char *)job - offsetof(struct resp, op.job));
-  struct conn *c = r->conn;
-  struct wctx *w = c->w;
-  c->r->job = NULL;
-  enum sfile_result result = status == 0 ? r->op.result : SFILE_ERROR; /* unset if cancelled */
-  struct fcache_entry *e = NULL;
-  if (status == 0 && result == SFILE_OK) {
-    /* Into the cache even when our client has gone: others may be waiting for it. */
-    const char *type = http_mime_type(w->conf->mime, w->conf->n_mime, r->op.path,
-                                      strlen(r->op.path));
-    e = fcache_put(w->cache, r->key, r->key_len, &r->op, type, loop_now(w->loop));
-    if (!e)
-      sfile_op_release(&r->op);
-  } else if (status == 0 && (result == SFILE_BUSY || result == SFILE_ERROR)) {
-    char shown[1024];
-    log_msg(w->log, result == SFILE_BUSY ? LOG_WARN : LOG_ERROR, "lookup of \"%s\" failed: %s%s",
-            log_safe(r->op.path, strlen(r->op.path), shown, sizeof(shown)),
-            strerror(-r->op.err), result == SFILE_BUSY ? "; answering 503" : "");
-  }
-  /* Taken before our own answer, which may reuse r for a pipelined request. */
-  struct fcache_waiter *waiters = NULL;
-  if (r->lookup_owner) {
-    r->lookup_owner = 0;
-    fcache_lookup_done(w->cache, r->key, r->key_len, &waiters);
-  }
-  /* The waiters' reference, taken now: our answer may release the last one otherwise. */
-  int had_waiters = waiters != NULL;
-  if (e && had_waiters)
-    fcache_ref(e);
-
-  if (c->closing) {
-    if (e)
-      fcache_release(w->cache, e);
-    sfile_op_release(&r->op);
+/* A lookup went to the pool (+1) or came back (-1): the connection's memory stays. */
+static void on_hold(struct answer *a, int delta) {
+  struct conn *c = ((struct resp *)((char *)a - offsetof(struct resp, a)))->conn;
+  if (delta > 0)
+    c->holds++;
+  else
     release(c);
-  } else {
-    c->holds--;
-    if (status < 0) /* cancelled: only a closing connection cancels */
-      conn_close(c);
-    else
-      answer_lookup(c, result, e);
-  }
-
-  /* Everyone who asked for the same key meanwhile gets the same answer; when there is none
-   * to share (our lookup was cancelled, or no memory for the entry), they look it up again
-   * (the first of them for all the others). */
-  int shared = status == 0 && (result != SFILE_OK || e);
-  while (waiters) {
-    struct fcache_waiter *wt = waiters;
-    fcache_unwait(wt);
-    struct resp *wr = (struct resp *)((char *)wt - offsetof(struct resp, waiter));
-    if (!shared) {
-      start_lookup(wr->conn);
-      continue;
-    }
-    if (e)
-      fcache_ref(e);
-    answer_lookup(wr->conn, result, e);
-  }
-  if (e && had_waiters)
-    fcache_release(w->cache, e);
 }
 
 /* The answer promised a length the file no longer has: the client gets a short body and a
@@ -712,7 +523,7 @@ static void on_file(pool_job_t *job, int status) {
 static void log_shrank(struct conn *c) {
   char shown[1024];
   log_msg(c->w->log, LOG_WARN, "\"/%s\" shrank while it was sent: closing after %llu of "
-          "%llu bytes", log_safe(c->r->key, c->r->key_len, shown, sizeof(shown)),
+          "%llu bytes", log_safe(c->r->a.key, c->r->a.key_len, shown, sizeof(shown)),
           (unsigned long long)(c->r->body_bytes - c->r->file_left),
           (unsigned long long)c->r->body_bytes);
 }
@@ -766,61 +577,32 @@ static void body_sent_so_far(const struct resp *r, int *status, uint64_t *bytes)
     *bytes = r->body_bytes > r->file_left ? r->body_bytes - r->file_left : 0;
 }
 
-/* The request's figures for /metrics (through the supervisor's pings): counted where its
- * access log line is written, so both tell the same story. */
-static void count_request(struct wctx *w, const struct resp *r, int status, uint64_t body) {
-  struct ipc_counters *k = &w->counters;
-  uint64_t now = mono_us();
-  uint64_t us = now > r->started_us ? now - r->started_us : 0;
-  k->status[ipc_status_slot(status)]++;
-  k->bytes_out += body + (status == 499 ? 0 : r->head_len);
-  k->duration[ipc_duration_slot(us)]++;
-  k->duration_us_sum += us;
-}
-
 static void log_access(struct conn *c) {
   struct wctx *w = c->w;
   c->r->unlogged = 0;
-  int status = c->r->status;
-  uint64_t body = c->r->body_bytes;
-  if (c->closing)
-    body_sent_so_far(c->r, &status, &body);
-  count_request(w, c->r, status, body);
-  if (!alog_enabled(w->alog))
-    return;
   const http_request_t *q = &c->p->req;
-  char addr[INET6_ADDRSTRLEN];
-  struct http_log_entry e = {
-      .remote_addr = peer_text(c, addr, sizeof(addr)),
-      .time = time(NULL),
-      .request_line = q->line.len ? IN(c) + q->line.off : "-",
-      .request_line_len = q->line.len ? q->line.len : 1,
-      .status = status,
-      .body_bytes = body,
+  char addr[INET6_ADDRSTRLEN], tls[32];
+  struct answer_log l = {
+      .peer = peer_text(c, addr, sizeof(addr)),
+      .line = q->line.len ? IN(c) + q->line.off : NULL,
+      .line_len = q->line.len,
+      .status = c->r->status,
+      .body_bytes = c->r->body_bytes,
+      .started_us = c->r->started_us,
   };
-  char tls[32];
   if (w->tls) /* a server with TLS listeners logs each line's protocol; plain-only ones not */
-    e.tls = c->tx.ops->describe(&c->tx, tls, sizeof(tls));
-  if (q->hdr_present & (1u << HTTP_H_REFERER)) {
-    e.referer = IN(c) + q->hdr[HTTP_H_REFERER].off;
-    e.referer_len = q->hdr[HTTP_H_REFERER].len;
-  }
-  if (q->hdr_present & (1u << HTTP_H_USER_AGENT)) {
-    e.user_agent = IN(c) + q->hdr[HTTP_H_USER_AGENT].off;
-    e.user_agent_len = q->hdr[HTTP_H_USER_AGENT].len;
-  }
-  alog_write(w->alog, &e);
+    l.tls = c->tx.ops->describe(&c->tx, tls, sizeof(tls));
+  if (c->closing)
+    body_sent_so_far(c->r, &l.status, &l.body_bytes);
+  l.head_bytes = l.status == 499 ? 0 : c->r->head_len;
+  answer_log(w, q, IN(c), &l);
 }
 
 /* The answer is out: log it, then the next request, idle, or close. */
 static void response_done(struct conn *c) {
   log_access(c);
-  sfile_op_release(&c->r->op);
+  answer_end(&c->r->a);
   fbuf_put(c);
-  if (c->r->entry) {
-    fcache_release(c->w->cache, c->r->entry);
-    c->r->entry = NULL;
-  }
   if (!c->keep_alive || c->p->error_status) {
     conn_finish(c);
     return;
@@ -1045,24 +827,6 @@ wait_writable:
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
-/* redirect_https: every request gets a 301 to the same host and target on the first TLS
- * listener's port; a Host that is not a plain name or address gets a 400, so nothing a
- * client sends can inject a header or point the redirect elsewhere. */
-static void answer_https_redirect(struct conn *c) {
-  const http_request_t *q = &c->p->req;
-  char loc[LOCATION_MAX];
-  const struct http_span *h = &q->hdr[HTTP_H_HOST];
-  int n = http_https_location((q->hdr_present & (1u << HTTP_H_HOST)) ? IN(c) + h->off : NULL,
-                              h->len, IN(c) + q->target.off, q->target.len, c->w->https_port,
-                              loc, sizeof(loc));
-  if (n < 0) {
-    answer_simple(c, n == -ENAMETOOLONG ? 414 : 400, NULL);
-    return;
-  }
-  struct http_head extra = {.location = loc, .location_len = (size_t)n};
-  answer_simple(c, 301, &extra);
-}
-
 static void handle_request(struct conn *c) {
   struct wctx *w = c->w;
   const http_request_t *q = &c->p->req;
@@ -1071,31 +835,12 @@ static void handle_request(struct conn *c) {
   c->keep_alive = q->keep_alive && !w->draining && c->requests < w->keepalive_requests;
   struct resp *r = resp_get(c);
   r->unlogged = 1;
-  if (c->redirect_https) {
-    answer_https_redirect(c);
-    return;
+  answer_start(&r->a);
+  if (!r->answered && !c->closing) { /* its lookup is on the pool, or waits for another's */
+    c->state = ST_FILE;
+    if (r->out) /* gathered answers go now; the rest leads this one's send */
+      (void)push_gathered(c);
   }
-  if (q->method != HTTP_GET && q->method != HTTP_HEAD) {
-    /* A static server supports retrieval only; OPTIONS too gets the list of what it does. */
-    struct http_head extra = {.allow = "GET, HEAD"};
-    answer_simple(c, 405, &extra);
-    return;
-  }
-  char path[PATH_MAX];
-  size_t plen;
-  if (http_path_normalize(IN(c) + q->target.off, q->target.len, path, sizeof(path), &plen) < 0) {
-    answer_simple(c, 400, NULL);
-    return;
-  }
-  /* below the root: drop the leading '/' (the NUL comes along) */
-  memcpy(r->key, path + 1, plen);
-  r->key_len = plen - 1;
-  struct fcache_entry *e = fcache_get(w->cache, r->key, r->key_len, loop_now(w->loop));
-  if (e) { /* fresh in the cache: answered here, no pool round trip, no file system */
-    serve_entry(c, e);
-    return;
-  }
-  start_lookup(c);
 }
 
 /* Nothing more to answer for now: idle between requests (the buffer goes back), or within
@@ -1125,8 +870,7 @@ static void conn_process(struct conn *c) {
     if (pr == HTTP_PARSE_ERROR) {
       c->requests++;
       c->keep_alive = 0;
-      resp_get(c);
-      answer_simple(c, c->p->error_status, NULL);
+      answer_status(&resp_get(c)->a, c->p->error_status, NULL);
       break;
     }
     handle_request(c);
@@ -1145,7 +889,18 @@ static void conn_read_more(loop_pending_t *p) {
     return;
   }
   c->holds--;
-  conn_read(c);
+  if (c->h2)
+    h2_on_io(c->h2, LOOP_READ);
+  else
+    conn_read(c);
+}
+
+void conn_read_later(struct conn *c) {
+  if (c->more_queued || c->closing)
+    return;
+  c->more_queued = 1;
+  c->holds++;
+  loop_pending_push(c->w->loop, &c->more, conn_read_more);
 }
 
 /* At most this many reads per turn of the loop while the transport holds decrypted bytes:
@@ -1173,6 +928,18 @@ static void conn_read(struct conn *c) {
     ssize_t n = c->tx.ops->recv(&c->tx, IN(c) + c->in_len, room, &want);
     if (n > 0) {
       c->in_len += (uint32_t)n;
+      if (c->h2_maybe) { /* h2c with prior knowledge: the preface instead of a request */
+        int m = h2_preface_match(IN(c), c->in_len);
+        if (m > 0) {
+          start_h2(c);
+          return;
+        }
+        if (m == 0) {
+          set_events(c, c->events | LOOP_READ);
+          return;
+        }
+        c->h2_maybe = 0;
+      }
       if (c->state == ST_LINGER) {
         c->in_len = 0; /* discard: we only wait for the client to finish */
       } else if (c->state == ST_READING) {
@@ -1184,11 +951,7 @@ static void conn_read(struct conn *c) {
       if (c->closing || !c->tx.ops->pending(&c->tx))
         return;
       if (turns >= READ_TURNS) {
-        if (!c->more_queued) {
-          c->more_queued = 1;
-          c->holds++;
-          loop_pending_push(w->loop, &c->more, conn_read_more);
-        }
+        conn_read_later(c);
         return;
       }
       continue;
@@ -1212,6 +975,24 @@ static void conn_read(struct conn *c) {
   }
 }
 
+/* The connection speaks HTTP/2 from here on: the bytes read so far (the preface and what
+ * followed) go to the h2 session, and so does every event. */
+static void start_h2(struct conn *c) {
+  c->h2_maybe = 0;
+  /* Frames of many streams follow each other before the client acknowledges: Nagle would
+   * hold a small answer behind the last one's ACK (40 ms with a delayed ACK). */
+  if (!c->nodelay) {
+    int one = 1;
+    setsockopt(c->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->nodelay = 1;
+  }
+  int rc = h2_new(c->w, c, &c->tx, c->p ? IN(c) : NULL, c->p ? c->in_len : 0, &c->h2);
+  if (c->p)
+    buf_put(c);
+  if (rc < 0)
+    conn_close(c);
+}
+
 /* The transport's handshake (none for plain), under the header timeout armed at accept: a
  * client that stalls in it is cut as one that stalls in its headers. */
 static void conn_handshake(struct conn *c) {
@@ -1226,6 +1007,12 @@ static void conn_handshake(struct conn *c) {
     return;
   }
   c->handshaking = 0;
+  unsigned alen = 0;
+  const char *proto = c->tx.ops->alpn(&c->tx, &alen);
+  if (c->w->conf->http2 && proto && alen == 2 && memcmp(proto, "h2", 2) == 0) {
+    start_h2(c);
+    return;
+  }
   /* The request has usually arrived with the handshake: read before registering with
    * epoll. A connection answered at once and closed never costs an epoll_ctl. */
   conn_read(c);
@@ -1235,6 +1022,10 @@ static void on_io(loop_io_t *io, int events) {
   struct conn *c = io->h.data;
   if (c->handshaking) {
     conn_handshake(c);
+    return;
+  }
+  if (c->h2) {
+    h2_on_io(c->h2, events);
     return;
   }
   if (c->read_wants_write && (events & LOOP_WRITE)) {
@@ -1273,6 +1064,7 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
   }
   c->redirect_https = l->redirect_https != 0;
   c->nodelay = c->tx.nodelay != 0;
+  c->h2_maybe = w->conf->http2 && !l->transport_init && !l->redirect_https;
   c->w = w;
   c->holds = 1;
   c->state = ST_READING;
@@ -1310,9 +1102,48 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
 }
 
 void conn_drain(struct conn *c) {
+  if (c->h2) {
+    h2_drain(c->h2);
+    return;
+  }
   /* A busy connection finds w->draining when it finishes its answer. */
   if (c->state == ST_READING && !c->p)
     arm(c, DRAIN_GRACE_MS);
   else if (c->state == ST_WRITING || c->state == ST_FILE)
     c->keep_alive = 0;
+}
+
+/* ---- for other sessions (h2.c) ----------------------------------------------------------- */
+
+void conn_want(struct conn *c, int events) {
+  set_events(c, events);
+}
+
+void conn_arm(struct conn *c, uint64_t ms) {
+  arm(c, ms);
+}
+
+void conn_hold(struct conn *c) {
+  c->holds++;
+}
+
+void conn_release(struct conn *c) {
+  release(c);
+}
+
+const char *conn_peer(const struct conn *c, char *buf, size_t len) {
+  return peer_text(c, buf, len);
+}
+
+int conn_redirects_https(const struct conn *c) {
+  return c->redirect_https;
+}
+
+void conn_h2_counts(struct wctx *w, uint64_t *conns, uint64_t *streams) {
+  *conns = *streams = 0;
+  for (struct conn *c = w->conns; c; c = c->next)
+    if (c->h2) {
+      (*conns)++;
+      *streams += h2_streams(c->h2);
+    }
 }

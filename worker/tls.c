@@ -69,8 +69,8 @@ static int on_servername(SSL *s, int *alert, void *arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
-/* ALPN: http/1.1 today; h2 goes first in w->alpn once HTTP/2 is there. A client that offers
- * neither gets no ALPN answer and speaks HTTP/1.1, as curl without ALPN does. */
+/* ALPN: h2 (with http2 = true) before http/1.1, in our order. A client that offers neither
+ * gets no ALPN answer and speaks HTTP/1.1, as curl without ALPN does. */
 static int on_alpn(SSL *s, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg) {
   wtls_t *w = arg;
@@ -306,9 +306,15 @@ int wtls_new(const conf_t *conf, const struct ipc_ticket_keys *keys, log_t *log,
     return -ENOMEM;
   w->conf = conf;
   w->log = log;
-  static const unsigned char h1[] = "\x08http/1.1";
-  memcpy(w->alpn, h1, sizeof(h1) - 1);
-  w->alpn_len = sizeof(h1) - 1;
+  /* Ours first: a client that offers both gets h2 (http2 = true). */
+  static const unsigned char h1[] = "\x08http/1.1", both[] = "\x02h2\x08http/1.1";
+  if (conf->http2) {
+    memcpy(w->alpn, both, sizeof(both) - 1);
+    w->alpn_len = sizeof(both) - 1;
+  } else {
+    memcpy(w->alpn, h1, sizeof(h1) - 1);
+    w->alpn_len = sizeof(h1) - 1;
+  }
   if (keys)
     wtls_set_keys(w, keys);
   if (ex_index < 0)

@@ -210,6 +210,7 @@ static void fill_stats(struct worker *wk, struct ipc_stats *out) {
   struct ipc_stats st = {0};
   unsigned counts[LOOP_REF_KINDS];
   st.connections = wk->w.n_conns;
+  conn_h2_counts(&wk->w, &st.h2_connections, &st.h2_streams);
   st.requests = wk->w.requests;
   st.refs_total = loop_refs(wk->w.loop, counts);
   for (int i = 0; i < LOOP_REF_KINDS && i < 8; i++)

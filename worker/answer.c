@@ -1,0 +1,349 @@
+/* The answer layer (see answer.h): one function from a request to a response for every
+ * session, so no rule of HTTP is written twice. Runs on the worker's loop thread; lookups go
+ * to the pool (sfile) and come back to on_file. */
+#include "answer.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http_answer.h"
+#include "http_log.h"
+#include "http_mime.h"
+#include "http_path.h"
+#include "http_redirect.h"
+#include "wctx.h"
+
+/* A client's path for the error log, escaped as the access log escapes it: decoded, a %0A in
+ * it would write lines of its own. Returns buf (cap > 0), NUL-terminated. */
+static const char *log_safe(const char *s, size_t len, char *buf, size_t cap) {
+  buf[http_log_escape(s, len, buf, cap - 1)] = '\0';
+  return buf;
+}
+
+void answer_reset(struct answer *a) {
+  memset(&a->head, 0, sizeof(a->head));
+  a->body = NULL;
+  a->body_len = 0;
+  a->file_fd = -1;
+  a->file_off = a->file_len = 0;
+  a->body_bytes = 0;
+  a->close_after = 0;
+  a->key = "";
+  a->key_len = 0;
+  a->entry = NULL;
+  a->job = NULL;
+  a->lookup_owner = 0;
+  a->abandoned = 0;
+  a->waiter.next = NULL;
+  a->waiter.pprev = NULL;
+  a->op.fd = -1;
+  a->op.body = NULL;
+}
+
+void answer_end(struct answer *a) {
+  sfile_op_release(&a->op);
+  if (a->entry) {
+    fcache_release(a->w->cache, a->entry);
+    a->entry = NULL;
+  }
+}
+
+void answer_abandon(struct answer *a) {
+  a->abandoned = 1;
+  fcache_unwait(&a->waiter);
+  if (a->job)
+    pool_cancel(a->job); /* a job no thread has taken need not run */
+}
+
+static const char *date_now(struct wctx *w) {
+  return http_date_cache_get(&w->date, time(NULL));
+}
+
+void answer_status(struct answer *a, int status, const struct http_head *extra) {
+  int is_head = a->q->method == HTTP_HEAD;
+  if (status == 400 || status >= 500 || status == 414 || status == 431)
+    a->close_after = 1; /* after a broken request the stream may be out of sync */
+  struct http_head h = {0};
+  if (extra)
+    h = *extra;
+  h.status = status;
+  h.date = date_now(a->w);
+  size_t blen = 0;
+  if (status != 204 && status != 304) {
+    blen = http_error_body(status, a->page, sizeof(a->page));
+    h.content_type = "text/html; charset=utf-8";
+    h.has_length = 1;
+    h.content_length = blen;
+  }
+  a->head = h;
+  a->body = NULL;
+  a->body_len = 0;
+  a->file_fd = -1;
+  a->file_len = 0;
+  a->body_bytes = 0;
+  if (!is_head && blen) {
+    a->body = a->page;
+    a->body_len = blen;
+    a->body_bytes = blen;
+  }
+  a->ready(a);
+}
+
+/* Answers from a file entry (fresh from the cache or just looked up): conditionals, range,
+ * headers, then the bytes, from memory or from the file. Takes the reference. */
+static void serve_entry(struct answer *a, struct fcache_entry *e) {
+  struct wctx *w = a->w;
+  struct http_answer ha;
+  a->entry = e;
+  http_answer_file(a->q, a->buf, &e->info, w->conf->mime, w->conf->n_mime, &ha);
+  if (ha.error_page) {
+    answer_status(a, ha.head.status, &ha.head);
+    return;
+  }
+  a->head = ha.head;
+  a->head.date = date_now(w);
+  a->body_bytes = ha.body_len;
+  if (ha.body_len == 0) {
+    /* HEAD, 304, or an empty file: headers only */
+  } else if (e->body) {
+    a->body = e->body + ha.body_off;
+    a->body_len = ha.body_len;
+  } else {
+    a->file_fd = e->fd;
+    a->file_off = ha.body_off;
+    a->file_len = ha.body_len;
+  }
+  a->ready(a);
+}
+
+static void on_file(pool_job_t *job, int status);
+
+/* Looks a->key up: waits for the lookup another request has under way for the same key,
+ * or submits one. */
+static void start_lookup(struct answer *a) {
+  struct wctx *w = a->w;
+  int rc = fcache_lookup_begin(w->cache, a->key, a->key_len, &a->waiter);
+  if (rc == 1)
+    return; /* the owner's on_file resumes us */
+  a->lookup_owner = rc == 0;
+  a->op.ctx = w->files;
+  a->op.trailing_slash = a->key_len == 0 || a->key[a->key_len - 1] == '/';
+  memcpy(a->op.path, a->key, a->key_len + 1);
+  if (sfile_submit(w->pool, &a->op, on_file) < 0) {
+    if (a->lookup_owner) {
+      /* Waiters that came in between cannot exist (we are still on the stack), but the
+       * record must go. */
+      struct fcache_waiter *none;
+      fcache_lookup_done(w->cache, a->key, a->key_len, &none);
+      a->lookup_owner = 0;
+    }
+    answer_status(a, 503, NULL);
+    return;
+  }
+  a->job = &a->op.job;
+  a->hold(a, 1);
+}
+
+/* redirect_https: every request gets a 301 to the same host and target on the first TLS
+ * listener's port; a Host that is not a plain name or address gets a 400, so nothing a
+ * client sends can inject a header or point the redirect elsewhere. */
+static void answer_https_redirect(struct answer *a) {
+  const http_request_t *q = a->q;
+  const struct http_span *h = &q->hdr[HTTP_H_HOST];
+  int n = http_https_location((q->hdr_present & (1u << HTTP_H_HOST)) ? a->buf + h->off : NULL,
+                              h->len, a->buf + q->target.off, q->target.len, a->w->https_port,
+                              a->loc, sizeof(a->loc));
+  if (n < 0) {
+    answer_status(a, n == -ENAMETOOLONG ? 414 : 400, NULL);
+    return;
+  }
+  struct http_head extra = {.location = a->loc, .location_len = (size_t)n};
+  answer_status(a, 301, &extra);
+}
+
+void answer_start(struct answer *a) {
+  struct wctx *w = a->w;
+  const http_request_t *q = a->q;
+  answer_reset(a);
+  if (a->redirect_https) {
+    answer_https_redirect(a);
+    return;
+  }
+  if (q->method < 0) { /* a method this server does not know (h1's parser answers it) */
+    answer_status(a, 501, NULL);
+    return;
+  }
+  if (q->method != HTTP_GET && q->method != HTTP_HEAD) {
+    /* A static server supports retrieval only; OPTIONS too gets the list of what it does. */
+    struct http_head extra = {.allow = "GET, HEAD"};
+    answer_status(a, 405, &extra);
+    return;
+  }
+  size_t plen;
+  if (http_path_normalize(a->buf + q->target.off, q->target.len, a->op.path,
+                          sizeof(a->op.path), &plen) < 0) {
+    answer_status(a, 400, NULL);
+    return;
+  }
+  /* below the root: drop the leading '/' (the NUL comes along) */
+  memcpy(a->path, a->op.path + 1, plen);
+  a->key = a->path;
+  a->key_len = plen - 1;
+  struct fcache_entry *e = fcache_get(w->cache, a->key, a->key_len, loop_now(w->loop));
+  if (e) { /* fresh in the cache: answered here, no pool round trip, no file system */
+    serve_entry(a, e);
+    return;
+  }
+  start_lookup(a);
+}
+
+/* The answer to a finished lookup; e (a reference the answer takes) is set when result is
+ * SFILE_OK. Also for the requests that waited for another's lookup. */
+static void answer_lookup(struct answer *a, enum sfile_result result, struct fcache_entry *e) {
+  switch (result) {
+  case SFILE_OK:
+    if (e)
+      serve_entry(a, e);
+    else
+      answer_status(a, 500, NULL); /* out of memory for the entry */
+    break;
+  case SFILE_NOT_FOUND:
+    answer_status(a, 404, NULL);
+    break;
+  case SFILE_FORBIDDEN:
+    answer_status(a, 403, NULL);
+    break;
+  case SFILE_BUSY:
+    answer_status(a, 503, NULL);
+    break;
+  case SFILE_REDIRECT: {
+    /* Location: the path as resolved, encoded again, its slash, and the query as sent.
+     * Never the target as written: "//host/.." would send the client to another host. */
+    const http_request_t *q = a->q;
+    const char *t = a->buf + q->target.off, *tend = t + q->target.len;
+    const char *qs = memchr(t, '?', q->target.len);
+    const char *qend = qs ? memchr(qs, '#', (size_t)(tend - qs)) : NULL;
+    size_t qlen = qs ? (size_t)((qend ? qend : tend) - qs) : 0;
+    char *loc = a->loc;
+    size_t plen;
+    loc[0] = '/';
+    if (qlen + 2 > sizeof(a->loc) ||
+        http_path_encode(a->key, a->key_len, loc + 1, sizeof(a->loc) - 2 - qlen, &plen) < 0) {
+      answer_status(a, 414, NULL);
+      break;
+    }
+    loc[1 + plen] = '/';
+    if (qlen)
+      memcpy(loc + 2 + plen, qs, qlen);
+    struct http_head extra = {.location = loc, .location_len = 2 + plen + qlen};
+    answer_status(a, 301, &extra);
+    break;
+  }
+  case SFILE_ERROR:
+    answer_status(a, 500, NULL);
+    break;
+  }
+}
+
+static void on_file(pool_job_t *job, int status) {
+  struct answer *a = (struct answer *)((char *)job - offsetof(struct answer, op.job));
+  struct wctx *w = a->w;
+  a->job = NULL;
+  enum sfile_result result = status == 0 ? a->op.result : SFILE_ERROR; /* unset if cancelled */
+  struct fcache_entry *e = NULL;
+  if (status == 0 && result == SFILE_OK) {
+    /* Into the cache even when our client has gone: others may be waiting for it. */
+    const char *type = http_mime_type(w->conf->mime, w->conf->n_mime, a->op.path,
+                                      strlen(a->op.path));
+    e = fcache_put(w->cache, a->key, a->key_len, &a->op, type, loop_now(w->loop));
+    if (!e)
+      sfile_op_release(&a->op);
+  } else if (status == 0 && (result == SFILE_BUSY || result == SFILE_ERROR)) {
+    char shown[1024];
+    log_msg(w->log, result == SFILE_BUSY ? LOG_WARN : LOG_ERROR, "lookup of \"%s\" failed: %s%s",
+            log_safe(a->op.path, strlen(a->op.path), shown, sizeof(shown)),
+            strerror(-a->op.err), result == SFILE_BUSY ? "; answering 503" : "");
+  }
+  /* Taken before our own answer, which may reuse a for a pipelined request. */
+  struct fcache_waiter *waiters = NULL;
+  if (a->lookup_owner) {
+    a->lookup_owner = 0;
+    fcache_lookup_done(w->cache, a->key, a->key_len, &waiters);
+  }
+  /* The waiters' reference, taken now: our answer may release the last one otherwise. */
+  int had_waiters = waiters != NULL;
+  if (e && had_waiters)
+    fcache_ref(e);
+
+  if (a->abandoned) {
+    if (e)
+      fcache_release(w->cache, e);
+    sfile_op_release(&a->op);
+    a->hold(a, -1); /* the session may free a now */
+  } else {
+    a->hold(a, -1);
+    if (status < 0) /* cancelled: only an abandoned answer cancels; defensive */
+      answer_status(a, 503, NULL);
+    else
+      answer_lookup(a, result, e);
+  }
+
+  /* Everyone who asked for the same key meanwhile gets the same answer; when there is none
+   * to share (our lookup was cancelled, or no memory for the entry), they look it up again
+   * (the first of them for all the others). */
+  int shared = status == 0 && (result != SFILE_OK || e);
+  while (waiters) {
+    struct fcache_waiter *wt = waiters;
+    fcache_unwait(wt);
+    struct answer *wa = (struct answer *)((char *)wt - offsetof(struct answer, waiter));
+    if (!shared) {
+      start_lookup(wa);
+      continue;
+    }
+    if (e)
+      fcache_ref(e);
+    answer_lookup(wa, result, e);
+  }
+  if (e && had_waiters)
+    fcache_release(w->cache, e);
+}
+
+uint64_t answer_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void answer_log(struct wctx *w, const http_request_t *q, const char *buf,
+                const struct answer_log *l) {
+  struct ipc_counters *k = &w->counters;
+  uint64_t now = answer_now_us();
+  uint64_t us = now > l->started_us ? now - l->started_us : 0;
+  k->status[ipc_status_slot(l->status)]++;
+  k->bytes_out += l->body_bytes + l->head_bytes;
+  k->duration[ipc_duration_slot(us)]++;
+  k->duration_us_sum += us;
+  if (!alog_enabled(w->alog))
+    return;
+  struct http_log_entry e = {
+      .remote_addr = l->peer,
+      .time = time(NULL),
+      .request_line = l->line ? l->line : "-",
+      .request_line_len = l->line ? l->line_len : 1,
+      .status = l->status,
+      .body_bytes = l->body_bytes,
+      .tls = l->tls,
+  };
+  if (q->hdr_present & (1u << HTTP_H_REFERER)) {
+    e.referer = buf + q->hdr[HTTP_H_REFERER].off;
+    e.referer_len = q->hdr[HTTP_H_REFERER].len;
+  }
+  if (q->hdr_present & (1u << HTTP_H_USER_AGENT)) {
+    e.user_agent = buf + q->hdr[HTTP_H_USER_AGENT].off;
+    e.user_agent_len = q->hdr[HTTP_H_USER_AGENT].len;
+  }
+  alog_write(w->alog, &e);
+}

@@ -1,0 +1,96 @@
+/* The answer layer of a worker: a request (method, target, the headers the rules read)
+ * becomes a response (status, headers, body source), whatever the session that carries it
+ * (h1 in conn.c, h2 in h2.c). It owns the lookup through the file cache and the pool, the
+ * path rules, redirects, conditionals, ranges, MIME and error bodies, and writes the access
+ * log line. Loop thread only; the lookups run on the pool and come back here. */
+#ifndef EVC_ANSWER_H
+#define EVC_ANSWER_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "fcache.h"
+#include "http_request.h"
+#include "http_response.h"
+#include "sfile.h"
+
+struct wctx;
+
+/* A written head holds at most this much (h1 writes it as is, h2 splits it into fields). */
+#define ANSWER_HEAD_MAX 2048
+/* A redirect's Location leaves room in ANSWER_HEAD_MAX for the other headers of a 301
+ * (~200 bytes); longer ones (long queries) are answered 414. */
+#define ANSWER_LOCATION_MAX (ANSWER_HEAD_MAX - 256)
+
+struct answer;
+typedef void (*answer_fn)(struct answer *a);
+
+/* Embedded in the session's per-request state. Fields: public (the session sets them before
+ * answer_start), read-only (valid from ready until answer_end), private. */
+struct answer {
+  /* public */
+  struct wctx *w;
+  answer_fn ready;       /* the answer is decided; may run inside answer_start */
+  /* A pool job starts (+1) or came back (-1): the session keeps its memory alive meanwhile.
+   * After answer_abandon, the -1 is the last the session hears of this answer. */
+  void (*hold)(struct answer *a, int delta);
+  const http_request_t *q; /* the request; its spans point into buf */
+  const char *buf;
+  int redirect_https;      /* answer every request with a 301 to https (w->https_port) */
+  /* read-only */
+  struct http_head head; /* status and fields, Date set; connection left to the session */
+  const char *body;      /* the body in memory (a small file, an error page), or NULL */
+  size_t body_len;
+  int file_fd;           /* or a range of a file: the cache entry's descriptor, or -1 */
+  uint64_t file_off, file_len;
+  uint64_t body_bytes;   /* the body's planned length, for the access log */
+  int close_after;       /* a broken request (400, 414, 431, 5xx): h1 ends the connection */
+  const char *key;       /* the path below the root ("" before the path rules ran) */
+  size_t key_len;
+  /* private */
+  struct fcache_entry *entry;
+  pool_job_t *job;
+  int lookup_owner;
+  int abandoned;
+  struct fcache_waiter waiter;
+  char path[PATH_MAX];
+  char loc[ANSWER_LOCATION_MAX];
+  char page[512];
+  struct sfile_op op;
+};
+
+/* Resets the answer for a new request (public fields are kept). */
+void answer_reset(struct answer *a);
+/* Answers a->q: ready runs now (from memory, an error) or after a lookup on the pool. */
+void answer_start(struct answer *a);
+/* Answers with an error page (a request the session could not parse); ready runs now.
+ * extra: Allow, Location or a range's size; NULL for none. */
+void answer_status(struct answer *a, int status, const struct http_head *extra);
+/* The session goes away while the answer may still be under way: it stops waiting; a lookup
+ * on the pool comes back to hold(-1) and nothing else. */
+void answer_abandon(struct answer *a);
+/* The answer is out (or abandoned after ready): its file reference and buffers go. */
+void answer_end(struct answer *a);
+
+/* One access log line. proto_line: the request line ("GET /x HTTP/1.1" as received, or the
+ * one an h2 session makes); NULL: "-". tls: the transport's field, or NULL. */
+struct answer_log {
+  const char *peer;
+  const char *line;
+  size_t line_len;
+  const char *tls;
+  int status;
+  uint64_t body_bytes;
+  uint64_t head_bytes; /* of the head that went out (0 for h2, whose HPACK size is unknown) */
+  uint64_t started_us; /* answer_now_us() when the request was complete */
+};
+/* Counts the request for /metrics (status, bytes, duration: the worker's counters, which the
+ * supervisor's pings carry) and writes its access log line, whatever the protocol: counted
+ * where it is logged, so both tell the same story. */
+void answer_log(struct wctx *w, const http_request_t *q, const char *buf,
+                const struct answer_log *l);
+/* CLOCK_MONOTONIC in microseconds, for request durations: a vDSO call, tens of nanoseconds,
+ * twice per request; the loop's millisecond clock cannot time answers of a few dozen us. */
+uint64_t answer_now_us(void);
+
+#endif

@@ -1,0 +1,1021 @@
+/* The h2 session (see h2.h): nghttp2 parses and frames; this file maps streams to the answer
+ * layer and bodies to nghttp2's data provider, moves bytes through the transport, and adds
+ * the limits nghttp2 leaves to its user. Loop thread only; pool reads come back to on_read.
+ *
+ * Bytes: nghttp2_session_mem_recv takes what the transport read; nghttp2_session_mem_send's
+ * frames are copied into one output buffer per connection (bounded: filled to OUT_FILL, one
+ * frame beyond at most), sent with the transport's sendv; a TLS write that returned EAGAIN
+ * is offered the same bytes again, as transport.h asks.
+ *
+ * Bodies: DATA frames go out with NGHTTP2_DATA_FLAG_NO_COPY: send_data copies their bytes
+ * once into the output buffer, from memory (a cached small file, an error page), from the
+ * page cache (pread of pages cachestat shows resident: the loop cannot wait for a disk
+ * there), or from a per-stream buffer of FILE_BUF bytes that the pool reads the other pages
+ * into (at most MAX_FBUFS per connection). While a read is on the pool the stream's data
+ * provider answers NGHTTP2_ERR_DEFERRED and on_read resumes it, so nghttp2's scheduler
+ * shares the connection among the streams that have bytes: a large download never starves
+ * small files. At most FLUSH_MAX bytes go out per turn of the loop. */
+#define _GNU_SOURCE
+#include "h2.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "answer.h"
+#include "conn.h"
+#include "transport.h"
+#include "wctx.h"
+
+#define FILE_BUF (64 * 1024)   /* per stream with a file body in flight */
+#define MAX_FBUFS 16           /* file buffers per connection at once; others wait their turn */
+#define OUT_FILL (32 * 1024)   /* frames gathered per transport write */
+#define IN_CHUNK (16 * 1024)   /* bytes read per recv */
+#define FLUSH_MAX (512 * 1024) /* bytes written per turn of the loop, as h1's sendfile chunk */
+#define DIRECT_WINDOW (256 * 1024) /* page-cache residency checked this far ahead */
+#define DRAIN_GRACE_MS 500     /* an idle connection of a draining worker gets this long */
+#define GOAWAY_RTT_MS 200      /* between the shutdown notice and the final GOAWAY */
+/* Rapid reset (CVE-2023-44487): streams the client resets before their answer is out, beyond
+ * the ones it let finish, that close the connection. A browser cancels a few (navigation,
+ * prefetch); an attacker cancels every stream it opens. */
+#define RESET_ALLOWANCE 100
+/* CONTINUATION flood (CVE-2024-27316/28182): a header block whose encoded bytes pass
+ * max_header_bytes by this much, or that spans more frames, ends the connection: its decoded
+ * list could not fit anyway, and HPACK forces us to decode what we are sent. */
+#define BLOCK_SLACK 1024
+#define BLOCK_FRAMES 16
+/* Streams kept for reuse per connection: a stream costs ~27 KiB (its answer and its header
+ * buffer), and zeroing that for each of h2load's 300,000 streams a second showed in the
+ * profile; a browser's page opens a few dozen. */
+#define MAX_SPARE_STREAMS 32
+
+struct stream {
+  h2_t *h;
+  struct stream *prev, *next; /* h->streams: every stream that has memory */
+  int32_t id;
+  http_request_t q;
+  uint32_t buf_len;
+  uint32_t hdr_bytes; /* decoded header list size (RFC 9113 6.5.2 counting) */
+  struct http_span method;
+  int too_big;   /* the header list passed max_header_bytes: answered 431 */
+  int started;   /* the request went to the answer layer */
+  int answered;  /* the answer's head was submitted */
+  int closed;    /* nghttp2 closed the stream: freed when no job holds it */
+  int jobs;      /* pool jobs in flight (the lookup, a read) */
+  int status;
+  /* the body */
+  const char *body;
+  size_t body_len, body_off;
+  int file_fd;
+  uint64_t file_off, file_left;
+  char *fbuf;
+  size_t fb_len, fb_off;
+  int reading;      /* a read is on the pool */
+  int failed;       /* the next bytes could not be read: the stream is reset */
+  uint64_t resident_end; /* the file's pages are in the page cache up to here (cachestat) */
+  size_t direct_len; /* the next DATA frame is read from the page cache into the output */
+  int buf_waiting;  /* waits for one of the connection's MAX_FBUFS */
+  struct sfile_read rd;
+  uint64_t sent;    /* body bytes handed to nghttp2, for the log */
+  uint64_t started_us; /* answer_now_us() when the request was complete: its duration */
+  int done;         /* every byte of the answer went to nghttp2 */
+  /* Kept when the stream goes to the connection's spare list; what is above is zeroed for
+   * each new stream. */
+  char *buf; /* header values, then the request line for the log */
+  uint32_t buf_cap;
+  struct answer a; /* ~10 KiB (paths, a Location, an error page): never zeroed whole */
+};
+
+struct h2 {
+  struct wctx *w;
+  struct conn *c;
+  struct transport *tx;
+  nghttp2_session *s;
+  struct stream *streams;
+  struct stream *spare; /* freed streams kept for reuse (next-linked) */
+  unsigned n_spare;
+  unsigned n_open;     /* streams nghttp2 has open with us */
+  unsigned n_sending;  /* answered streams whose body is not all out */
+  unsigned n_fbufs;
+  int in_block;          /* a header block has begun and not ended (header timeout) */
+  uint64_t resets, completed;
+  char *out;
+  size_t out_len, out_sent, out_cap;
+  int events;
+  int in_recv;   /* inside nghttp2_session_mem_recv: no mem_send now */
+  int closing;   /* the connection is closing */
+  int dying;     /* a fatal GOAWAY is queued: send it, then close */
+  int draining;  /* 1: shutdown notice sent; 2: final GOAWAY sent */
+  int read_wants_write; /* the transport's recv waits for the socket to drain */
+  uint64_t last_send;    /* loop ms of the last DATA progress, for the send timeout */
+  uint64_t idle_since;   /* loop ms the last stream closed (keep-alive timeout) */
+  uint64_t headers_since; /* loop ms a header block began (header timeout) */
+  uint64_t drain_at;     /* loop ms of the shutdown notice */
+  /* the header block being received (CONTINUATION flood) */
+  int32_t block_stream;
+  uint32_t block_bytes, block_frames;
+};
+
+static void flush(h2_t *h);
+static void arm_next(h2_t *h);
+
+int h2_preface_match(const char *buf, size_t len) {
+  size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+  if (memcmp(buf, H2_PREFACE, n) != 0)
+    return -1;
+  return len >= H2_PREFACE_LEN ? 1 : 0;
+}
+
+unsigned h2_streams(const h2_t *h) {
+  return h ? h->n_open : 0;
+}
+
+static void set_events(h2_t *h, int events) {
+  if (events == h->events)
+    return;
+  h->events = events;
+  conn_want(h->c, events);
+}
+
+/* A GOAWAY that ends the connection for a misbehaving client: sent, then the close. */
+static void fatal(h2_t *h, uint32_t code, const char *why) {
+  if (h->dying)
+    return;
+  h->dying = 1;
+  char addr[64];
+  log_msg(h->w->log, LOG_INFO, "client %s: h2: %s, closing", conn_peer(h->c, addr, sizeof(addr)),
+          why);
+  nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
+                        code, (const uint8_t *)why, strlen(why));
+}
+
+/* ---- streams ----------------------------------------------------------------------------- */
+
+static void stream_free(struct stream *st) {
+  h2_t *h = st->h;
+  if (st->prev)
+    st->prev->next = st->next;
+  else
+    h->streams = st->next;
+  if (st->next)
+    st->next->prev = st->prev;
+  answer_end(&st->a);
+  if (st->fbuf)
+    h->n_fbufs--;
+  free(st->fbuf);
+  if (!h->closing && h->n_spare < MAX_SPARE_STREAMS) {
+    st->next = h->spare;
+    h->spare = st;
+    h->n_spare++;
+    return;
+  }
+  free(st->buf);
+  free(st);
+}
+
+/* Another stream may take the file buffer just given back. */
+static void wake_buf_waiter(h2_t *h) {
+  for (struct stream *st = h->streams; st; st = st->next)
+    if (st->buf_waiting && !st->closed) {
+      st->buf_waiting = 0;
+      nghttp2_session_resume_data(h->s, st->id);
+      return;
+    }
+}
+
+static void fbuf_put(struct stream *st) {
+  if (!st->fbuf)
+    return;
+  free(st->fbuf);
+  st->fbuf = NULL;
+  st->h->n_fbufs--;
+  if (!st->h->closing)
+    wake_buf_waiter(st->h);
+}
+
+static void log_stream(struct stream *st) {
+  h2_t *h = st->h;
+  struct wctx *w = h->w;
+  char addr[64], tls[32];
+  struct answer_log l = {
+      .peer = alog_enabled(w->alog) ? conn_peer(h->c, addr, sizeof(addr)) : "-",
+      .line = st->q.line.len ? st->buf + st->q.line.off : NULL,
+      .line_len = st->q.line.len,
+      .status = st->answered ? st->status : 499,
+      .body_bytes = st->sent,
+      .started_us = st->started_us,
+  };
+  if (w->tls)
+    l.tls = h->tx->ops->describe(h->tx, tls, sizeof(tls));
+  answer_log(w, &st->q, st->buf, &l);
+}
+
+static void on_hold(struct answer *a, int delta) {
+  struct stream *st = (struct stream *)((char *)a - offsetof(struct stream, a));
+  struct conn *c = st->h->c;
+  if (delta > 0) {
+    st->jobs++;
+    conn_hold(c);
+    return;
+  }
+  st->jobs--;
+  if (st->closed && st->jobs == 0 && !st->h->closing)
+    stream_free(st);
+  conn_release(c); /* may free h (and every stream) when the connection is gone */
+}
+
+static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *user);
+
+/* The answer layer decided: its head (written as h1 would, then split into fields, so the
+ * two sessions cannot disagree on a header) and the body source go to nghttp2. */
+static void on_answer(struct answer *a) {
+  struct stream *st = (struct stream *)((char *)a - offsetof(struct stream, a));
+  h2_t *h = st->h;
+  char head[ANSWER_HEAD_MAX];
+  a->head.connection = HTTP_CONN_NONE;
+  int n = http_head_write(head, sizeof(head), &a->head);
+  if (n < 0) {
+    nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  nghttp2_nv nv[24];
+  size_t nn = 0;
+  int code = a->head.status;
+  char status[3] = {(char)('0' + code / 100 % 10), (char)('0' + code / 10 % 10),
+                    (char)('0' + code % 10)};
+  nv[nn++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
+  char *p = memchr(head, '\n', (size_t)n); /* after the status line */
+  char *end = head + n;
+  while (p && p + 1 < end && nn < sizeof(nv) / sizeof(nv[0])) {
+    char *line = p + 1;
+    char *eol = memchr(line, '\r', (size_t)(end - line));
+    if (!eol || eol == line)
+      break;
+    char *colon = memchr(line, ':', (size_t)(eol - line));
+    p = eol + 1;
+    if (!colon)
+      continue;
+    for (char *q = line; q < colon; q++)
+      *q = (char)tolower((unsigned char)*q);
+    size_t nlen = (size_t)(colon - line);
+    if ((nlen == 10 && memcmp(line, "connection", 10) == 0) ||
+        (nlen == 10 && memcmp(line, "keep-alive", 10) == 0))
+      continue; /* connection-specific: not in HTTP/2 (RFC 9113 8.2.2) */
+    char *v = colon + 1;
+    while (v < eol && *v == ' ')
+      v++;
+    nv[nn++] = (nghttp2_nv){(uint8_t *)line, (uint8_t *)v, nlen, (size_t)(eol - v),
+                            NGHTTP2_NV_FLAG_NONE};
+  }
+  st->status = a->head.status;
+  st->answered = 1;
+  st->body = a->body;
+  st->body_len = a->body_len;
+  st->file_fd = a->file_fd;
+  st->file_off = a->file_off;
+  st->file_left = a->file_len;
+  nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
+  int has_body = st->body_len > 0 || st->file_left > 0;
+  if (has_body) {
+    h->n_sending++;
+    if (h->n_sending == 1)
+      h->last_send = loop_now(h->w->loop);
+  } else {
+    st->done = 1;
+  }
+  int rc = nghttp2_submit_response(h->s, st->id, nv, nn, has_body ? &dp : NULL);
+  if (rc != 0) {
+    if (has_body) {
+      h->n_sending--;
+      st->done = 1;
+    }
+    nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+  }
+  if (!h->in_recv)
+    flush(h);
+}
+
+static void on_read(pool_job_t *job, int status);
+
+/* The next bytes of the file into the stream's buffer: from the page cache on the loop
+ * (as h1's TLS path does: resident pages cannot wait for a disk), else on the pool.
+ * 1: the bytes are there; 0: deferred (a read on the pool, or no buffer free); -1: failed. */
+static int stream_fill(struct stream *st) {
+  h2_t *h = st->h;
+  struct wctx *w = h->w;
+  if (!st->fbuf) {
+    if (h->n_fbufs >= MAX_FBUFS) {
+      st->buf_waiting = 1;
+      return 0;
+    }
+    if (!(st->fbuf = malloc(FILE_BUF)))
+      abort(); /* out of memory: nothing sensible left to do for a server */
+    h->n_fbufs++;
+  }
+  size_t want = st->file_left < FILE_BUF ? (size_t)st->file_left : FILE_BUF;
+  int resident = w->no_cachestat ? -ENOSYS : sfile_resident(st->file_fd, (off_t)st->file_off, want);
+  if (resident == -ENOSYS)
+    w->no_cachestat = 1;
+  if (resident == 1) {
+    ssize_t n;
+    do {
+      n = pread(st->file_fd, st->fbuf, want, (off_t)st->file_off);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0)
+      return -1;
+    st->fb_len = (size_t)n;
+    st->fb_off = 0;
+    st->file_off += (uint64_t)n;
+    st->file_left -= (uint64_t)n;
+    return 1;
+  }
+  st->rd.fd = st->file_fd;
+  st->rd.off = (off_t)st->file_off;
+  st->rd.buf = st->fbuf;
+  st->rd.len = want;
+  if (sfile_read_submit(w->pool, &st->rd, on_read) < 0)
+    return -1;
+  st->reading = 1;
+  st->jobs++;
+  conn_hold(h->c);
+  return 0;
+}
+
+static void log_shrank(struct stream *st) {
+  log_msg(st->h->w->log, LOG_WARN, "h2 stream %d: the file shrank while it was sent: resetting",
+          (int)st->id);
+}
+
+static void on_read(pool_job_t *job, int status) {
+  struct stream *st = (struct stream *)((char *)job - offsetof(struct stream, rd.job));
+  h2_t *h = st->h;
+  struct conn *c = h->c;
+  st->reading = 0;
+  st->jobs--;
+  if (h->closing || st->closed) {
+    if (st->closed && st->jobs == 0 && !h->closing)
+      stream_free(st);
+    conn_release(c);
+    return;
+  }
+  if (status < 0 || st->rd.err < 0 || st->rd.got == 0) {
+    if (status == 0)
+      log_shrank(st);
+    nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+  } else {
+    st->fb_len = st->rd.got;
+    st->fb_off = 0;
+    st->file_off += st->rd.got;
+    st->file_left -= st->rd.got;
+    nghttp2_session_resume_data(h->s, st->id);
+  }
+  flush(h);
+  conn_release(c);
+}
+
+/* 1 when the file's next bytes are in the page cache: the DATA frame is then read from there
+ * straight into the output buffer (one copy, as the plain path's sendfile of resident pages
+ * reads on the loop), not through the stream's buffer (two). Checked for 256 KiB at a time. */
+static int direct_ok(struct stream *st) {
+  if (st->file_off < st->resident_end)
+    return 1;
+  struct wctx *w = st->h->w;
+  if (w->no_cachestat)
+    return 0;
+  size_t want = st->file_left < DIRECT_WINDOW ? (size_t)st->file_left : DIRECT_WINDOW;
+  int r = sfile_resident(st->file_fd, (off_t)st->file_off, want);
+  if (r == -ENOSYS)
+    w->no_cachestat = 1;
+  if (r != 1)
+    return 0;
+  st->resident_end = st->file_off + want;
+  return 1;
+}
+
+/* nghttp2's data provider: how many of the stream's next bytes (up to length) the next DATA
+ * frame carries. NGHTTP2_DATA_FLAG_NO_COPY: send_data then copies them straight into the
+ * output buffer with the frame's header, one copy instead of two (into nghttp2's frame,
+ * then out of it). */
+static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *user) {
+  (void)s;
+  (void)id;
+  (void)buf;
+  (void)user;
+  struct stream *st = src->ptr;
+  size_t n;
+  int last;
+  if (st->body) {
+    n = st->body_len - st->body_off;
+    if (n > length)
+      n = length;
+    last = st->body_off + n == st->body_len;
+  } else {
+    if (st->failed)
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset */
+    if (st->fb_off == st->fb_len) {
+      if (st->reading || st->buf_waiting)
+        return NGHTTP2_ERR_DEFERRED;
+      if (st->file_left > 0 && direct_ok(st)) {
+        n = st->resident_end - st->file_off;
+        if (n > length)
+          n = length;
+        st->direct_len = n;
+        last = st->file_left == n;
+        goto counted;
+      }
+      int rc = stream_fill(st);
+      if (rc < 0) {
+        log_shrank(st);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      }
+      if (rc == 0)
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    n = st->fb_len - st->fb_off;
+    if (n > length)
+      n = length;
+    last = st->file_left == 0 && st->fb_off + n == st->fb_len;
+  }
+counted:
+  *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  st->sent += n;
+  st->h->last_send = loop_now(st->h->w->loop);
+  if (last) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    st->done = 1;
+    st->h->n_sending--;
+  }
+  return (ssize_t)n;
+}
+
+/* Room for n more bytes in the output buffer. */
+static char *out_room(h2_t *h, size_t n) {
+  if (h->out_len + n > h->out_cap) {
+    size_t cap = h->out_len + n + OUT_FILL;
+    char *b = realloc(h->out, cap);
+    if (!b)
+      abort(); /* out of memory: nothing sensible left to do for a server */
+    h->out = b;
+    h->out_cap = cap;
+  }
+  return h->out + h->out_len;
+}
+
+/* A DATA frame whose bytes read_body counted: its header, padding, and the bytes themselves,
+ * into the output buffer, in the order nghttp2 sends frames (it calls this from within
+ * nghttp2_session_mem_send). Then a file's next bytes are fetched into the buffer just
+ * emptied, while these go out. */
+static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *framehd,
+                     size_t length, nghttp2_data_source *src, void *user) {
+  (void)s;
+  h2_t *h = user;
+  struct stream *st = src->ptr;
+  size_t pad = frame->data.padlen;
+  /* nghttp2_session_mem_send goes on from frame to frame while this takes them: the buffer
+   * would hold all that the windows allow (13 MiB for 40 streams of 1 MiB, copied at each
+   * realloc). Full: mem_send returns, the buffer goes out, and we are called again. */
+  if (h->out_len >= OUT_FILL)
+    return NGHTTP2_ERR_WOULDBLOCK;
+  char *o = out_room(h, 9 + length + pad);
+  memcpy(o, framehd, 9);
+  o += 9;
+  if (pad > 0)
+    *o++ = (char)(pad - 1);
+  if (st->body) {
+    memcpy(o, st->body + st->body_off, length);
+    st->body_off += length;
+  } else if (st->direct_len) {
+    ssize_t got;
+    do {
+      got = pread(st->file_fd, o, length, (off_t)st->file_off);
+    } while (got < 0 && errno == EINTR);
+    if (got != (ssize_t)length) { /* the file shrank: the promised length cannot be kept */
+      log_shrank(st);
+      return NGHTTP2_ERR_CALLBACK_FAILURE; /* half a frame: only closing is left */
+    }
+    st->direct_len = 0;
+    st->file_off += length;
+    st->file_left -= length;
+  } else {
+    memcpy(o, st->fbuf + st->fb_off, length);
+    st->fb_off += length;
+  }
+  o += length;
+  if (pad > 1)
+    memset(o, 0, pad - 1);
+  h->out_len += 9 + length + pad;
+  if (!st->body && st->fb_off == st->fb_len && st->fbuf) {
+    if (st->file_left == 0 || direct_ok(st)) {
+      fbuf_put(st); /* done, or the next bytes come from the page cache directly */
+    } else if (stream_fill(st) < 0) {
+      log_shrank(st);
+      st->failed = 1; /* reset at the next read_body */
+    }
+  }
+  return 0;
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  size_t len;
+  int id;
+} wanted[] = {
+    {"host", 4, HTTP_H_HOST},
+    {"range", 5, HTTP_H_RANGE},
+    {"if-match", 8, HTTP_H_IF_MATCH},
+    {"if-none-match", 13, HTTP_H_IF_NONE_MATCH},
+    {"if-modified-since", 17, HTTP_H_IF_MODIFIED_SINCE},
+    {"if-unmodified-since", 19, HTTP_H_IF_UNMODIFIED_SINCE},
+    {"if-range", 8, HTTP_H_IF_RANGE},
+    {"user-agent", 10, HTTP_H_USER_AGENT},
+    {"referer", 7, HTTP_H_REFERER},
+};
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user) {
+  h2_t *h = user;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+    return 0;
+  struct stream *st = h->spare;
+  if (st) {
+    h->spare = st->next;
+    h->n_spare--;
+  } else {
+    if (!(st = malloc(sizeof(*st))))
+      abort(); /* out of memory: nothing sensible left to do for a server */
+    st->buf_cap = 2 * h->w->max_header_bytes + 64; /* values, then the log's request line */
+    if (!(st->buf = malloc(st->buf_cap)))
+      abort();
+  }
+  memset(st, 0, offsetof(struct stream, buf));
+  st->h = h;
+  st->id = f->hd.stream_id;
+  st->file_fd = -1;
+  st->a.w = h->w;
+  st->a.ready = on_answer;
+  st->a.hold = on_hold;
+  st->a.q = &st->q;
+  st->a.buf = st->buf;
+  answer_reset(&st->a);
+  st->next = h->streams;
+  if (h->streams)
+    h->streams->prev = st;
+  h->streams = st;
+  h->n_open++;
+  nghttp2_session_set_stream_user_data(s, st->id, st);
+  return 0;
+}
+
+static uint32_t keep(struct stream *st, const uint8_t *v, size_t len) {
+  uint32_t off = st->buf_len;
+  memcpy(st->buf + off, v, len);
+  st->buf_len += (uint32_t)len;
+  return off;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user) {
+  (void)flags;
+  (void)user;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+    return 0;
+  struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (!st || st->too_big)
+    return 0;
+  /* HPACK bomb: the decoded list is bounded as h1 bounds its header block; past it the
+   * stream is answered 431 and nothing more of it is kept. */
+  st->hdr_bytes += (uint32_t)(namelen + valuelen + 32);
+  if (st->hdr_bytes > st->h->w->max_header_bytes) {
+    st->too_big = 1;
+    return 0;
+  }
+  struct http_span sp = {0, (uint32_t)valuelen};
+  if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+    sp.off = keep(st, value, valuelen);
+    st->method = sp;
+  } else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+    sp.off = keep(st, value, valuelen);
+    st->q.target = sp;
+  } else if (namelen == 10 && memcmp(name, ":authority", 10) == 0) {
+    sp.off = keep(st, value, valuelen);
+    st->q.hdr[HTTP_H_HOST] = sp; /* :authority stands for Host (RFC 9113 8.3.1) */
+    st->q.hdr_present |= 1u << HTTP_H_HOST;
+  } else {
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
+      if (namelen == wanted[i].len && memcmp(name, wanted[i].name, namelen) == 0) {
+        if (!(st->q.hdr_present & (1u << wanted[i].id))) { /* the first, as h1 */
+          sp.off = keep(st, value, valuelen);
+          st->q.hdr[wanted[i].id] = sp;
+          st->q.hdr_present |= 1u << wanted[i].id;
+        }
+        break;
+      }
+  }
+  return 0;
+}
+
+/* :method as h1's parser numbers it; -1 for a method it does not know (501). */
+static int method_of(const char *m, size_t len) {
+  static const char *const names[] = {
+#define M(NUM, NAME, STRING) [NUM] = #STRING,
+      HTTP_METHOD_MAP(M)
+#undef M
+  };
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (names[i] && strlen(names[i]) == len && memcmp(names[i], m, len) == 0)
+      return (int)i;
+  return -1;
+}
+
+static void start_request(h2_t *h, struct stream *st) {
+  struct wctx *w = h->w;
+  st->started = 1;
+  w->requests++;
+  /* The request line the access log shows: "GET /x HTTP/2.0". */
+  uint32_t off = st->buf_len;
+  size_t need = st->method.len + 1 + st->q.target.len + 9;
+  if (st->buf_len + need <= st->buf_cap) {
+    keep(st, (const uint8_t *)st->buf + st->method.off, st->method.len);
+    keep(st, (const uint8_t *)" ", 1);
+    keep(st, (const uint8_t *)st->buf + st->q.target.off, st->q.target.len);
+    keep(st, (const uint8_t *)" HTTP/2.0", 9);
+    st->q.line = (struct http_span){off, (uint32_t)need};
+  }
+  st->q.method = method_of(st->buf + st->method.off, st->method.len);
+  st->q.http_major = 2;
+  st->a.redirect_https = conn_redirects_https(h->c);
+  st->started_us = answer_now_us();
+  if (st->too_big) {
+    if (st->q.method < 0)
+      st->q.method = HTTP_GET;
+    answer_status(&st->a, 431, NULL);
+    return;
+  }
+  answer_start(&st->a);
+}
+
+/* The header block of a frame begins: the CONTINUATION flood check. */
+static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *user) {
+  (void)s;
+  h2_t *h = user;
+  if (hd->type == NGHTTP2_HEADERS) {
+    h->block_stream = hd->stream_id;
+    h->block_bytes = (uint32_t)hd->length;
+    h->block_frames = 1;
+    h->in_block = !(hd->flags & NGHTTP2_FLAG_END_HEADERS);
+    if (h->in_block)
+      h->headers_since = loop_now(h->w->loop);
+  } else if (hd->type == NGHTTP2_CONTINUATION) {
+    h->block_bytes += (uint32_t)hd->length;
+    h->block_frames++;
+    h->in_block = !(hd->flags & NGHTTP2_FLAG_END_HEADERS);
+  } else {
+    h->in_block = 0;
+    return 0;
+  }
+  if (h->block_bytes > h->w->max_header_bytes + BLOCK_SLACK || h->block_frames > BLOCK_FRAMES) {
+    fatal(h, NGHTTP2_ENHANCE_YOUR_CALM, "header block too large");
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user) {
+  h2_t *h = user;
+  if (f->hd.type == NGHTTP2_RST_STREAM) {
+    /* Rapid reset: resets of streams not yet answered in full, against completed ones. */
+    struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (st && !st->done && ++h->resets > h->completed + RESET_ALLOWANCE) {
+      fatal(h, NGHTTP2_ENHANCE_YOUR_CALM, "too many streams reset");
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    return 0;
+  }
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+    return 0;
+  struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st && !st->started && !h->closing && !h->dying)
+    start_request(h, st);
+  return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *user) {
+  (void)code;
+  h2_t *h = user;
+  struct stream *st = nghttp2_session_get_stream_user_data(s, id);
+  if (!st)
+    return 0;
+  nghttp2_session_set_stream_user_data(s, id, NULL);
+  h->n_open--;
+  if (h->n_open == 0)
+    h->idle_since = loop_now(h->w->loop);
+  if (st->answered && !st->done) {
+    st->done = 1;
+    h->n_sending--;
+  } else if (st->answered && code == NGHTTP2_NO_ERROR) {
+    h->completed++;
+  }
+  if (st->started)
+    log_stream(st);
+  st->closed = 1;
+  answer_abandon(&st->a); /* a lookup on the pool comes back to on_hold only */
+  if (st->reading)
+    pool_cancel(&st->rd.job);
+  if (st->jobs == 0)
+    stream_free(st);
+  else if (!st->reading)
+    fbuf_put(st); /* not while a read fills it: on_read frees the stream */
+  return 0;
+}
+
+/* ---- bytes ------------------------------------------------------------------------------- */
+
+/* Frames out through the transport until it would block or nghttp2 has nothing more. */
+static void flush(h2_t *h) {
+  if (h->closing)
+    return;
+  size_t turn = 0;
+  for (;;) {
+    if (turn >= FLUSH_MAX) {
+      /* A client that reads as fast as we write would keep us here for a whole download:
+       * the rest goes on the next turn of the loop, after the pool's completions (the
+       * lookups of the small files asked beside it) have run. */
+      set_events(h, h->events | LOOP_WRITE | (h->dying ? 0 : LOOP_READ));
+      arm_next(h);
+      return;
+    }
+    if (h->out_sent == h->out_len) {
+      h->out_len = h->out_sent = 0;
+      while (h->out_len < OUT_FILL) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(h->s, &data);
+        if (n < 0) {
+          conn_abort(h->c);
+          return;
+        }
+        if (n == 0)
+          break;
+        memcpy(out_room(h, (size_t)n), data, (size_t)n);
+        h->out_len += (size_t)n;
+      }
+      if (h->out_len == 0)
+        break;
+    }
+    struct iovec iov = {h->out + h->out_sent, h->out_len - h->out_sent};
+    int want = LOOP_WRITE;
+    ssize_t n = h->tx->ops->sendv(h->tx, &iov, 1, 0, &want);
+    if (n == -EAGAIN) {
+      set_events(h, (h->events & ~LOOP_WRITE) | want | (h->dying ? 0 : LOOP_READ));
+      arm_next(h); /* the send timeout runs while the client does not read */
+      return;
+    }
+    if (n < 0) {
+      conn_abort(h->c); /* EPIPE, ECONNRESET: the client is gone */
+      return;
+    }
+    h->out_sent += (size_t)n;
+    turn += (size_t)n; /* progress for the send timeout is DATA (read_body): a client that
+                        * only pings must not keep a stalled answer alive */
+  }
+  /* Everything is out. */
+  if (h->dying || (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))) {
+    h->tx->ops->shutdown(h->tx);
+    conn_abort(h->c);
+    return;
+  }
+  set_events(h, LOOP_READ | (h->read_wants_write ? LOOP_WRITE : 0));
+  arm_next(h);
+}
+
+static void do_read(h2_t *h) {
+  char buf[IN_CHUNK];
+  for (int rounds = 0; rounds < 16 && !h->closing && !h->dying; rounds++) {
+    int want = LOOP_READ;
+    ssize_t n = h->tx->ops->recv(h->tx, buf, sizeof(buf), &want);
+    if (n == -EAGAIN) {
+      if (want == LOOP_WRITE) {
+        h->read_wants_write = 1;
+        set_events(h, h->events | LOOP_WRITE);
+      }
+      break;
+    }
+    if (n <= 0) {
+      conn_abort(h->c); /* the client closed (or reset): its streams end with it */
+      return;
+    }
+    h->in_recv = 1;
+    ssize_t rc = nghttp2_session_mem_recv(h->s, (const uint8_t *)buf, (size_t)n);
+    h->in_recv = 0;
+    if (rc < 0) {
+      if (!h->dying) {
+        char addr[64];
+        log_msg(h->w->log, LOG_INFO, "client %s: h2: %s, closing",
+                conn_peer(h->c, addr, sizeof(addr)), nghttp2_strerror((int)rc));
+        h->dying = 1;
+        if (rc != NGHTTP2_ERR_FLOODED) /* a flood's queue is what we will not send */
+          nghttp2_session_terminate_session(h->s, rc == NGHTTP2_ERR_BAD_CLIENT_MAGIC
+                                                      ? NGHTTP2_PROTOCOL_ERROR
+                                                      : NGHTTP2_INTERNAL_ERROR);
+        else {
+          conn_abort(h->c);
+          return;
+        }
+      }
+      break;
+    }
+    if (!h->tx->ops->pending(h->tx) && (size_t)n < sizeof(buf))
+      break;
+    if (rounds == 15 && h->tx->ops->pending(h->tx))
+      conn_read_later(h->c); /* the turn is over, not the bytes TLS holds */
+  }
+  flush(h);
+}
+
+/* ---- timers ------------------------------------------------------------------------------ */
+
+/* The connection's next deadline: the send timeout while answers wait for the client to take
+ * them, the header timeout while a header block is incomplete, the keep-alive timeout while
+ * no stream is open (the drain grace when draining). */
+static uint64_t next_deadline(h2_t *h) {
+  struct wctx *w = h->w;
+  uint64_t d = UINT64_MAX;
+  if (h->n_sending > 0 || h->out_sent < h->out_len)
+    d = h->last_send + w->send_ms;
+  if (h->in_block && h->headers_since + w->header_ms < d)
+    d = h->headers_since + w->header_ms;
+  if (h->n_open == 0) {
+    uint64_t idle = h->idle_since + (w->draining ? DRAIN_GRACE_MS : w->keepalive_ms);
+    if (idle < d)
+      d = idle;
+  }
+  if (h->draining == 1 && h->drain_at + GOAWAY_RTT_MS < d)
+    d = h->drain_at + GOAWAY_RTT_MS;
+  return d;
+}
+
+static void arm_next(h2_t *h) {
+  uint64_t now = loop_now(h->w->loop), d = next_deadline(h);
+  if (d != UINT64_MAX)
+    conn_arm(h->c, d > now ? d - now : 0);
+}
+
+void h2_on_timer(h2_t *h) {
+  struct wctx *w = h->w;
+  uint64_t now = loop_now(w->loop);
+  if (h->draining == 1 && now >= h->drain_at + GOAWAY_RTT_MS) {
+    /* The client has had a round trip to see the notice: the streams it opened by now are
+     * the last ones served. */
+    nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    h->draining = 2;
+    flush(h);
+    return;
+  }
+  if (now < next_deadline(h)) {
+    arm_next(h);
+    return;
+  }
+  char addr[64];
+  const char *peer = conn_peer(h->c, addr, sizeof(addr));
+  if ((h->n_sending > 0 || h->out_sent < h->out_len) && now >= h->last_send + w->send_ms) {
+    /* A pool read under way is the disk's delay, not the client's: look again later. */
+    for (struct stream *st = h->streams; st; st = st->next)
+      if (st->reading || (st->started && !st->answered && !st->closed)) {
+        h->last_send = now;
+        arm_next(h);
+        return;
+      }
+    log_msg(w->log, LOG_INFO, "client %s: h2 send timeout, closing", peer);
+    conn_abort(h->c);
+    return;
+  }
+  if (h->in_block)
+    log_msg(w->log, LOG_INFO, "client %s: h2 header timeout, closing", peer);
+  /* Idle: say goodbye politely; the client knows no stream of its was lost. */
+  nghttp2_session_terminate_session(h->s, NGHTTP2_NO_ERROR);
+  h->dying = 1;
+  flush(h);
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+void h2_on_io(h2_t *h, int events) {
+  if (h->read_wants_write && (events & LOOP_WRITE)) {
+    h->read_wants_write = 0;
+    events |= LOOP_READ;
+  }
+  if (events & LOOP_READ)
+    do_read(h);
+  else if (events & LOOP_WRITE)
+    flush(h);
+}
+
+void h2_drain(h2_t *h) {
+  if (h->draining || h->dying || h->closing)
+    return;
+  h->draining = 1;
+  h->drain_at = loop_now(h->w->loop);
+  nghttp2_submit_shutdown_notice(h->s);
+  flush(h);
+}
+
+void h2_close(h2_t *h) {
+  if (h->closing)
+    return;
+  h->closing = 1;
+  for (struct stream *st = h->streams; st; st = st->next) {
+    if (st->started && !st->closed)
+      log_stream(st);
+    st->closed = 1;
+    answer_abandon(&st->a);
+    if (st->reading)
+      pool_cancel(&st->rd.job);
+  }
+}
+
+void h2_free(h2_t *h) {
+  if (!h)
+    return;
+  h->closing = 1;
+  while (h->streams)
+    stream_free(h->streams);
+  while (h->spare) {
+    struct stream *st = h->spare;
+    h->spare = st->next;
+    free(st->buf);
+    free(st);
+  }
+  nghttp2_session_del(h->s);
+  free(h->out);
+  free(h);
+}
+
+int h2_new(struct wctx *w, struct conn *c, struct transport *tx, const char *in, size_t len,
+           h2_t **out) {
+  h2_t *h = calloc(1, sizeof(*h));
+  nghttp2_session_callbacks *cbs = NULL;
+  nghttp2_option *opt = NULL;
+  int rc = -ENOMEM;
+  if (!h)
+    goto fail;
+  h->w = w;
+  h->c = c;
+  h->tx = tx;
+  h->idle_since = loop_now(w->loop);
+  if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
+    goto fail;
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
+  nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
+  /* SETTINGS and PING floods: acknowledgements the client does not read pile up; nghttp2
+   * ends the session past this many (its default, written down). */
+  nghttp2_option_set_max_outbound_ack(opt, 1000);
+  nghttp2_option_set_max_settings(opt, 32);
+  if (nghttp2_session_server_new2(&h->s, cbs, h, opt) != 0)
+    goto fail;
+  nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)w->conf->limits.h2_max_concurrent_streams},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, w->max_header_bytes},
+  };
+  if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, 2) != 0)
+    goto fail;
+  nghttp2_session_callbacks_del(cbs);
+  nghttp2_option_del(opt);
+  cbs = NULL;
+  opt = NULL;
+  *out = h;
+  if (len > 0) {
+    h->in_recv = 1;
+    ssize_t n = nghttp2_session_mem_recv(h->s, (const uint8_t *)in, len);
+    h->in_recv = 0;
+    if (n < 0) {
+      h->dying = 1;
+      nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
+    }
+  }
+  if (w->draining) /* the drain began while this connection was in its handshake */
+    h2_drain(h);
+  else
+    flush(h);
+  return 0;
+fail:
+  nghttp2_session_callbacks_del(cbs);
+  nghttp2_option_del(opt);
+  if (h && h->s)
+    nghttp2_session_del(h->s);
+  free(h);
+  return rc;
+}
