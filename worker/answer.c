@@ -33,6 +33,17 @@ void answer_reset(struct answer *a) {
   a->close_after = 0;
   a->key = "";
   a->key_len = 0;
+  a->site = NULL;
+  a->ckey = "";
+  a->ckey_len = 0;
+  a->coding = 0;
+  a->no_siblings = 0;
+  a->in_fallback = 0;
+  a->in_errpage = 0;
+  a->err_status = 0;
+  a->ctype = NULL;
+  a->vary = 0;
+  a->xhdr_len = 0;
   a->entry = NULL;
   a->job = NULL;
   a->lookup_owner = 0;
@@ -62,10 +73,69 @@ static const char *date_now(struct wctx *w) {
   return http_date_cache_get(&w->date, time(NULL));
 }
 
+/* The answer's head is complete: the site's headers (on the statuses nginx's add_header
+ * takes: a year of Cache-Control must not stick to a 404) and Vary go in, then the session
+ * has it. */
+static void deliver(struct answer *a) {
+  int st = a->head.status;
+  if (a->xhdr_len && (st == 200 || st == 206 || st == 301 || st == 304)) {
+    a->head.extra = a->xhdr;
+    a->head.extra_len = a->xhdr_len;
+  }
+  if (a->vary)
+    a->head.vary_encoding = 1;
+  a->ready(a);
+}
+
+/* Sets the key (a path below the root) and the cache key (the site's prefix, then the key)
+ * in a->path; k may point into a->path. -1 when it does not fit a lookup's path. */
+static int set_key(struct answer *a, const char *k, size_t len) {
+  size_t pl = a->site->prefix_len;
+  if (len + 1 > sizeof(a->op.path))
+    return -1;
+  memmove(a->path + pl, k, len);
+  memcpy(a->path, a->site->prefix, pl);
+  a->path[pl + len] = '\0';
+  a->key = a->path + pl;
+  a->key_len = len;
+  a->ckey = a->path;
+  a->ckey_len = pl + len;
+  return 0;
+}
+
+static void lookup_key(struct answer *a);
+
+static const char *error_page_of(const struct wsite *site, int status) {
+  for (size_t i = 0; i < site->conf->n_error_pages; i++)
+    if (site->conf->error_pages[i].code == status)
+      return site->conf->error_pages[i].page;
+  return NULL;
+}
+
 void answer_status(struct answer *a, int status, const struct http_head *extra) {
   int is_head = a->q->method == HTTP_HEAD;
   if (status == 400 || status >= 500 || status == 414 || status == 431)
     a->close_after = 1; /* after a broken request the stream may be out of sync */
+  /* The site's page for this status, looked up as any file is (cache, pool); once only: an
+   * error while it is served gives the built-in body below, never another page. */
+  const char *page = status >= 400 && a->site && !a->in_errpage ? error_page_of(a->site, status)
+                                                                  : NULL;
+  if (page) {
+    if (a->entry) { /* a 412 or 416 of a file: its head holds no pointer into the entry */
+      fcache_release(a->w->cache, a->entry);
+      a->entry = NULL;
+    }
+    a->in_errpage = 1;
+    a->err_status = status;
+    a->err_extra = extra ? *extra : (struct http_head){0};
+    a->err_extra.etag = NULL;
+    a->err_extra.last_modified = NULL;
+    a->coding = 0;
+    if (set_key(a, page, strlen(page)) == 0) {
+      lookup_key(a);
+      return;
+    }
+  }
   struct http_head h = {0};
   if (extra)
     h = *extra;
@@ -89,7 +159,50 @@ void answer_status(struct answer *a, int status, const struct http_head *extra) 
     a->body_len = blen;
     a->body_bytes = blen;
   }
-  a->ready(a);
+  deliver(a);
+}
+
+/* An error page's file, with the original status and its fields (Allow, Content-Range);
+ * no conditionals, no range: they were about the file asked for. Takes the reference. */
+static void serve_errpage(struct answer *a, struct fcache_entry *e) {
+  struct http_head h = a->err_extra;
+  h.status = a->err_status;
+  h.date = date_now(a->w);
+  h.content_type = e->info.content_type ? e->info.content_type : "text/html; charset=utf-8";
+  h.has_length = 1;
+  h.content_length = e->size;
+  a->entry = e;
+  a->head = h;
+  a->body = NULL;
+  a->body_len = 0;
+  a->file_fd = -1;
+  a->file_len = 0;
+  a->body_bytes = 0;
+  if (a->q->method != HTTP_HEAD && e->size) {
+    a->body_bytes = e->size;
+    if (e->body) {
+      a->body = e->body;
+      a->body_len = e->size;
+    } else {
+      a->file_fd = e->fd;
+      a->file_off = 0;
+      a->file_len = e->size;
+    }
+  }
+  deliver(a);
+}
+
+/* The ETag of a coding: the file's with "-br" inside the quotes, so that a cache never
+ * takes one coding's bytes for another's, and conditionals and If-Range compare codings. */
+static void etag_for_coding(struct http_file_info *f, int coding) {
+  const char *sfx = http_coding_suffix((enum http_coding)coding); /* ".br" */
+  size_t sl = strlen(sfx);
+  if (f->etag_len < 2 || f->etag[f->etag_len - 1] != '"' || f->etag_len + sl > sizeof(f->etag))
+    return;
+  f->etag[f->etag_len - 1] = '-';
+  memcpy(f->etag + f->etag_len, sfx + 1, sl - 1);
+  f->etag_len += sl - 1;
+  f->etag[f->etag_len++] = '"';
 }
 
 /* Answers from a file entry (fresh from the cache or just looked up): conditionals, range,
@@ -97,14 +210,56 @@ void answer_status(struct answer *a, int status, const struct http_head *extra) 
 static void serve_entry(struct answer *a, struct fcache_entry *e) {
   struct wctx *w = a->w;
   struct http_answer ha;
+  if (a->in_errpage) {
+    serve_errpage(a, e);
+    return;
+  }
+  if (a->site->conf->precompressed && a->coding == 0) {
+    /* Accept-Encoding against the siblings found beside the file (its bit 0: itself) */
+    unsigned avail = (a->no_siblings ? 0 : e->siblings) | (1u << HTTP_CODING_IDENTITY);
+    a->vary = avail != 1u;
+    int c = http_accept_pick(a->aq, avail);
+    if (c < 0) {
+      fcache_release(w->cache, e);
+      answer_status(a, 406, NULL);
+      return;
+    }
+    if (c != HTTP_CODING_IDENTITY) {
+      const char *sfx = http_coding_suffix((enum http_coding)c);
+      a->ctype = e->info.content_type;
+      fcache_release(w->cache, e);
+      char k[PATH_MAX];
+      size_t kl = a->key_len, sl = strlen(sfx);
+      if (kl + sl < sizeof(k)) {
+        memcpy(k, a->key, kl);
+        memcpy(k + kl, sfx, sl);
+        if (set_key(a, k, kl + sl) == 0) {
+          a->coding = c;
+          lookup_key(a);
+          return;
+        }
+      }
+      answer_status(a, 500, NULL);
+      return;
+    }
+  }
   a->entry = e;
-  http_answer_file(a->q, a->buf, &e->info, w->conf->mime, w->conf->n_mime, &ha);
+  struct http_file_info *f = &e->info;
+  if (a->coding) {
+    a->finfo = e->info;
+    a->finfo.content_type = a->ctype;
+    etag_for_coding(&a->finfo, a->coding);
+    f = &a->finfo;
+  }
+  http_answer_file(a->q, a->buf, f, w->conf->mime, w->conf->n_mime, &ha);
   if (ha.error_page) {
     answer_status(a, ha.head.status, &ha.head);
     return;
   }
   a->head = ha.head;
   a->head.date = date_now(w);
+  if (a->coding && ha.head.status != 304)
+    a->head.content_encoding = http_coding_name((enum http_coding)a->coding);
   a->body_bytes = ha.body_len;
   if (ha.body_len == 0) {
     /* HEAD, 304, or an empty file: headers only */
@@ -116,7 +271,7 @@ static void serve_entry(struct answer *a, struct fcache_entry *e) {
     a->file_off = ha.body_off;
     a->file_len = ha.body_len;
   }
-  a->ready(a);
+  deliver(a);
 }
 
 static void on_file(pool_job_t *job, int status);
@@ -125,11 +280,12 @@ static void on_file(pool_job_t *job, int status);
  * or submits one. */
 static void start_lookup(struct answer *a) {
   struct wctx *w = a->w;
-  int rc = fcache_lookup_begin(w->cache, a->key, a->key_len, &a->waiter);
+  int rc = fcache_lookup_begin(w->cache, a->ckey, a->ckey_len, &a->waiter);
   if (rc == 1)
     return; /* the owner's on_file resumes us */
   a->lookup_owner = rc == 0;
-  a->op.ctx = w->files;
+  a->op.ctx = a->site->files;
+  a->op.want_siblings = a->site->conf->precompressed && a->coding == 0;
   a->op.trailing_slash = a->key_len == 0 || a->key[a->key_len - 1] == '/';
   memcpy(a->op.path, a->key, a->key_len + 1);
   if (sfile_submit(w->pool, &a->op, on_file) < 0) {
@@ -137,7 +293,7 @@ static void start_lookup(struct answer *a) {
       /* Waiters that came in between cannot exist (we are still on the stack), but the
        * record must go. */
       struct fcache_waiter *none;
-      fcache_lookup_done(w->cache, a->key, a->key_len, &none);
+      fcache_lookup_done(w->cache, a->ckey, a->ckey_len, &none);
       a->lookup_owner = 0;
     }
     answer_status(a, 503, NULL);
@@ -172,6 +328,10 @@ void answer_start(struct answer *a) {
     answer_https_redirect(a);
     return;
   }
+  /* the site: by Host (h2's :authority), else the TLS server name, else the first */
+  int has_host = (q->hdr_present & (1u << HTTP_H_HOST)) != 0;
+  a->site = wsites_pick(w->sites, has_host ? a->buf + q->hdr[HTTP_H_HOST].off : NULL,
+                        has_host ? q->hdr[HTTP_H_HOST].len : 0, a->sni);
   if (q->method < 0) { /* a method this server does not know (h1's parser answers it) */
     answer_status(a, 501, NULL);
     return;
@@ -188,12 +348,24 @@ void answer_start(struct answer *a) {
     answer_status(a, 400, NULL);
     return;
   }
-  /* below the root: drop the leading '/' (the NUL comes along) */
-  memcpy(a->path, a->op.path + 1, plen);
-  a->key = a->path;
-  a->key_len = plen - 1;
-  struct fcache_entry *e = fcache_get(w->cache, a->key, a->key_len, loop_now(w->loop));
-  if (e) { /* fresh in the cache: answered here, no pool round trip, no file system */
+  /* below the root: drop the leading '/' */
+  set_key(a, a->op.path + 1, plen - 1);
+  if (a->site->conf->n_headers)
+    a->xhdr_len = wsite_headers(a->site, a->key, a->key_len, a->xhdr, sizeof(a->xhdr));
+  if (a->site->conf->precompressed) {
+    int has = (q->hdr_present & (1u << HTTP_H_ACCEPT_ENCODING)) != 0;
+    http_accept_encoding(has ? a->buf + q->hdr[HTTP_H_ACCEPT_ENCODING].off : NULL,
+                         has ? q->hdr[HTTP_H_ACCEPT_ENCODING].len : 0, a->aq);
+  }
+  lookup_key(a);
+}
+
+/* The file at a->key: fresh in the cache, answered here (no pool round trip, no file
+ * system); else looked up on the pool. */
+static void lookup_key(struct answer *a) {
+  struct wctx *w = a->w;
+  struct fcache_entry *e = fcache_get(w->cache, a->ckey, a->ckey_len, loop_now(w->loop));
+  if (e) {
     serve_entry(a, e);
     return;
   }
@@ -202,7 +374,37 @@ void answer_start(struct answer *a) {
 
 /* The answer to a finished lookup; e (a reference the answer takes) is set when result is
  * SFILE_OK. Also for the requests that waited for another's lookup. */
+/* 1 if the last segment of a path has an extension ("app.js", not "about" nor ".env"). */
+static int has_extension(const char *p, size_t len) {
+  size_t i = len;
+  while (i > 0 && p[i - 1] != '/')
+    i--;
+  const char *dot = memchr(p + i, '.', len - i);
+  return dot && dot > p + i && dot + 1 < p + len;
+}
+
 static void answer_lookup(struct answer *a, enum sfile_result result, struct fcache_entry *e) {
+  if (a->in_errpage && (result != SFILE_OK || !e)) {
+    answer_status(a, a->err_status, &a->err_extra); /* the built-in body: never a loop */
+    return;
+  }
+  if (a->coding && (result != SFILE_OK || !e)) {
+    /* the sibling went away since the file's lookup: the file itself, without siblings */
+    set_key(a, a->key, a->key_len - strlen(http_coding_suffix((enum http_coding)a->coding)));
+    a->coding = 0;
+    a->no_siblings = 1;
+    lookup_key(a);
+    return;
+  }
+  const conf_site_t *cs = a->site->conf;
+  if (result == SFILE_NOT_FOUND && cs->fallback && !a->in_fallback &&
+      (cs->fallback_extensions || !has_extension(a->key, a->key_len))) {
+    /* SPA: a path that names nothing is the application's, which routes it itself */
+    a->in_fallback = 1;
+    set_key(a, cs->fallback, strlen(cs->fallback));
+    lookup_key(a);
+    return;
+  }
   switch (result) {
   case SFILE_OK:
     if (e)
@@ -258,7 +460,7 @@ static void on_file(pool_job_t *job, int status) {
     /* Into the cache even when our client has gone: others may be waiting for it. */
     const char *type = http_mime_type(w->conf->mime, w->conf->n_mime, a->op.path,
                                       strlen(a->op.path));
-    e = fcache_put(w->cache, a->key, a->key_len, &a->op, type, loop_now(w->loop));
+    e = fcache_put(w->cache, a->ckey, a->ckey_len, &a->op, type, loop_now(w->loop));
     if (!e)
       sfile_op_release(&a->op);
   } else if (status == 0 && (result == SFILE_BUSY || result == SFILE_ERROR)) {
@@ -271,7 +473,7 @@ static void on_file(pool_job_t *job, int status) {
   struct fcache_waiter *waiters = NULL;
   if (a->lookup_owner) {
     a->lookup_owner = 0;
-    fcache_lookup_done(w->cache, a->key, a->key_len, &waiters);
+    fcache_lookup_done(w->cache, a->ckey, a->ckey_len, &waiters);
   }
   /* The waiters' reference, taken now: our answer may release the last one otherwise. */
   int had_waiters = waiters != NULL;

@@ -10,9 +10,11 @@
 #include <stdint.h>
 
 #include "fcache.h"
+#include "http_accept.h"
 #include "http_request.h"
 #include "http_response.h"
 #include "sfile.h"
+#include "site.h"
 
 struct wctx;
 
@@ -37,6 +39,7 @@ struct answer {
   const http_request_t *q; /* the request; its spans point into buf */
   const char *buf;
   int redirect_https;      /* answer every request with a 301 to https (w->https_port) */
+  const char *sni;         /* the TLS server name, for a request without Host; or NULL */
   /* read-only */
   struct http_head head; /* status and fields, Date set; connection left to the session */
   const char *body;      /* the body in memory (a small file, an error page), or NULL */
@@ -48,12 +51,27 @@ struct answer {
   const char *key;       /* the path below the root ("" before the path rules ran) */
   size_t key_len;
   /* private */
+  const struct wsite *site; /* chosen by Host / :authority / SNI; NULL before answer_start */
+  const char *ckey;         /* the file cache's key: the site's prefix, then key */
+  size_t ckey_len;
+  int aq[HTTP_CODING_COUNT]; /* Accept-Encoding weights (a site with compression) */
+  int coding;               /* the sibling being looked up or served (enum http_coding) */
+  int no_siblings;          /* a sibling vanished: serve the file itself */
+  int in_fallback;          /* the lookup is the site's fallback (SPA) */
+  int in_errpage;           /* the lookup is an error page, for err_status */
+  int err_status;
+  struct http_head err_extra;
+  const char *ctype;        /* the file's Content-Type, while a sibling is looked up */
+  int vary;                 /* the file has siblings: Vary: Accept-Encoding */
+  struct http_file_info finfo; /* a sibling's metadata, its ETag marked with the coding */
+  char xhdr[1100];          /* the site's header lines for this path */
+  size_t xhdr_len;
   struct fcache_entry *entry;
   pool_job_t *job;
   int lookup_owner;
   int abandoned;
   struct fcache_waiter waiter;
-  char path[PATH_MAX];
+  char path[SITE_PREFIX_MAX + PATH_MAX];
   char loc[ANSWER_LOCATION_MAX];
   char page[512];
   struct sfile_op op;

@@ -222,7 +222,7 @@ static void on_answer(struct answer *a) {
     nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     return;
   }
-  nghttp2_nv nv[24];
+  nghttp2_nv nv[48]; /* the server's fields and a site's headers */
   size_t nn = 0;
   int code = a->head.status;
   char status[3] = {(char)('0' + code / 100 % 10), (char)('0' + code / 10 % 10),
@@ -427,6 +427,8 @@ static const struct {
     {"if-range", 8, HTTP_H_IF_RANGE},
     {"user-agent", 10, HTTP_H_USER_AGENT},
     {"referer", 7, HTTP_H_REFERER},
+    {"accept-encoding", 15, HTTP_H_ACCEPT_ENCODING},
+    {"accept", 6, HTTP_H_ACCEPT},
 };
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user) {

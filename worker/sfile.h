@@ -43,7 +43,9 @@ struct sfile_op {
   const sfile_ctx_t *ctx;
   char path[PATH_MAX]; /* below the root, no leading '/': "" is the root itself */
   int trailing_slash;
+  int want_siblings; /* look for path.br, path.zst, path.gz beside the file found */
   /* results */
+  unsigned siblings; /* bit (1 << enum http_coding) per sibling found, a regular file */
   enum sfile_result result;
   int err;
   int fd;

@@ -13,6 +13,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "sfile.h"
+#include "site.h"
 #include "tls.h"
 
 struct conn;
@@ -23,7 +24,8 @@ struct wctx {
   pool_t *pool;
   log_t *log;
   alog_t *alog;
-  sfile_ctx_t *files;
+  sfile_ctx_t *files; /* the default site's (sites->v[0].files) */
+  wsites_t *sites;    /* the virtual hosts; one without `sites` in the config */
   fcache_t *cache;
   http_date_cache_t date; /* written by connections: the Date header, once a second */
   wtls_t *tls;            /* TLS listeners' state, or NULL when there are none */

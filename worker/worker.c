@@ -336,11 +336,12 @@ static int setup(struct worker *wk, const struct worker_args *a) {
     log_msg(w->log, LOG_ERROR, "pool_new() failed: %s", strerror(-rc));
     return rc;
   }
-  if ((rc = sfile_ctx_new(conf->root, conf->index, conf->allow_symlinks_outside_root,
-                          &w->files)) < 0) {
-    log_msg(w->log, LOG_ERROR, "cannot open the root \"%s\": %s", conf->root, strerror(-rc));
+  const char *bad_root = conf->root;
+  if ((rc = wsites_new(conf, &w->sites, &bad_root)) < 0) {
+    log_msg(w->log, LOG_ERROR, "cannot open the root \"%s\": %s", bad_root, strerror(-rc));
     return rc;
   }
+  w->files = w->sites->v[0].files;
   /* Open files stay cached for a second: a changed or deleted file is served fresh within
    * that, and a busy file costs one lookup a second instead of one per request. The cache
    * keeps at most a quarter of the descriptors the process may open. */
@@ -449,7 +450,7 @@ static void teardown(struct worker *wk) {
   }
   conn_free_buffers(w);
   fcache_free(w->cache);
-  sfile_ctx_free(w->files);
+  wsites_free(w->sites);
   free(wk->listeners);
   free(wk->linfo);
   wtls_free(w->tls);
