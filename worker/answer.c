@@ -1,6 +1,7 @@
 /* The answer layer (see answer.h): one function from a request to a response for every
  * session, so no rule of HTTP is written twice. Runs on the worker's loop thread; lookups go
  * to the pool (sfile) and come back to on_file. */
+#define _GNU_SOURCE /* memmem */
 #include "answer.h"
 
 #include <errno.h>
@@ -45,6 +46,7 @@ void answer_reset(struct answer *a) {
   a->vary = 0;
   a->xhdr_len = 0;
   a->entry = NULL;
+  a->ai = NULL;
   a->job = NULL;
   a->lookup_owner = 0;
   a->abandoned = 0;
@@ -54,8 +56,17 @@ void answer_reset(struct answer *a) {
   a->op.body = NULL;
 }
 
+static void listing_free(struct answer *a) {
+  if (a->ai) {
+    aindex_release(a->ai);
+    free(a->ai);
+    a->ai = NULL;
+  }
+}
+
 void answer_end(struct answer *a) {
   sfile_op_release(&a->op);
+  listing_free(a);
   if (a->entry) {
     fcache_release(a->w->cache, a->entry);
     a->entry = NULL;
@@ -374,6 +385,63 @@ static void lookup_key(struct answer *a) {
 
 /* The answer to a finished lookup; e (a reference the answer takes) is set when result is
  * SFILE_OK. Also for the requests that waited for another's lookup. */
+static void on_listing(pool_job_t *job, int status) {
+  struct aindex *ai = (struct aindex *)((char *)job - offsetof(struct aindex, job));
+  struct answer *a = ai->owner;
+  a->job = NULL;
+  if (a->abandoned) {
+    listing_free(a);
+    a->hold(a, -1); /* the session may free a now */
+    return;
+  }
+  a->hold(a, -1);
+  if (status < 0 || ai->err) {
+    int err = status < 0 ? status : ai->err;
+    answer_status(a, err == -ENOENT || err == -ENOTDIR ? 404
+                     : err == -EACCES || err == -EXDEV || err == -ELOOP ? 403
+                     : err == -ENOMEM || err == -EMFILE || err == -ENFILE ? 503 : 500,
+                  NULL);
+    return;
+  }
+  struct http_head h = {.status = 200, .date = date_now(a->w), .has_length = 1,
+                        .content_length = ai->len};
+  h.content_type = ai->json ? "application/json" : "text/html; charset=utf-8";
+  a->head = h;
+  a->body_bytes = a->q->method == HTTP_HEAD ? 0 : ai->len;
+  if (a->body_bytes) {
+    a->body = ai->body;
+    a->body_len = ai->len;
+  }
+  deliver(a);
+}
+
+/* A listing of the folder at a->key, read and formatted on the pool. JSON when the client
+ * asks for application/json (nginx's autoindex_format json), else HTML. */
+static void start_listing(struct answer *a) {
+  const http_request_t *q = a->q;
+  struct aindex *ai = calloc(1, sizeof(*ai));
+  if (!ai) {
+    answer_status(a, 503, NULL);
+    return;
+  }
+  a->ai = ai;
+  ai->ctx = a->site->files;
+  ai->owner = a;
+  memcpy(ai->path, a->key, a->key_len + 1);
+  if (q->hdr_present & (1u << HTTP_H_ACCEPT)) {
+    const char *v = a->buf + q->hdr[HTTP_H_ACCEPT].off;
+    size_t vl = q->hdr[HTTP_H_ACCEPT].len;
+    ai->json = memmem(v, vl, "application/json", 16) != NULL;
+  }
+  if (aindex_submit(a->w->pool, ai, on_listing) < 0) {
+    listing_free(a);
+    answer_status(a, 503, NULL);
+    return;
+  }
+  a->job = &ai->job;
+  a->hold(a, 1);
+}
+
 /* 1 if the last segment of a path has an extension ("app.js", not "about" nor ".env"). */
 static int has_extension(const char *p, size_t len) {
   size_t i = len;
@@ -417,6 +485,12 @@ static void answer_lookup(struct answer *a, enum sfile_result result, struct fca
     break;
   case SFILE_FORBIDDEN:
     answer_status(a, 403, NULL);
+    break;
+  case SFILE_NO_INDEX:
+    if (cs->autoindex)
+      start_listing(a);
+    else
+      answer_status(a, 403, NULL);
     break;
   case SFILE_BUSY:
     answer_status(a, 503, NULL);

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "autoindex.h"
 #include "fcache.h"
 #include "http_accept.h"
 #include "http_request.h"
@@ -67,6 +68,7 @@ struct answer {
   char xhdr[1100];          /* the site's header lines for this path */
   size_t xhdr_len;
   struct fcache_entry *entry;
+  struct aindex *ai;        /* a directory listing under way or being sent (heap: rare) */
   pool_job_t *job;
   int lookup_owner;
   int abandoned;

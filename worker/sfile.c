@@ -198,8 +198,8 @@ static void sfile_work(pool_job_t *job) {
     }
     strcpy(op->path + plen, c->index);
     fd = open_beneath(c, op->path);
-    if (fd == -ENOENT) { /* a directory without index: no listings */
-      op->result = SFILE_FORBIDDEN;
+    if (fd == -ENOENT) { /* a directory without index: a listing, where the site has them */
+      op->result = SFILE_NO_INDEX;
       return;
     }
     if (fd < 0)
@@ -237,6 +237,19 @@ fail_err:
     close(fd);
   op->err = fd;
   op->result = classify(fd);
+}
+
+int sfile_open_dir(const sfile_ctx_t *c, const char *path) {
+  int fd = open_beneath(c, path);
+  struct stat st;
+  if (fd < 0)
+    return fd;
+  int err = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+  if (err < 0) {
+    close(fd);
+    return err;
+  }
+  return fd;
 }
 
 int sfile_submit(pool_t *pool, struct sfile_op *op, pool_done_fn done) {
