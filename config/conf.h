@@ -62,6 +62,13 @@ typedef struct conf_site {
   char *fallback; /* below the root, without the leading '/'; NULL: none */
   int fallback_extensions; /* the fallback serves paths with an extension too */
   int precompressed;       /* compression.precompressed: file.br / file.gz beside file */
+  struct {
+    int on_the_fly; /* brotli and gzip made on the pool, once per file version, cached */
+    char **types;   /* media types (lower case, no parameters) compressed; NULL: text ones */
+    size_t n_types;
+    int min_size;   /* bytes: smaller files are sent as they are */
+    int cache_mb;   /* the cache of compressed files, per worker */
+  } zip;
 } conf_site_t;
 
 /* Read-only after conf_load(); every string is owned by the conf and freed by conf_free(). */

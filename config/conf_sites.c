@@ -52,6 +52,9 @@ static void site_free(conf_site_t *s) {
     free(s->error_pages[i].page);
   free(s->error_pages);
   free(s->fallback);
+  for (size_t i = 0; i < s->zip.n_types; i++)
+    free(s->zip.types[i]);
+  free(s->zip.types);
   memset(s, 0, sizeof(*s));
 }
 
@@ -378,8 +381,54 @@ static void key_fallback(ctx_t *x, const config_setting_t *s, const key_spec_t *
   }
 }
 
+/* compression.types = ["text/html", "image/svg+xml"]: media types without parameters */
+static void key_ztypes(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  char got[96];
+  conf_site_t *site = x->cur;
+  (void)k;
+  int t = config_setting_type(s);
+  if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+    errs_add(x->e, s, NULL, "expected an array of media types [\"text/html\", ...], got %s",
+             describe(s, got, sizeof(got)));
+    return;
+  }
+  int n = config_setting_length(s);
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+    const char *v;
+    if (get_string(x, e, &v) < 0)
+      continue;
+    const char *slash = strchr(v, '/');
+    int bad = !slash || slash == v || !slash[1] || strchr(slash + 1, '/');
+    for (const char *p = v; *p && !bad; p++)
+      bad = !(is_tchar((unsigned char)*p) || *p == '/');
+    if (bad) {
+      errs_add(x->e, e, NULL, "expected a media type such as \"text/html\" (no parameters), "
+                              "got %s",
+               describe(e, got, sizeof(got)));
+      continue;
+    }
+    char *lower = xstrdup(v);
+    for (char *p = lower; *p; p++)
+      *p = (char)tolower((unsigned char)*p);
+    site->zip.types = xrealloc(site->zip.types, (site->zip.n_types + 1) * sizeof(char *));
+    site->zip.types[site->zip.n_types++] = lower;
+  }
+}
+
+static void key_site_int(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  get_int(x, s, k->min, k->max, NULL, (int *)(void *)((char *)x->cur + k->off));
+}
+
 static const key_spec_t compression_keys[] = {
     {"precompressed", key_site_bool, offsetof(conf_site_t, precompressed), 0, 0, NULL, NULL,
+     "compression"},
+    {"on_the_fly", key_site_bool, offsetof(conf_site_t, zip.on_the_fly), 0, 0, NULL, NULL,
+     "compression"},
+    {"types", key_ztypes, 0, 0, 0, NULL, NULL, "compression"},
+    {"min_size", key_site_int, offsetof(conf_site_t, zip.min_size), 0, 1 << 30, NULL, NULL,
+     "compression"},
+    {"cache_mb", key_site_int, offsetof(conf_site_t, zip.cache_mb), 1, 65536, NULL, NULL,
      "compression"},
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
@@ -390,12 +439,15 @@ static void key_compression(ctx_t *x, const config_setting_t *s, const key_spec_
   char got[96];
   (void)k;
   if (!config_setting_is_group(s)) {
-    errs_add(x->e, s, NULL, "expected a group { precompressed = true; }, got %s",
+    errs_add(x->e, s, NULL, "expected a group { precompressed = true; on_the_fly = true; }, got %s",
              describe(s, got, sizeof(got)));
     return;
   }
   x->cur->precompressed = 1; /* the group's default */
   walk_site(x, s, compression_keys);
+  if (x->cur->zip.n_types && !x->cur->zip.on_the_fly)
+    errs_add(x->e, config_setting_get_member(s, "types"), NULL,
+             "types are compressed on the fly: set on_the_fly = true");
 }
 
 #define SOFF(f) offsetof(conf_site_t, f)
@@ -489,7 +541,7 @@ void key_sites(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   c->sites = xmalloc((size_t)n * sizeof(*c->sites));
   for (int i = 0; i < n; i++) {
     const config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
-    conf_site_t site = {0};
+    conf_site_t site = {.zip = {.min_size = 256, .cache_mb = 64}};
     if (!config_setting_is_group(g)) {
       errs_add(x->e, g, NULL, "expected a site { names = [...]; root = \"...\"; }, got %s",
                describe(g, got, sizeof(got)));
@@ -510,8 +562,11 @@ void key_site_top(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   const key_spec_t *sk;
   for (sk = site_keys; sk->name && strcmp(sk->name, k->name) != 0; sk++)
     ;
-  if (!x->top_site_key)
+  if (!x->top_site_key) {
     x->top_site_key = s;
+    x->top.zip.min_size = 256; /* the defaults a site starts with */
+    x->top.zip.cache_mb = 64;
+  }
   x->top_group = config_setting_parent(s);
   x->cur = &x->top;
   sk->fn(x, s, sk);
@@ -520,6 +575,10 @@ void key_site_top(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
 
 void conf_sites_finish(ctx_t *x) {
   conf_t *c = x->c;
+  if (!x->top_site_key) { /* no site key at the top: the defaults a site starts with */
+    x->top.zip.min_size = 256;
+    x->top.zip.cache_mb = 64;
+  }
   if (!x->sites_s) {
     /* the one site: the top-level root and index, and the site keys written beside them */
     c->sites = xmalloc(sizeof(*c->sites));

@@ -64,6 +64,8 @@ struct ipc_stats {
   uint64_t tls_failed;
   uint32_t tls_body_path; /* enum ipc_body_path */
   uint32_t pad;
+  /* the compression cache (files compressed on the fly): memory, hits, compressions made */
+  uint64_t zc_entries, zc_bytes, zc_max_bytes, zc_hits, zc_compressions;
 };
 
 enum ipc_body_path { IPC_BODY_NONE = 0, IPC_BODY_BUFFER = 1, IPC_BODY_KTLS = 2 };

@@ -1043,9 +1043,14 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
                    (double)(now - w->last_answer_ms) / 1000.0, w->outstanding);
     static const char *const paths[] = {"none", "buffer", "ktls"};
     sup_buf_printf(b, ", \"tls\": {\"handshakes\": %llu, \"resumed\": %llu, \"failed\": %llu, "
-                   "\"body_path\": \"%s\"}}", (unsigned long long)st->tls_handshakes,
+                   "\"body_path\": \"%s\"}", (unsigned long long)st->tls_handshakes,
                    (unsigned long long)st->tls_resumed, (unsigned long long)st->tls_failed,
                    paths[st->tls_body_path < 3 ? st->tls_body_path : 0]);
+    sup_buf_printf(b, ", \"compression\": {\"entries\": %llu, \"bytes\": %llu, "
+                   "\"max_bytes\": %llu, \"hits\": %llu, \"compressions\": %llu}}",
+                   (unsigned long long)st->zc_entries, (unsigned long long)st->zc_bytes,
+                   (unsigned long long)st->zc_max_bytes, (unsigned long long)st->zc_hits,
+                   (unsigned long long)st->zc_compressions);
   }
   sup_buf_printf(b, "]}\n");
 }

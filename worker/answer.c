@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "http_answer.h"
@@ -47,6 +48,9 @@ void answer_reset(struct answer *a) {
   a->xhdr_len = 0;
   a->entry = NULL;
   a->ai = NULL;
+  a->zentry = NULL;
+  a->zwaiter.next = NULL;
+  a->zwaiter.pprev = NULL;
   a->job = NULL;
   a->lookup_owner = 0;
   a->abandoned = 0;
@@ -64,9 +68,18 @@ static void listing_free(struct answer *a) {
   }
 }
 
+static void zentry_drop(struct answer *a) {
+  fcache_unwait(&a->zwaiter);
+  if (a->zentry) {
+    zcache_release(a->w->zc, a->zentry);
+    a->zentry = NULL;
+  }
+}
+
 void answer_end(struct answer *a) {
   sfile_op_release(&a->op);
   listing_free(a);
+  zentry_drop(a);
   if (a->entry) {
     fcache_release(a->w->cache, a->entry);
     a->entry = NULL;
@@ -76,6 +89,8 @@ void answer_end(struct answer *a) {
 void answer_abandon(struct answer *a) {
   a->abandoned = 1;
   fcache_unwait(&a->waiter);
+  if (a->zwaiter.pprev) /* waiting for a compression, which goes on for the others */
+    zentry_drop(a);
   if (a->job)
     pool_cancel(a->job); /* a job no thread has taken need not run */
 }
@@ -216,23 +231,104 @@ static void etag_for_coding(struct http_file_info *f, int coding) {
   f->etag[f->etag_len++] = '"';
 }
 
+/* Does the site compress this file on the fly? A text type, big enough to gain, small
+ * enough for the cache. */
+static int on_the_fly_ok(const struct answer *a, const struct fcache_entry *e) {
+  static const char *const text[] = {"text/html", "text/css", "text/plain", "text/javascript",
+                                     "application/javascript", "application/json",
+                                     "image/svg+xml", "application/xml", "text/xml",
+                                     "text/markdown", "text/csv", "application/manifest+json"};
+  const conf_site_t *cs = a->site->conf;
+  if (!cs->zip.on_the_fly || !a->w->zc || e->size < (uint64_t)cs->zip.min_size ||
+      e->size > ZCACHE_FILE_MAX || e->size > a->w->zc_max / 4 || !e->info.content_type)
+    return 0;
+  const char *t = e->info.content_type;
+  size_t tl = strcspn(t, "; ");
+  size_t n = cs->zip.n_types ? cs->zip.n_types : sizeof(text) / sizeof(text[0]);
+  for (size_t i = 0; i < n; i++) {
+    const char *x = cs->zip.n_types ? cs->zip.types[i] : text[i];
+    if (strlen(x) == tl && strncasecmp(x, t, tl) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static void serve_file(struct answer *a, struct fcache_entry *e, struct http_file_info *f,
+                       const char *body);
+
+/* The coded bytes are there (or will not be: NONE): the answer from them, or from the file. */
+static void serve_zentry(struct answer *a) {
+  struct zc_entry *z = a->zentry;
+  struct fcache_entry *e = a->entry;
+  if (z->state != ZC_READY) {
+    serve_file(a, e, &e->info, NULL);
+    return;
+  }
+  a->finfo = e->info;
+  a->finfo.size = z->len;
+  etag_for_coding(&a->finfo, a->coding);
+  serve_file(a, e, &a->finfo, z->body);
+}
+
+void answer_zready(struct fcache_waiter *w, struct zc_entry *z) {
+  struct answer *a = (struct answer *)((char *)w - offsetof(struct answer, zwaiter));
+  (void)z;
+  serve_zentry(a);
+}
+
+/* The file in coding c, made on the pool once and kept (zcache), shared with every request
+ * that asks meanwhile. Keyed by the cache key, the ETag (a new version is a new key) and
+ * the coding. Takes the reference on e. */
+static void compress(struct answer *a, struct fcache_entry *e, int c) {
+  char key[SITE_PREFIX_MAX + PATH_MAX + 64];
+  size_t kl = a->ckey_len;
+  a->entry = e;
+  a->coding = c;
+  if (kl + e->info.etag_len + 2 > sizeof(key)) {
+    a->coding = 0;
+    serve_file(a, e, &e->info, NULL);
+    return;
+  }
+  memcpy(key, a->ckey, kl);
+  key[kl++] = '\0';
+  memcpy(key + kl, e->info.etag, e->info.etag_len);
+  kl += e->info.etag_len;
+  key[kl++] = (char)('0' + c);
+  a->zentry = zcache_get(a->w->zc, key, kl, e, c, &a->zwaiter);
+  if (!a->zentry) {
+    a->coding = 0;
+    serve_file(a, e, &e->info, NULL);
+    return;
+  }
+  if (a->zentry->state == ZC_PENDING)
+    return; /* answer_zready goes on */
+  serve_zentry(a);
+}
+
 /* Answers from a file entry (fresh from the cache or just looked up): conditionals, range,
  * headers, then the bytes, from memory or from the file. Takes the reference. */
 static void serve_entry(struct answer *a, struct fcache_entry *e) {
   struct wctx *w = a->w;
-  struct http_answer ha;
   if (a->in_errpage) {
     serve_errpage(a, e);
     return;
   }
-  if (a->site->conf->precompressed && a->coding == 0) {
-    /* Accept-Encoding against the siblings found beside the file (its bit 0: itself) */
-    unsigned avail = (a->no_siblings ? 0 : e->siblings) | (1u << HTTP_CODING_IDENTITY);
+  const conf_site_t *cs = a->site->conf;
+  if ((cs->precompressed || cs->zip.on_the_fly) && a->coding == 0) {
+    /* Accept-Encoding against the siblings found beside the file (its bit 0: itself) and
+     * the codings made on the fly */
+    unsigned sib = cs->precompressed && !a->no_siblings ? e->siblings : 0;
+    unsigned fly = on_the_fly_ok(a, e) ? (1u << HTTP_CODING_BR) | (1u << HTTP_CODING_GZIP) : 0;
+    unsigned avail = sib | fly | (1u << HTTP_CODING_IDENTITY);
     a->vary = avail != 1u;
     int c = http_accept_pick(a->aq, avail);
     if (c < 0) {
       fcache_release(w->cache, e);
       answer_status(a, 406, NULL);
+      return;
+    }
+    if (c != HTTP_CODING_IDENTITY && !(sib & (1u << c))) {
+      compress(a, e, c);
       return;
     }
     if (c != HTTP_CODING_IDENTITY) {
@@ -256,12 +352,23 @@ static void serve_entry(struct answer *a, struct fcache_entry *e) {
   }
   a->entry = e;
   struct http_file_info *f = &e->info;
-  if (a->coding) {
+  if (a->coding) { /* a precompressed sibling */
     a->finfo = e->info;
     a->finfo.content_type = a->ctype;
     etag_for_coding(&a->finfo, a->coding);
     f = &a->finfo;
   }
+  serve_file(a, e, f, NULL);
+}
+
+/* Conditionals, range, headers, then the bytes of f: body (the coded bytes in memory), or
+ * the entry's. a->entry is e. */
+static void serve_file(struct answer *a, struct fcache_entry *e, struct http_file_info *f,
+                       const char *body) {
+  struct wctx *w = a->w;
+  struct http_answer ha;
+  if (!body && a->zentry) /* not worth compressing: the file as it is */
+    a->coding = 0;
   http_answer_file(a->q, a->buf, f, w->conf->mime, w->conf->n_mime, &ha);
   if (ha.error_page) {
     answer_status(a, ha.head.status, &ha.head);
@@ -274,8 +381,8 @@ static void serve_entry(struct answer *a, struct fcache_entry *e) {
   a->body_bytes = ha.body_len;
   if (ha.body_len == 0) {
     /* HEAD, 304, or an empty file: headers only */
-  } else if (e->body) {
-    a->body = e->body + ha.body_off;
+  } else if (body || e->body) {
+    a->body = (body ? body : e->body) + ha.body_off;
     a->body_len = ha.body_len;
   } else {
     a->file_fd = e->fd;
@@ -363,7 +470,7 @@ void answer_start(struct answer *a) {
   set_key(a, a->op.path + 1, plen - 1);
   if (a->site->conf->n_headers)
     a->xhdr_len = wsite_headers(a->site, a->key, a->key_len, a->xhdr, sizeof(a->xhdr));
-  if (a->site->conf->precompressed) {
+  if (a->site->conf->precompressed || a->site->conf->zip.on_the_fly) {
     int has = (q->hdr_present & (1u << HTTP_H_ACCEPT_ENCODING)) != 0;
     http_accept_encoding(has ? a->buf + q->hdr[HTTP_H_ACCEPT_ENCODING].off : NULL,
                          has ? q->hdr[HTTP_H_ACCEPT_ENCODING].len : 0, a->aq);

@@ -16,6 +16,7 @@
 #include "http_response.h"
 #include "sfile.h"
 #include "site.h"
+#include "zcache.h"
 
 struct wctx;
 
@@ -69,6 +70,8 @@ struct answer {
   size_t xhdr_len;
   struct fcache_entry *entry;
   struct aindex *ai;        /* a directory listing under way or being sent (heap: rare) */
+  struct zc_entry *zentry;  /* the compressed bytes, being made or sent */
+  struct fcache_waiter zwaiter; /* linked while zentry is being compressed */
   pool_job_t *job;
   int lookup_owner;
   int abandoned;
@@ -91,6 +94,10 @@ void answer_status(struct answer *a, int status, const struct http_head *extra);
 void answer_abandon(struct answer *a);
 /* The answer is out (or abandoned after ready): its file reference and buffers go. */
 void answer_end(struct answer *a);
+
+/* The compression cache's callback (zcache_new): a compression this answer waited for is
+ * done. */
+void answer_zready(struct fcache_waiter *w, struct zc_entry *e);
 
 /* One access log line. proto_line: the request line ("GET /x HTTP/1.1" as received, or the
  * one an h2 session makes); NULL: "-". tls: the transport's field, or NULL. */

@@ -15,6 +15,7 @@
 #include "sfile.h"
 #include "site.h"
 #include "tls.h"
+#include "zcache.h"
 
 struct conn;
 
@@ -26,6 +27,8 @@ struct wctx {
   alog_t *alog;
   sfile_ctx_t *files; /* the default site's (sites->v[0].files) */
   wsites_t *sites;    /* the virtual hosts; one without `sites` in the config */
+  zcache_t *zc;       /* files compressed on the fly; NULL when no site does that */
+  size_t zc_max;      /* its bytes */
   fcache_t *cache;
   http_date_cache_t date; /* written by connections: the Date header, once a second */
   wtls_t *tls;            /* TLS listeners' state, or NULL when there are none */

@@ -25,6 +25,7 @@
 #include "sfile.h"
 #include "tls.h"
 #include "wctx.h"
+#include "answer.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE: let connections end before trying again */
@@ -226,6 +227,13 @@ static void answer_ping(struct worker *wk, const struct ipc_ping *ping) {
   st.lag_p50_ms = lag.p50_ms;
   st.lag_p99_ms = lag.p99_ms;
   st.lag_max_ms = lag.max_ms;
+  struct zcache_stats zs;
+  zcache_stats(wk->w.zc, &zs);
+  st.zc_entries = zs.entries;
+  st.zc_bytes = zs.bytes;
+  st.zc_max_bytes = zs.max_bytes;
+  st.zc_hits = zs.hits;
+  st.zc_compressions = zs.compressions;
   if (wk->w.tls) {
     struct wtls_stats ts;
     wtls_stats(wk->w.tls, &ts);
@@ -355,6 +363,15 @@ static int setup(struct worker *wk, const struct worker_args *a) {
     log_msg(w->log, LOG_ERROR, "fcache_new() failed: %s", strerror(-rc));
     return rc;
   }
+  size_t zc_mb = 0; /* the sites' budgets for compressed files, one cache */
+  for (size_t i = 0; i < conf->n_sites; i++)
+    if (conf->sites[i].zip.on_the_fly)
+      zc_mb += (size_t)conf->sites[i].zip.cache_mb;
+  if (zc_mb && (rc = zcache_new(w->pool, w->cache, zc_mb << 20, answer_zready, &w->zc)) < 0) {
+    log_msg(w->log, LOG_ERROR, "zcache_new() failed: %s", strerror(-rc));
+    return rc;
+  }
+  w->zc_max = zc_mb << 20;
   if ((rc = alog_new(w->loop, w->pool, conf->access_log, &w->alog)) < 0) {
     log_msg(w->log, LOG_ERROR, "open(\"%s\") failed: %s", conf->access_log, strerror(-rc));
     return rc;
@@ -449,6 +466,7 @@ static void teardown(struct worker *wk) {
       loop_run(w->loop, LOOP_RUN_NOWAIT);
   }
   conn_free_buffers(w);
+  zcache_free(w->zc);
   fcache_free(w->cache);
   wsites_free(w->sites);
   free(wk->listeners);
