@@ -84,6 +84,9 @@ static SSL_CTX *ctx_new(const conf_tls_t *t) {
   /* Resumption is by tickets only, with keys every worker shares (worker/tls.c): a
    * per-process session cache would resume only on the worker that made the session. */
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  /* Read ahead: a record's header and body in one read, not two (a syscall per request on
+   * keep-alive); the worker looks for buffered records with SSL_has_pending. */
+  SSL_CTX_set_read_ahead(ctx, 1);
   SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"evcluster", 9);
   if (t->session_tickets) {
     SSL_CTX_set_num_tickets(ctx, 1); /* TLS 1.3: one ticket, not OpenSSL's two */

@@ -28,13 +28,17 @@ Usage: scripts/bench.sh [options]
                     again on each reconnection: resumed handshakes where the server allows),
                     and Connection: close with resumption off on every server (full
                     handshakes); --memory then counts idle TLS connections
+  --h2              HTTP/2 with h2load -c 10 -m 32 (one thread, pinned like wrk) instead of
+                    wrk: 1 KiB, 64 KiB and 1 MiB over TLS (ALPN h2, the certificate --tls
+                    makes) and over h2c with prior knowledge (nginx: listen ... http2;
+                    lighttpd: server.h2proto; h2o and evcluster: by default)
   --keep            keep the temp dir (configs, logs) and print its path
   -h                this help
 Environment: EVCLUSTER=BINARY benchmarks that binary instead of building build/evcluster.
 EOF
 }
 
-DURATION=5 ROUNDS=3 CONNS=50 OUT="" ONLY="" PIPELINE=0 LOGS=0 LATENCY=0 MEMORY=0 KEEP=0 MULTI=0 TLS=0
+DURATION=5 ROUNDS=3 CONNS=50 OUT="" ONLY="" PIPELINE=0 LOGS=0 LATENCY=0 MEMORY=0 KEEP=0 MULTI=0 TLS=0 H2=0
 while (($#)); do
   case $1 in
     -d) DURATION=${2:?-d needs SECONDS}; shift 2 ;;
@@ -49,6 +53,7 @@ while (($#)); do
     --memory) MEMORY=1; shift ;;
     --multi) MULTI=1; shift ;;
     --tls) TLS=1; shift ;;
+    --h2) H2=1; TLS=1; shift ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -81,7 +86,7 @@ log() { echo "bench: $*" >&2; }
 has() { local x; for x in "${@:2}"; do [[ $x == "$1" ]] && return 0; done; return 1; }
 
 scripts/deps.sh --bench
-for tool in wrk taskset curl setsid python3; do
+for tool in wrk taskset curl setsid python3 $( ((H2)) && echo h2load); do
   command -v "$tool" >/dev/null || { log "missing $tool"; exit 1; }
 done
 
@@ -168,14 +173,23 @@ fi
 
 # The TLS settings of SERVER for render's placeholders, KEY=VALUE per line; empty values
 # without --tls. full=1: session resumption off (no tickets, no session cache).
-tls_conf() { # SERVER PORT FULL
-  local s=$1 port=$2 full=$3 c=$TMP/tls/cert.pem k=$TMP/tls/key.pem
-  if ((!TLS)); then
+tls_conf() { # SERVER PORT FULL H2C
+  local s=$1 port=$2 full=$3 h2c=${4:-0} c=$TMP/tls/cert.pem k=$TMP/tls/key.pem
+  if ((H2)); then # HTTP/2 everywhere: nginx 1.22 says so on the listen line, lighttpd by flag
+    case $s in
+      # nginx 1.22 ends an h2 connection after keepalive_requests (1000) streams with GOAWAY,
+      # and h2load counts the requests it had not sent yet as failed: no limit here.
+      nginx) ((h2c)) && echo "NGINX_LISTEN= http2" || echo "NGINX_LISTEN= ssl http2"
+             echo "NGINX_H2=keepalive_requests 100000000;" ;;
+      lighttpd) echo 'LIGHTTPD_H2=server.feature-flags += ( "server.h2proto" => "enable" )' ;;
+    esac
+  fi
+  if ((!TLS || h2c)); then
     echo "EVC_LISTEN=\"127.0.0.1:$port\""
-    return
+    return 0
   fi
   case $s in
-    nginx) echo "NGINX_LISTEN= ssl"
+    nginx) ((H2)) || echo "NGINX_LISTEN= ssl"
            if ((full)); then echo "NGINX_TLS=ssl_certificate $c; ssl_certificate_key $k; ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache off; ssl_session_tickets off;"
            else echo "NGINX_TLS=ssl_certificate $c; ssl_certificate_key $k; ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:10m; ssl_session_timeout 1h;"; fi ;;
     lighttpd) printf 'LIGHTTPD_TLS=server.modules += ( "mod_openssl" )\\nssl.engine = "enable"\\nssl.pemfile = "%s"\\nssl.privkey = "%s"' "$c" "$k"
@@ -263,10 +277,14 @@ start_instance() {
   mkdir -p "$dir"
   chmod 777 "$dir" # h2o (dropped to nobody) writes its pid and logs here
   local -a tlskv=()
-  mapfile -t tlskv < <(tls_conf "$s" "$port" "$([[ $inst == *+full ]] && echo 1 || echo 0)")
+  mapfile -t tlskv < <(tls_conf "$s" "$port" "$([[ $inst == *+full ]] && echo 1 || echo 0)" \
+                         "$([[ $inst == *+h2c ]] && echo 1 || echo 0)")
   render "$BENCH_DIR/$s.conf.in" "$dir/$s.conf" "PORT=$port" "ROOT=$ROOT" "TMP=$dir" \
     "ACCESS_LOG=$(access_log_conf "$s" "$dir" "$logging")" "${tlskv[@]}" \
-    NGINX_LISTEN= NGINX_TLS= LIGHTTPD_TLS= H2O_LISTEN_TLS= H2O_TLS= EVC_TLS=
+    NGINX_LISTEN= NGINX_TLS= NGINX_H2= LIGHTTPD_TLS= LIGHTTPD_H2= H2O_LISTEN_TLS= H2O_TLS= EVC_TLS=
+  local scheme=$SCHEME
+  local -a curlx=("${CURL_TLS[@]}")
+  [[ $inst == *+h2c ]] && scheme=http curlx=(--http2-prior-knowledge)
   # tls_conf writes a value's line breaks as \n (one value per line for mapfile)
   ((TLS)) && sed -i 's/\\n/\n/g' "$dir/$s.conf"
   case $s in
@@ -283,7 +301,7 @@ start_instance() {
   PID[$inst]=$pid PORT[$inst]=$port
   for ((i = 0; i < 100; i++)); do
     alive "$pid" || break
-    curl -sf "${CURL_TLS[@]}" -o /dev/null --max-time 1 "$SCHEME://127.0.0.1:$port/1k.bin" && break
+    curl -sf "${curlx[@]}" -o /dev/null --max-time 1 "$scheme://127.0.0.1:$port/1k.bin" && break
     sleep 0.1
   done
   local why=""
@@ -293,7 +311,7 @@ start_instance() {
     # Sanity: every file comes back byte for byte, so a server serving the wrong thing fast
     # cannot win.
     for f in 1k.bin 64k.bin 1m.bin; do
-      curl -sf "${CURL_TLS[@]}" --max-time 5 "$SCHEME://127.0.0.1:$port/$f" | cmp -s - "$ROOT/$f" || { why="served a wrong /$f"; break; }
+      curl -sf "${curlx[@]}" --max-time 5 "$scheme://127.0.0.1:$port/$f" | cmp -s - "$ROOT/$f" || { why="served a wrong /$f"; break; }
     done
   fi
   if [[ -n $why ]]; then
@@ -320,8 +338,9 @@ WORKLOADS=(
 ((LOGS)) && WORKLOADS+=("log|1 KiB keep-alive, access log on|1k.bin|+log|")
 # Over TLS: 64 KiB is left out (the brief's rows are 1 KiB and 1 MiB); wrk keeps its last session
 # on a reconnection (SSL_clear) and offers it again, so its Connection: close row is resumed
-# handshakes where the server allows one (about half of them in a check on this machine,
-# evcluster and nginx alike); the +full instances turn resumption off for full handshakes.
+# handshakes where the server allows one (98% of them for evcluster and nginx in a check: a
+# TLS 1.3 server must send a new ticket on each resumption, as clients use one once); the +full
+# instances turn resumption off for full handshakes.
 if ((TLS)); then
   WORKLOADS=(
     "1k|1 KiB keep-alive, TLS|1k.bin||"
@@ -332,11 +351,44 @@ if ((TLS)); then
   ((PIPELINE)) && WORKLOADS+=("pipe|1 KiB pipelined x16, TLS|1k.bin||pipeline")
   ((LOGS)) && WORKLOADS+=("log|1 KiB keep-alive, TLS, access log on|1k.bin|+log|")
 fi
+# HTTP/2: h2load -c 10 -m 32 over TLS (ALPN h2) and over h2c (the +h2c instances, plain).
+if ((H2)); then
+  WORKLOADS=(
+    "1k|1 KiB, h2 over TLS|1k.bin||h2"
+    "64k|64 KiB, h2 over TLS|64k.bin||h2"
+    "1m|1 MiB, h2 over TLS|1m.bin||h2"
+    "1kc|1 KiB, h2c|1k.bin|+h2c|h2"
+    "64kc|64 KiB, h2c|64k.bin|+h2c|h2"
+    "1mc|1 MiB, h2c|1m.bin|+h2c|h2"
+  )
+fi
+
+# inst_url INSTANCE FILE: the URL of FILE on that instance (h2c instances are plain).
+inst_url() {
+  local scheme=$SCHEME
+  [[ $1 == *+h2c ]] && scheme=http
+  echo "$scheme://127.0.0.1:${PORT[$1]}/$2"
+}
+
+# run_h2load INSTANCE FILE: "RPS -" or "ERR reason"; any failed or errored stream is an error.
+run_h2load() {
+  local out rps bad
+  if ! out=$(taskset -c "$CLIENT_CPU" h2load -t1 -c10 -m32 -D "$DURATION" "$(inst_url "$1" "$2")" 2>&1); then
+    echo "ERR h2load failed: $(tail -n 1 <<<"$out")"; return
+  fi
+  bad=$(awk '/^requests:/ { gsub(",", ""); if ($10 + $12 + $14 > 0) print $10 " failed, " $12 " errored, " $14 " timeout" }' <<<"$out")
+  [[ -n $bad ]] && { echo "ERR $bad"; return; }
+  grep -q "h2c\|h2" <<<"$(grep -i 'application protocol' <<<"$out")" || { echo "ERR not HTTP/2: $(grep -i 'application protocol' <<<"$out")"; return; }
+  rps=$(awk '/^finished in/ { gsub(",", ""); print $4 }' <<<"$out")
+  if [[ -z $rps ]] || ! awk -v r="$rps" 'BEGIN { exit !(r > 0) }'; then echo "ERR no requests"; return; fi
+  echo "$rps -"
+}
 
 # run_wrk INSTANCE FILE MODE: prints "RPS P99_MS" or "ERR reason". A run that saw non-2xx/3xx
 # responses, socket errors or no requests at all is an error, whatever its rate.
 run_wrk() {
   local inst=$1 file=$2 mode=$3 out args rps p99 bad
+  [[ $mode == h2 ]] && { run_h2load "$inst" "$file"; return; }
   args=(-t1 "-c$CONNS" "-d${DURATION}s")
   ((LATENCY)) && args+=(--latency)
   [[ $mode == close ]] && args+=(-H 'Connection: close')
@@ -387,7 +439,8 @@ RUNNING=()
 for s in "${SERVERS[@]}"; do
   if start_instance "$s"; then
     if ((LOGS)) && ! start_instance "$s+log"; then stop_instance "$s"; continue; fi
-    if ((TLS)) && ! start_instance "$s+full"; then stop_instance "$s"; stop_instance "$s+log"; continue; fi
+    if ((TLS && !H2)) && ! start_instance "$s+full"; then stop_instance "$s"; stop_instance "$s+log"; continue; fi
+    if ((H2)) && ! start_instance "$s+h2c"; then log "$s: no h2c: its h2c rows stay empty"; fi
     RUNNING+=("$s")
   elif [[ $s != evcluster ]]; then
     log "peer $s failed to start: the comparison lacks it"
@@ -421,14 +474,19 @@ HALT_POLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 CC=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)
 HEADER="$(date '+%Y-%m-%d %H:%M %Z') | nproc $NPROC | ${CPU_MODEL:-unknown CPU} | Linux $(uname -r) | cpuidle $IDLE | tcp $CC | load $(cut -d' ' -f1-3 /proc/loadavg)"
 HEADER2="${VERSIONS%, } | $({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $1, $2 }') -t1 -c$CONNS -d${DURATION}s, $ROUNDS rounds, servers on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU"
+((H2)) && HEADER2="${VERSIONS%, } | $(h2load --version 2>&1 | awk 'NR == 1 { print $1, $2 }') -t1 -c10 -m32 -D ${DURATION}, $ROUNDS rounds, servers on CPU $SERVER_CPU, h2load on CPU $CLIENT_CPU"
 log "$HEADER"
 log "$HEADER2"
 
 # Warm-up (not recorded): caches, allocators and the page cache see the files once.
 for s in "${RUNNING[@]}"; do
-  for inst in "$s" "$s+log" "$s+full"; do
+  for inst in "$s" "$s+log" "$s+full" "$s+h2c"; do
     [[ -n ${PID[$inst]:-} ]] || continue
-    taskset -c "$CLIENT_CPU" wrk -t1 "-c$CONNS" -d1s "$SCHEME://127.0.0.1:${PORT[$inst]}/1k.bin" >/dev/null 2>&1 || true
+    if ((H2)); then
+      taskset -c "$CLIENT_CPU" h2load -t1 -c10 -m32 -n 5000 "$(inst_url "$inst" 1k.bin)" >/dev/null 2>&1 || true
+    else
+      taskset -c "$CLIENT_CPU" wrk -t1 "-c$CONNS" -d1s "$SCHEME://127.0.0.1:${PORT[$inst]}/1k.bin" >/dev/null 2>&1 || true
+    fi
     [[ $inst == *+log ]] && : >"$TMP/$inst/access.log"
   done
 done
@@ -445,6 +503,10 @@ for ((r = 0; r < ROUNDS; r++)); do
     for ((k = 0; k < n; k++)); do
       s=${RUNNING[$(((k + r) % n))]}
       inst=$s$suffix
+      if [[ -z ${PID[$inst]:-} ]]; then # a server without this variant (h2c): no figure
+        RPS[$wid|$s]+="- " P99[$wid|$s]+="- "
+        continue
+      fi
       read -r a b <<<"$(run_wrk "$inst" "$file" "$mode")"
       # A server that did not actually log must not win the logging row.
       if [[ $suffix == +log && $a != ERR && ! -s $TMP/$inst/access.log ]]; then

@@ -15,7 +15,7 @@ if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
   secs=$1
   shift
 fi
-all=(fuzz_http fuzz_ipc fuzz_conf)
+all=(fuzz_http fuzz_ipc fuzz_conf fuzz_h2)
 harnesses=("$@")
 ((${#harnesses[@]})) || harnesses=("${all[@]}")
 
@@ -38,6 +38,7 @@ max_len() {
     fuzz_http) echo 12288 ;;
     fuzz_ipc) echo 600 ;;
     fuzz_conf) echo 4096 ;;
+    fuzz_h2) echo 16384 ;;
     *) echo 4096 ;;
   esac
 }

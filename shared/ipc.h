@@ -64,6 +64,9 @@ struct ipc_stats {
   uint64_t tls_failed;
   uint32_t tls_body_path; /* enum ipc_body_path */
   uint32_t pad;
+  /* HTTP/2: connections speaking it now, and their open streams */
+  uint64_t h2_connections;
+  uint64_t h2_streams;
   /* the compression cache (files compressed on the fly): memory, hits, compressions made */
   uint64_t zc_entries, zc_bytes, zc_max_bytes, zc_hits, zc_compressions;
 };

@@ -1046,6 +1046,8 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
                    "\"body_path\": \"%s\"}", (unsigned long long)st->tls_handshakes,
                    (unsigned long long)st->tls_resumed, (unsigned long long)st->tls_failed,
                    paths[st->tls_body_path < 3 ? st->tls_body_path : 0]);
+    sup_buf_printf(b, ", \"h2\": {\"connections\": %llu, \"streams\": %llu}",
+                   (unsigned long long)st->h2_connections, (unsigned long long)st->h2_streams);
     sup_buf_printf(b, ", \"compression\": {\"entries\": %llu, \"bytes\": %llu, "
                    "\"max_bytes\": %llu, \"hits\": %llu, \"compressions\": %llu}}",
                    (unsigned long long)st->zc_entries, (unsigned long long)st->zc_bytes,

@@ -188,6 +188,20 @@ static void out_put(struct wctx *w, char *b) {
     free(b);
 }
 
+/* A download's file buffer goes back to a short free list: a malloc and free of 128 KiB per
+ * large answer would go to mmap and back, or grow and trim the heap. */
+static void fbuf_put(struct conn *c) {
+  struct wctx *w = c->w;
+  char *b = c->r->fbuf;
+  c->r->fbuf = NULL;
+  if (!b)
+    return;
+  if (w->n_free_fbufs < sizeof(w->free_fbufs) / sizeof(w->free_fbufs[0]))
+    w->free_fbufs[w->n_free_fbufs++] = b;
+  else
+    free(b);
+}
+
 /* The gathered answers are all out (or the connection is going). */
 static void out_free(struct conn *c) {
   out_put(c->w, c->r->out);
@@ -212,6 +226,8 @@ void conn_free_buffers(struct wctx *w) {
     free(w->free_bufs[--w->n_free_bufs]);
   while (w->n_free_resps > 0)
     free(w->free_resps[--w->n_free_resps]);
+  while (w->n_free_fbufs > 0)
+    free(w->free_fbufs[--w->n_free_fbufs]);
   free(w->spare_out);
   w->spare_out = NULL;
 }
@@ -234,8 +250,7 @@ static void release(struct conn *c) {
     buf_put(c);
   if (c->r) {
     answer_end(&c->r->a);
-    free(c->r->fbuf);
-    c->r->fbuf = NULL;
+    fbuf_put(c);
     resp_put(c);
   }
   free(c);
@@ -341,10 +356,6 @@ static void on_timer(loop_timer_t *t) {
   }
   if (c->state == ST_FILE) {
     arm(c, w->send_ms); /* a slow disk is not the client's fault: look again later */
-    return;
-  }
-  if (c->h2) {
-    h2_on_timer(c->h2);
     return;
   }
   conn_close(c);
@@ -584,8 +595,7 @@ static void log_access(struct conn *c) {
 static void response_done(struct conn *c) {
   log_access(c);
   answer_end(&c->r->a);
-  free(c->r->fbuf);
-  c->r->fbuf = NULL;
+  fbuf_put(c);
   if (!c->keep_alive || c->p->error_status) {
     conn_finish(c);
     return;
@@ -627,7 +637,9 @@ static void on_read(pool_job_t *job, int status);
 static int file_fill(struct conn *c) {
   struct resp *r = c->r;
   struct wctx *w = c->w;
-  if (!r->fbuf && !(r->fbuf = malloc(FILE_BUF)))
+  if (!r->fbuf)
+    r->fbuf = w->n_free_fbufs > 0 ? w->free_fbufs[--w->n_free_fbufs] : malloc(FILE_BUF);
+  if (!r->fbuf)
     abort(); /* out of memory: nothing sensible left to do for a server */
   size_t want = r->file_left < FILE_BUF ? (size_t)r->file_left : FILE_BUF;
   int resident = w->no_cachestat ? -ENOSYS : sfile_resident(r->file_fd, r->file_off, want);
@@ -924,6 +936,13 @@ static void conn_read(struct conn *c) {
  * followed) go to the h2 session, and so does every event. */
 static void start_h2(struct conn *c) {
   c->h2_maybe = 0;
+  /* Frames of many streams follow each other before the client acknowledges: Nagle would
+   * hold a small answer behind the last one's ACK (40 ms with a delayed ACK). */
+  if (!c->nodelay) {
+    int one = 1;
+    setsockopt(c->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->nodelay = 1;
+  }
   int rc = h2_new(c->w, c, &c->tx, c->p ? IN(c) : NULL, c->p ? c->in_len : 0, &c->h2);
   if (c->p)
     buf_put(c);
@@ -945,7 +964,9 @@ static void conn_handshake(struct conn *c) {
     return;
   }
   c->handshaking = 0;
-  if (c->w->conf->http2 && c->tx.ops->alpn_h2(&c->tx)) {
+  unsigned alen = 0;
+  const char *proto = c->tx.ops->alpn(&c->tx, &alen);
+  if (c->w->conf->http2 && proto && alen == 2 && memcmp(proto, "h2", 2) == 0) {
     start_h2(c);
     return;
   }
@@ -999,6 +1020,7 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
     return rc;
   }
   c->redirect_https = l->redirect_https != 0;
+  c->nodelay = c->tx.nodelay != 0;
   c->h2_maybe = w->conf->http2 && !l->transport_init && !l->redirect_https;
   c->w = w;
   c->holds = 1;

@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <nghttp2/nghttp2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #define MAX_FBUFS 16           /* file buffers per connection at once; others wait their turn */
 #define OUT_FILL (32 * 1024)   /* frames gathered per transport write */
 #define IN_CHUNK (16 * 1024)   /* bytes read per recv */
+#define FLUSH_MAX (512 * 1024) /* bytes written per turn of the loop, as h1's sendfile chunk */
 #define DRAIN_GRACE_MS 500     /* an idle connection of a draining worker gets this long */
 #define GOAWAY_RTT_MS 200      /* between the shutdown notice and the final GOAWAY */
 /* Rapid reset (CVE-2023-44487): streams the client resets before their answer is out, beyond
@@ -44,15 +46,17 @@
  * list could not fit anyway, and HPACK forces us to decode what we are sent. */
 #define BLOCK_SLACK 1024
 #define BLOCK_FRAMES 16
+/* Streams kept for reuse per connection: a stream costs ~27 KiB (its answer and its header
+ * buffer), and zeroing that for each of h2load's 300,000 streams a second showed in the
+ * profile; a browser's page opens a few dozen. */
+#define MAX_SPARE_STREAMS 32
 
 struct stream {
   h2_t *h;
   struct stream *prev, *next; /* h->streams: every stream that has memory */
   int32_t id;
-  struct answer a;
   http_request_t q;
-  char *buf; /* header values, then the request line for the log */
-  uint32_t buf_len, buf_cap;
+  uint32_t buf_len;
   uint32_t hdr_bytes; /* decoded header list size (RFC 9113 6.5.2 counting) */
   struct http_span method;
   int too_big;   /* the header list passed max_header_bytes: answered 431 */
@@ -74,6 +78,11 @@ struct stream {
   struct sfile_read rd;
   uint64_t sent;    /* body bytes handed to nghttp2, for the log */
   int done;         /* every byte of the answer went to nghttp2 */
+  /* Kept when the stream goes to the connection's spare list; what is above is zeroed for
+   * each new stream. */
+  char *buf; /* header values, then the request line for the log */
+  uint32_t buf_cap;
+  struct answer a; /* ~10 KiB (paths, a Location, an error page): never zeroed whole */
 };
 
 struct h2 {
@@ -82,6 +91,8 @@ struct h2 {
   struct transport *tx;
   nghttp2_session *s;
   struct stream *streams;
+  struct stream *spare; /* freed streams kept for reuse (next-linked) */
+  unsigned n_spare;
   unsigned n_open;     /* streams nghttp2 has open with us */
   unsigned n_sending;  /* answered streams whose body is not all out */
   unsigned n_fbufs;
@@ -151,6 +162,12 @@ static void stream_free(struct stream *st) {
   if (st->fbuf)
     h->n_fbufs--;
   free(st->fbuf);
+  if (!h->closing && h->n_spare < MAX_SPARE_STREAMS) {
+    st->next = h->spare;
+    h->spare = st;
+    h->n_spare++;
+    return;
+  }
   free(st->buf);
   free(st);
 }
@@ -357,22 +374,24 @@ static void on_read(pool_job_t *job, int status) {
   conn_release(c);
 }
 
-/* nghttp2's data provider: up to length bytes of the stream's body. */
+/* nghttp2's data provider: how many of the stream's next bytes (up to length) the next DATA
+ * frame carries. NGHTTP2_DATA_FLAG_NO_COPY: send_data then copies them straight into the
+ * output buffer with the frame's header, one copy instead of two (into nghttp2's frame,
+ * then out of it). */
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *user) {
   (void)s;
   (void)id;
+  (void)buf;
   (void)user;
   struct stream *st = src->ptr;
-  size_t n = 0;
+  size_t n;
+  int last;
   if (st->body) {
     n = st->body_len - st->body_off;
     if (n > length)
       n = length;
-    memcpy(buf, st->body + st->body_off, n);
-    st->body_off += n;
-    if (st->body_off == st->body_len)
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
+    last = st->body_off + n == st->body_len;
   } else {
     if (st->failed)
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset */
@@ -382,7 +401,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
       int rc = stream_fill(st);
       if (rc < 0) {
         log_shrank(st);
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset */
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       }
       if (rc == 0)
         return NGHTTP2_ERR_DEFERRED;
@@ -390,25 +409,67 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     n = st->fb_len - st->fb_off;
     if (n > length)
       n = length;
-    memcpy(buf, st->fbuf + st->fb_off, n);
-    st->fb_off += n;
-    if (st->fb_off == st->fb_len) {
-      if (st->file_left == 0) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        fbuf_put(st);
-      } else if (stream_fill(st) < 0) { /* the next bytes start now, while these go out */
-        log_shrank(st);
-        st->failed = 1; /* reset at the next call: these bytes still go */
-      }
-    }
+    last = st->file_left == 0 && st->fb_off + n == st->fb_len;
   }
+  *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
   st->sent += n;
   st->h->last_send = loop_now(st->h->w->loop);
-  if (*flags & NGHTTP2_DATA_FLAG_EOF) {
+  if (last) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
     st->done = 1;
     st->h->n_sending--;
   }
   return (ssize_t)n;
+}
+
+/* Room for n more bytes in the output buffer. */
+static char *out_room(h2_t *h, size_t n) {
+  if (h->out_len + n > h->out_cap) {
+    size_t cap = h->out_len + n + OUT_FILL;
+    char *b = realloc(h->out, cap);
+    if (!b)
+      abort(); /* out of memory: nothing sensible left to do for a server */
+    h->out = b;
+    h->out_cap = cap;
+  }
+  return h->out + h->out_len;
+}
+
+/* A DATA frame whose bytes read_body counted: its header, padding, and the bytes themselves,
+ * into the output buffer, in the order nghttp2 sends frames (it calls this from within
+ * nghttp2_session_mem_send). Then a file's next bytes are fetched into the buffer just
+ * emptied, while these go out. */
+static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *framehd,
+                     size_t length, nghttp2_data_source *src, void *user) {
+  (void)s;
+  h2_t *h = user;
+  struct stream *st = src->ptr;
+  size_t pad = frame->data.padlen;
+  char *o = out_room(h, 9 + length + pad);
+  memcpy(o, framehd, 9);
+  o += 9;
+  if (pad > 0)
+    *o++ = (char)(pad - 1);
+  if (st->body) {
+    memcpy(o, st->body + st->body_off, length);
+    st->body_off += length;
+  } else {
+    memcpy(o, st->fbuf + st->fb_off, length);
+    st->fb_off += length;
+  }
+  o += length;
+  if (pad > 1)
+    memset(o, 0, pad - 1);
+  h->out_len += 9 + length + pad;
+  if (!st->body && st->fb_off == st->fb_len) {
+    if (st->file_left == 0) {
+      fbuf_put(st);
+    } else if (stream_fill(st) < 0) {
+      log_shrank(st);
+      st->failed = 1; /* reset at the next read_body */
+    }
+  }
+  return 0;
 }
 
 /* ---- requests ---------------------------------------------------------------------------- */
@@ -435,15 +496,21 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
   h2_t *h = user;
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
-  struct stream *st = calloc(1, sizeof(*st));
-  if (!st)
-    abort(); /* out of memory: nothing sensible left to do for a server */
+  struct stream *st = h->spare;
+  if (st) {
+    h->spare = st->next;
+    h->n_spare--;
+  } else {
+    if (!(st = malloc(sizeof(*st))))
+      abort(); /* out of memory: nothing sensible left to do for a server */
+    st->buf_cap = 2 * h->w->max_header_bytes + 64; /* values, then the log's request line */
+    if (!(st->buf = malloc(st->buf_cap)))
+      abort();
+  }
+  memset(st, 0, offsetof(struct stream, buf));
   st->h = h;
   st->id = f->hd.stream_id;
   st->file_fd = -1;
-  st->buf_cap = 2 * h->w->max_header_bytes + 64; /* values, then the log's request line */
-  if (!(st->buf = malloc(st->buf_cap)))
-    abort();
   st->a.w = h->w;
   st->a.ready = on_answer;
   st->a.hold = on_hold;
@@ -627,7 +694,16 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 static void flush(h2_t *h) {
   if (h->closing)
     return;
+  size_t turn = 0;
   for (;;) {
+    if (turn >= FLUSH_MAX) {
+      /* A client that reads as fast as we write would keep us here for a whole download:
+       * the rest goes on the next turn of the loop, after the pool's completions (the
+       * lookups of the small files asked beside it) have run. */
+      set_events(h, h->events | LOOP_WRITE | (h->dying ? 0 : LOOP_READ));
+      arm_next(h);
+      return;
+    }
     if (h->out_sent == h->out_len) {
       h->out_len = h->out_sent = 0;
       while (h->out_len < OUT_FILL) {
@@ -639,15 +715,7 @@ static void flush(h2_t *h) {
         }
         if (n == 0)
           break;
-        if (h->out_len + (size_t)n > h->out_cap) {
-          size_t cap = h->out_len + (size_t)n + OUT_FILL;
-          char *b = realloc(h->out, cap);
-          if (!b)
-            abort(); /* out of memory: nothing sensible left to do for a server */
-          h->out = b;
-          h->out_cap = cap;
-        }
-        memcpy(h->out + h->out_len, data, (size_t)n);
+        memcpy(out_room(h, (size_t)n), data, (size_t)n);
         h->out_len += (size_t)n;
       }
       if (h->out_len == 0)
@@ -658,6 +726,7 @@ static void flush(h2_t *h) {
     ssize_t n = h->tx->ops->sendv(h->tx, &iov, 1, 0, &want);
     if (n == -EAGAIN) {
       set_events(h, (h->events & ~LOOP_WRITE) | want | (h->dying ? 0 : LOOP_READ));
+      arm_next(h); /* the send timeout runs while the client does not read */
       return;
     }
     if (n < 0) {
@@ -665,6 +734,8 @@ static void flush(h2_t *h) {
       return;
     }
     h->out_sent += (size_t)n;
+    turn += (size_t)n; /* progress for the send timeout is DATA (read_body): a client that
+                        * only pings must not keep a stalled answer alive */
   }
   /* Everything is out. */
   if (h->dying || (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))) {
@@ -826,6 +897,12 @@ void h2_free(h2_t *h) {
   h->closing = 1;
   while (h->streams)
     stream_free(h->streams);
+  while (h->spare) {
+    struct stream *st = h->spare;
+    h->spare = st->next;
+    free(st->buf);
+    free(st);
+  }
   nghttp2_session_del(h->s);
   free(h->out);
   free(h);
@@ -850,6 +927,7 @@ int h2_new(struct wctx *w, struct conn *c, struct transport *tx, const char *in,
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
   nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
+  nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
   /* SETTINGS and PING floods: acknowledgements the client does not read pile up; nghttp2
    * ends the session past this many (its default, written down). */
   nghttp2_option_set_max_outbound_ack(opt, 1000);

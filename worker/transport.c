@@ -60,6 +60,12 @@ static int plain_zero_copy(const struct transport *t) {
   return 1;
 }
 
+static const char *plain_alpn(const struct transport *t, unsigned *len) {
+  (void)t;
+  *len = 0;
+  return NULL;
+}
+
 static const char *plain_describe(const struct transport *t, char *buf, size_t len) {
   (void)t;
   (void)buf;
@@ -71,11 +77,6 @@ static void plain_release(struct transport *t) {
   (void)t;
 }
 
-static int plain_alpn_h2(const struct transport *t) {
-  (void)t;
-  return 0;
-}
-
 const struct transport_ops transport_plain = {
     .name = "plain",
     .handshake = plain_handshake,
@@ -84,7 +85,7 @@ const struct transport_ops transport_plain = {
     .pending = plain_pending,
     .shutdown = plain_shutdown,
     .zero_copy = plain_zero_copy,
+    .alpn = plain_alpn,
     .describe = plain_describe,
-    .alpn_h2 = plain_alpn_h2,
     .release = plain_release,
 };

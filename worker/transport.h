@@ -30,10 +30,11 @@ struct transport_ops {
   /* 1 when file bytes may go from the file to the socket with sendfile (plain, or TLS with
    * the kernel doing the record layer); 0: the session must send them from memory. */
   int (*zero_copy)(const struct transport *t);
+  /* The protocol ALPN chose ("http/1.1"; "h2" once HTTP/2 is offered), its length in *len;
+   * NULL when none was (plain, or a client without ALPN): the session picks h1 then. */
+  const char *(*alpn)(const struct transport *t, unsigned *len);
   /* For the access log: "TLSv1.3 r" (resumed) or "TLSv1.2 ." (full handshake); "-" plain. */
   const char *(*describe)(const struct transport *t, char *buf, size_t len);
-  /* 1 when the handshake chose HTTP/2 (ALPN "h2"); plain: 0 (h2c is told by its preface). */
-  int (*alpn_h2)(const struct transport *t);
   /* Frees the transport's state; the socket stays open (its owner closes it). */
   void (*release)(struct transport *t);
 };
@@ -43,6 +44,7 @@ struct transport {
   const struct transport_ops *ops;
   void *state; /* TLS: the SSL object; plain: NULL */
   int fd;
+  int nodelay; /* the transport set TCP_NODELAY itself (TLS does, at accept) */
 };
 
 extern const struct transport_ops transport_plain;

@@ -48,6 +48,8 @@ struct wctx {
   void **free_resps; /* answer state of idle connections, reused */
   unsigned n_free_resps;
   char *spare_out;   /* a gathering buffer for pipelined answers, kept for the next batch */
+  char *free_fbufs[8]; /* file buffers of finished TLS downloads, reused (128 KiB each) */
+  unsigned n_free_fbufs;
   /* called by conn.c after a connection is gone (resume accepting, finish a drain) */
   void (*conn_gone)(struct wctx *w);
 };

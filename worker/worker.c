@@ -212,6 +212,7 @@ static void answer_ping(struct worker *wk, const struct ipc_ping *ping) {
   unsigned counts[LOOP_REF_KINDS];
   st.seq = ping->seq;
   st.connections = wk->w.n_conns;
+  conn_h2_counts(&wk->w, &st.h2_connections, &st.h2_streams);
   st.requests = wk->w.requests;
   st.refs_total = loop_refs(wk->w.loop, counts);
   for (int i = 0; i < LOOP_REF_KINDS && i < 8; i++)

@@ -166,3 +166,46 @@ confs = {
 }
 for name, text in confs.items():
     out("fuzz_conf", name, text.encode())
+
+# ---- fuzz_h2: the bytes after the connection preface; the first byte splits them into two
+# reads (0: all in the second). Frames per RFC 9113 4.1, header blocks as HPACK literals. ----
+def h2_frame(ftype, flags, sid, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+
+
+def h2_lit(name, value):
+    name, value = name.encode(), value.encode()
+    assert len(name) < 127 and len(value) < 127
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def h2_req(path, method="GET", extra=()):
+    b = h2_lit(":method", method) + h2_lit(":scheme", "http") + h2_lit(":path", path) + \
+        h2_lit(":authority", "a")
+    for k, v in extra:
+        b += h2_lit(k, v)
+    return b
+
+
+H2_SETTINGS = h2_frame(4, 0, 0, struct.pack(">HI", 4, 65535 * 4))
+H2_ACK = h2_frame(4, 1, 0)
+h2 = {
+    "get": H2_SETTINGS + h2_frame(1, 5, 1, h2_req("/a")),
+    "head-and-gets": H2_SETTINGS + H2_ACK + h2_frame(1, 5, 1, h2_req("/a", "HEAD")) +
+    h2_frame(1, 5, 3, h2_req("/b", extra=[("range", "bytes=0-1"), ("user-agent", "f")])) +
+    h2_frame(1, 5, 5, h2_req("/c", "BREW")),
+    "continuation": H2_SETTINGS + h2_frame(1, 1, 1, h2_req("/a")[:20]) +
+    h2_frame(9, 4, 1, h2_req("/a")[20:]),
+    "rst": H2_SETTINGS + b"".join(h2_frame(1, 5, 1 + 2 * i, h2_req("/d")) +
+                                  h2_frame(3, 0, 1 + 2 * i, struct.pack(">I", 8)) for i in range(8)),
+    "ping-window-priority": H2_SETTINGS + h2_frame(6, 0, 0, b"12345678") +
+    h2_frame(8, 0, 0, struct.pack(">I", 1 << 20)) + h2_frame(2, 0, 1, struct.pack(">IB", 0, 16)) +
+    h2_frame(1, 5, 1, h2_req("/e")),
+    "zero-window": h2_frame(4, 0, 0, struct.pack(">HI", 4, 0)) + h2_frame(1, 5, 1, h2_req("/a")),
+    "post-body": H2_SETTINGS + h2_frame(1, 4, 1, h2_req("/p", "POST")) + h2_frame(0, 1, 1, b"body"),
+    "goaway": H2_SETTINGS + h2_frame(1, 5, 1, h2_req("/a")) + h2_frame(7, 0, 0, struct.pack(">II", 1, 0)),
+    "bad-frame": H2_SETTINGS + h2_frame(1, 5, 2, h2_req("/even")),
+}
+for name, data in h2.items():
+    out("fuzz_h2", name, b"\x00" + data)
+    out("fuzz_h2", name + "-split", b"\x80" + data)

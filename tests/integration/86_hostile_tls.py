@@ -2,7 +2,8 @@
 """Hostile TLS clients: a handshake slowloris (a ClientHello trickled a byte at a time, and a
 full ClientHello whose sender never finishes the handshake) is cut at timeouts.header from
 the accept, however often it sends; a connection that completes the handshake and never
-sends a request is cut the same way; garbage instead of a ClientHello is closed at once. A
+sends a request is cut the same way; one that asks for a large file and reads nothing is cut
+at timeouts.send; garbage instead of a ClientHello is closed at once. A
 normal HTTPS client is served meanwhile, and the failures are counted in status."""
 import os, selectors, ssl, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -10,6 +11,7 @@ from evtest import *
 from tlscerts import *
 
 HEADER_T = 1.0
+SEND_T = 1.0
 SLACK = 1.0
 N = 40
 
@@ -53,9 +55,10 @@ def main():
     ca = make_ca(d)
     cert = make_cert(d, "a", ["DNS:localhost", "IP:127.0.0.1"])
     settings = tls_settings([cert])
-    settings["timeouts"] = "{ graceful = 10.0; keepalive = 5.0; header = %.1f; send = 10.0; }" \
-        % HEADER_T
-    s = remove_at_exit(Server(files={"index.html": "hi\n"}, settings=settings, workers=1))
+    settings["timeouts"] = "{ graceful = 10.0; keepalive = 5.0; header = %.1f; send = %.1f; }" \
+        % (HEADER_T, SEND_T)
+    s = remove_at_exit(Server(files={"index.html": "hi\n", "big.bin": os.urandom(8 << 20)},
+                              settings=settings, workers=1))
     results = []
 
     def report(ok, what):
@@ -109,6 +112,20 @@ def main():
         closed = c.closed_by_peer(HEADER_T + SLACK + 1)
         dt = time.monotonic() - t
         report(closed and dt < HEADER_T + SLACK, "an idle TLS connection cut after %.2f s" % dt)
+        c.close()
+
+        # 2b. a TLS client that asks for 8 MiB and reads nothing: cut at the send timeout
+        def open_conns():
+            st = sup_status(s)
+            return sum(w["connections"] for w in st["workers"]) if st else -1
+        c = TlsConn(s.port, ca)
+        c.send(http_req(path="/big.bin", host="localhost"))
+        t = time.monotonic()
+        seen = wait_for(lambda: open_conns() >= 1, 3)  # status shows it (pongs every 0.5 s)
+        gone = wait_for(lambda: open_conns() == 0, SEND_T + SLACK + 2)
+        dt = time.monotonic() - t
+        report(seen and gone and SEND_T - 0.1 < dt < SEND_T + SLACK + 1,
+               "a TLS client that reads nothing is cut at the send timeout (%.2f s)" % dt)
         c.close()
 
         # 3. garbage instead of a ClientHello: closed at once, nothing answered

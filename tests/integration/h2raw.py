@@ -79,7 +79,7 @@ class H2Conn:
     window: the client's stream window and connection window, opened wide unless told."""
 
     def __init__(self, port=None, sock=None, window=(1 << 31) - 1, settings_pairs=(),
-                 timeout=10):
+                 timeout=10, refill=False):
         self.sock = sock or connect(port, timeout)
         self.sock.settimeout(timeout)
         self.buf = b""
@@ -89,6 +89,8 @@ class H2Conn:
             out += frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", window - 65535))
         self.sock.sendall(out)
         self.next_sid = 1
+        self.auto_ack = True  # SETTINGS are acknowledged as they are read
+        self.refill = refill  # DATA read gives its bytes back to both windows, as browsers do
 
     def send(self, data):
         self.sock.sendall(data)
@@ -119,7 +121,13 @@ class H2Conn:
         f = Frame(self.buf[3], self.buf[4], struct.unpack(">I", self.buf[5:9])[0] & 0x7fffffff,
                   self.buf[9:9 + n])
         self.buf = self.buf[9 + n:]
-        if f.type == SETTINGS and not f.flags & ACK:
+        if f.type == DATA and f.payload and getattr(self, "refill", False):
+            n = struct.pack(">I", len(f.payload))
+            try:
+                self.send(frame(WINDOW_UPDATE, 0, 0, n) + frame(WINDOW_UPDATE, 0, f.sid, n))
+            except OSError:
+                pass
+        if f.type == SETTINGS and not f.flags & ACK and getattr(self, "auto_ack", True):
             try:
                 self.send(settings(ack=True))
             except OSError:
@@ -146,7 +154,7 @@ class H2Conn:
     def responses(self, sids, timeout=10):
         """{sid: (data bytes, ended)} for the given streams, read until all end or a
         GOAWAY/EOF; plus the order in which they ended and any GOAWAY frame."""
-        bodies = {s: b"" for s in sids}
+        bodies = {s: [] for s in sids}
         heads = {s: 0 for s in sids}
         order, goaway, resets = [], None, {}
         deadline = time.monotonic() + timeout
@@ -165,12 +173,12 @@ class H2Conn:
             if f.type == HEADERS:
                 heads[f.sid] += 1
             if f.type == DATA:
-                bodies[f.sid] += f.payload
+                bodies[f.sid].append(f.payload)
             if f.type == RST_STREAM:
                 resets[f.sid] = struct.unpack(">I", f.payload)[0]
             if f.type in (HEADERS, DATA) and f.flags & END_STREAM:
                 order.append(f.sid)
-        return bodies, order, resets, goaway
+        return {s: b"".join(b) for s, b in bodies.items()}, order, resets, goaway
 
     def close(self):
         self.sock.close()

@@ -207,7 +207,23 @@ static void test_defaults(void **state) {
   assert_int_equal(c->limits.max_connections, 10000);
   assert_int_equal(c->limits.max_header_bytes, 8192);
   assert_int_equal(c->limits.keepalive_requests, 1000);
+  assert_int_equal(c->limits.h2_max_concurrent_streams, 128);
+  assert_int_equal(c->http2, 1);
   assert_int_equal(c->n_mime, 0);
+}
+
+/* http2 and limits.h2_max_concurrent_streams: values, ranges, types named with FILE:LINE. */
+static void test_http2_keys(void **state) {
+  fx_t *f = *state;
+  assert_int_equal(load(f, BASE "http2 = false;\nlimits = { h2_max_concurrent_streams = 7; };\n"), 0);
+  assert_int_equal(f->c->http2, 0);
+  assert_int_equal(f->c->limits.h2_max_concurrent_streams, 7);
+  assert_int_equal(load(f, BASE "http2 = 1;\nlimits = { h2_max_concurrent_streams = 0; };\n"),
+                   -EINVAL);
+  has(f, "@:3: http2: expected true or false, got 1\n");
+  has(f, "@:4: limits.h2_max_concurrent_streams:");
+  assert_int_equal(load(f, BASE "limits = { h2_max_concurrent_streams = 65537; };\n"), -EINVAL);
+  has(f, "@:3: limits.h2_max_concurrent_streams:");
 }
 
 /* Relative paths resolve against the config's folder, not the working directory; the config
@@ -918,6 +934,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_listen_v4_mapped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_listen_groups, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tls_keys, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_http2_keys, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

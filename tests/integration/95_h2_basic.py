@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""HTTP/2 basics with the real clients: nghttp and h2load over h2c (prior knowledge) and TLS
+(ALPN h2), zero failed streams; the preface sent a byte at a time is still h2 and a request
+that merely starts with "P" stays HTTP/1.1; SETTINGS carry h2_max_concurrent_streams and
+max_header_bytes; one large download beside twenty small files does not starve them;
+status --json counts h2 connections and streams; the keep-alive, header and send timeouts
+hold for h2 connections; http2 = false turns h2c and ALPN h2 off."""
+import json, os, re, socket, struct, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evtest import *
+from tlscerts import *
+from h2raw import *
+
+INDEX = b"<p>index</p>\n"
+SMALL = {"s%d.txt" % i: (b"small %d\n" % i) * (1 + 50 * i) for i in range(20)}
+BIG = os.urandom(24 * 1024 * 1024)
+
+
+class Ctx:
+    pass
+
+
+X = Ctx()
+
+
+def run(cmd, timeout=60):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def case_nghttp(s):
+    urls = ["http://127.0.0.1:%d/%s" % (X.plain, n) for n in ("index.html", "s1.txt", "nope")]
+    r = run(["nghttp", "-nv"] + urls)
+    expect_eq(r.returncode, 0, "nghttp exit (%s)" % r.stderr[-300:])
+    statuses = re.findall(r"recv \(stream_id=\d+\) :status: (\d+)", r.stdout)
+    expect_eq(sorted(statuses), ["200", "200", "404"], "statuses")
+    r = run(["nghttp", "-nv", "https://localhost:%d/index.html" % X.tls])
+    expect(":status: 200" in r.stdout and "h2" in r.stdout, "over TLS: %s" % r.stdout[-300:])
+
+
+def h2load(url, extra=()):
+    r = run(["h2load", "-n", "3000", "-c", "4", "-m", "32"] + list(extra) + [url], timeout=90)
+    expect_eq(r.returncode, 0, "h2load exit (%s)" % r.stderr[-300:])
+    m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed,"
+                  r" (\d+) errored", r.stdout)
+    expect(m, "h2load output: %s" % r.stdout[-500:])
+    expect_eq((m.group(3), m.group(4), m.group(5)), ("3000", "0", "0"), "succeeded, failed, errored")
+    expect("3000 2xx" in r.stdout, "status codes: %s" % r.stdout[-300:])
+
+
+def case_h2load_h2c(s):
+    h2load("http://127.0.0.1:%d/index.html" % X.plain)
+
+
+def case_h2load_tls(s):
+    h2load("https://127.0.0.1:%d/s5.txt" % X.tls)
+
+
+def case_preface_split_and_p(s):
+    # the preface a byte at a time, then SETTINGS and a request
+    sock = socket.create_connection(("127.0.0.1", X.plain), timeout=5)
+    for b in PREFACE:
+        sock.sendall(bytes([b]))
+        time.sleep(0.002)
+    sock.sendall(settings() + frame(HEADERS, END_HEADERS | END_STREAM, 1,
+                                    request_block("/index.html")))
+    conn = H2Conn.__new__(H2Conn)
+    conn.sock, conn.buf = sock, b""
+    bodies, order, resets, goaway = conn.responses([1], timeout=5)
+    expect(order == [1] and bodies[1] == INDEX, "h2 after a split preface: %r" %
+           ((bodies, order, resets, goaway),))
+    sock.close()
+    # "POST" starts like "PRI": still HTTP/1.1
+    r = request(X.plain, "/index.html", method="POST")
+    expect_eq(r.status, 405, "POST over h1")
+    r = request(X.plain, "/index.html", method="PUT")
+    expect_eq(r.status, 405, "PUT over h1")
+
+
+def case_settings(s):
+    c = H2Conn(X.plain)
+    frames, f = c.frames_until(lambda f: f.type == SETTINGS and not f.flags & ACK, 5)
+    expect(f is not None, "no SETTINGS")
+    pairs = dict(struct.unpack(">HI", f.payload[i:i + 6]) for i in range(0, len(f.payload), 6))
+    expect_eq(pairs.get(S_MAX_CONCURRENT_STREAMS), 128, "MAX_CONCURRENT_STREAMS (default)")
+    expect_eq(pairs.get(S_MAX_HEADER_LIST_SIZE), 8192, "MAX_HEADER_LIST_SIZE")
+    c.close()
+
+
+def case_fairness(s):
+    """The big file is under way (its first DATA frame is in) when twenty small files are
+    asked for on the same connection: every one of them ends before the big one does. The
+    client keeps a 1 MiB window and gives back what it reads, as browsers do (with an open
+    window the 24 MiB would be in the kernel's socket buffers before the requests arrive);
+    the small files are in the file cache first, so the test times the scheduling, not the
+    pool's lookups."""
+    for n in SMALL:
+        expect_eq(request(X.plain, "/" + n).status, 200, "warm " + n)
+    c = H2Conn(X.plain, window=1 << 20, refill=True)
+    big = c.request("/big.bin")
+    first, _ = c.frames_until(lambda f: f.type == DATA and f.sid == big, 5)
+    got = [f.payload for f in first if f.type == DATA and f.sid == big]
+    expect(got, "the big download started")
+    smalls = [c.request("/" + n) for n in sorted(SMALL)]
+    bodies, order, resets, goaway = c.responses([big] + smalls, timeout=30)
+    expect_eq(len(order), 21, "every stream ended (resets %r, goaway %r)" % (resets, goaway))
+    expect_eq(order[-1], big, "the big download ends last: %r" % order)
+    expect(b"".join(got) + bodies[big] == BIG, "big body intact")
+    for sid, n in zip(smalls, sorted(SMALL)):
+        expect(bodies[sid] == SMALL[n], "body of %s" % n)
+    c.close()
+
+
+def case_status_counts(s):
+    c = H2Conn(X.plain, window=0)  # the answer waits for a window: the stream stays open
+    c.request("/big.bin")
+    c.frames_until(lambda f: f.type == HEADERS, 5)
+
+    def counts():
+        st = sup_status(s)
+        h2 = [w.get("h2") for w in st["workers"]] if st else []
+        tot = (sum(h["connections"] for h in h2 if h), sum(h["streams"] for h in h2 if h))
+        return tot if tot[0] >= 1 and tot[1] >= 1 else None
+    got = wait_for(counts, 5, interval=0.3)
+    expect(got, "status --json counts the h2 connection and stream: %r" % sup_status(s))
+    c.close()
+
+
+def case_timeouts(s):
+    """keepalive = 1, header = 1, send = 1.5 (the second server)."""
+    with Server(files={"index.html": INDEX, "big.bin": BIG}, settings={
+            "timeouts": "{ graceful = 5.0; keepalive = 1.0; header = 1.0; send = 1.5; }"}) as t:
+        c = H2Conn(t.port)
+        sid = c.request("/index.html")
+        c.responses([sid], timeout=5)
+        t0 = time.monotonic()
+        frames, g = c.frames_until(lambda f: f.type == GOAWAY, 5)
+        el = time.monotonic() - t0
+        expect(g is not None and g.goaway()[1] == NO_ERROR, "idle: GOAWAY NO_ERROR")
+        expect(0.7 <= el <= 3, "idle GOAWAY after %.2f s (keepalive 1)" % el)
+        expect(closed_within(c, 3), "idle connection closed")
+        c.close()
+        # a header block that never ends
+        c = H2Conn(t.port)
+        c.auto_ack = False  # an ACK now would break into the header block
+        c.send(frame(HEADERS, 0, 1, request_block("/index.html")))
+        t0 = time.monotonic()
+        expect(closed_within(c, 5), "header timeout")
+        el = time.monotonic() - t0
+        expect(0.7 <= el <= 3, "cut after %.2f s (header 1)" % el)
+        c.close()
+
+
+def case_http2_off(s):
+    d = tempfile.mkdtemp(prefix="evc-h2b-")
+    listen = '( "127.0.0.1:0", { address = "127.0.0.1:%d"; tls = true; } )' % free_port()
+    settings = tls_settings([(X.pem, X.key)], listen=listen)
+    settings["http2"] = "false"
+    with Server(files={"index.html": INDEX}, settings=settings) as t:
+        plain, tls = listen_ports(t)
+        r = run(["curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null",
+                 "http://127.0.0.1:%d/index.html" % plain])
+        expect(r.returncode != 0, "h2c accepted with http2 = false")
+        r = run(["curl", "-sS", "--http2", "--cacert", X.ca, "-o", "/dev/null", "-w",
+                 "%{http_version}", "https://localhost:%d/index.html" % tls])
+        expect_eq(r.stdout, "1.1", "ALPN falls back to http/1.1")
+        r = request(plain, "/index.html")
+        expect_eq(r.status, 200, "h1 still served")
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="evc-h2b-")
+    X.ca = make_ca(d)
+    X.pem, X.key = make_cert(d, "a", ["DNS:localhost", "IP:127.0.0.1"])
+    listen = '( "127.0.0.1:0", { address = "127.0.0.1:%d"; tls = true; } )' % free_port()
+    settings = tls_settings([(X.pem, X.key)], listen=listen)
+    files = {"index.html": INDEX, "big.bin": BIG}
+    files.update(SMALL)
+    s = remove_at_exit(Server(files=files, settings=settings))
+    with s:
+        X.plain, X.tls = listen_ports(s)
+        res = run_cases(s, [case_nghttp, case_h2load_h2c, case_h2load_tls,
+                            case_preface_split_and_p, case_settings, case_fairness,
+                            case_status_counts, case_timeouts, case_http2_off])
+    finish([res])
+
+
+if __name__ == "__main__":
+    main()
