@@ -6,14 +6,17 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "http_answer.h"
 #include "http_log.h"
 #include "http_mime.h"
+#include "http_multipart.h"
 #include "http_path.h"
 #include "http_redirect.h"
 #include "wctx.h"
@@ -51,6 +54,8 @@ void answer_reset(struct answer *a) {
   a->zentry = NULL;
   a->zwaiter.next = NULL;
   a->zwaiter.pprev = NULL;
+  a->mp_buf = NULL;
+  a->mp = NULL;
   a->job = NULL;
   a->lookup_owner = 0;
   a->abandoned = 0;
@@ -80,6 +85,8 @@ void answer_end(struct answer *a) {
   sfile_op_release(&a->op);
   listing_free(a);
   zentry_drop(a);
+  free(a->mp_buf);
+  a->mp_buf = NULL;
   if (a->entry) {
     fcache_release(a->w->cache, a->entry);
     a->entry = NULL;
@@ -256,6 +263,151 @@ static int on_the_fly_ok(const struct answer *a, const struct fcache_entry *e) {
 static void serve_file(struct answer *a, struct fcache_entry *e, struct http_file_info *f,
                        const char *body);
 
+/* A multipart/byteranges body larger than this is not made: the whole file goes (200). The
+ * parts are put together in memory, so this bounds a request's memory. */
+#define MULTIPART_MAX (16u << 20)
+
+/* The parts of a large file, read into the framed body on the pool. */
+struct mp_read {
+  pool_job_t job;
+  struct answer *a;
+  int fd;
+  size_t n;
+  struct {
+    uint64_t off, len;
+    size_t at; /* where in a->mp_buf */
+  } p[HTTP_RANGE_MAX];
+  char *buf;
+  int err;
+};
+
+static void mp_work(pool_job_t *job) {
+  struct mp_read *m = job->data;
+  for (size_t i = 0; i < m->n && !m->err; i++) {
+    uint64_t got = 0;
+    while (got < m->p[i].len) {
+      ssize_t r = pread(m->fd, m->buf + m->p[i].at + got, m->p[i].len - got,
+                        (off_t)(m->p[i].off + got));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0) {
+        m->err = r < 0 ? -errno : -EIO; /* shrank under us: no short part */
+        break;
+      }
+      got += (uint64_t)r;
+    }
+  }
+}
+
+static void mp_done(pool_job_t *job, int status) {
+  struct mp_read *m = job->data;
+  struct answer *a = m->a;
+  int err = status < 0 ? status : m->err;
+  a->job = NULL;
+  a->mp = NULL;
+  free(m);
+  if (a->abandoned) {
+    free(a->mp_buf);
+    a->mp_buf = NULL;
+    a->hold(a, -1);
+    return;
+  }
+  a->hold(a, -1);
+  if (err < 0) {
+    free(a->mp_buf);
+    a->mp_buf = NULL;
+    answer_status(a, 500, NULL);
+    return;
+  }
+  deliver(a);
+}
+
+/* Several ranges: one multipart/byteranges body, framed here and filled from memory (a
+ * small file, coded bytes) or by a read on the pool. -1: too large; the caller sends the
+ * whole file instead. */
+static int serve_multipart(struct answer *a, struct fcache_entry *e, struct http_file_info *f,
+                           const char *body, struct http_answer *ha) {
+  struct wctx *w = a->w;
+  char boundary[HTTP_MULTIPART_BOUNDARY_LEN + 1];
+  const char *ptype = ha->head.content_type;
+  /* a boundary no part can contain by chance: nginx's is a counter too */
+  snprintf(boundary, sizeof(boundary), "%020llu",
+           (unsigned long long)(w->requests * 2654435761ull + (uint64_t)time(NULL)));
+  uint64_t total = http_multipart_length(ha->parts, ha->n_parts, boundary, ptype, f->size);
+  if (total > MULTIPART_MAX) {
+    struct http_head *h = &ha->head; /* the whole file, as if no Range had come */
+    h->status = 200;
+    h->content_length = f->size;
+    ha->body_off = 0;
+    ha->body_len = a->q->method == HTTP_HEAD ? 0 : f->size;
+    ha->n_parts = 0;
+    return -1;
+  }
+  snprintf(a->mp_type, sizeof(a->mp_type), "multipart/byteranges; boundary=%s", boundary);
+  a->head = ha->head;
+  a->head.date = date_now(w);
+  a->head.content_type = a->mp_type;
+  a->head.has_length = 1;
+  a->head.content_length = total;
+  if (a->coding)
+    a->head.content_encoding = http_coding_name((enum http_coding)a->coding);
+  if (a->q->method == HTTP_HEAD) {
+    deliver(a);
+    return 0;
+  }
+  if (!(a->mp_buf = malloc(total))) {
+    answer_status(a, 503, NULL);
+    return 0;
+  }
+  struct mp_read *m = NULL;
+  const char *src = body ? body : e->body;
+  if (!src) {
+    if (!(m = calloc(1, sizeof(*m)))) {
+      answer_status(a, 503, NULL);
+      return 0;
+    }
+    m->a = a;
+    m->fd = e->fd;
+    m->buf = a->mp_buf;
+    m->n = ha->n_parts;
+  }
+  size_t at = 0;
+  for (size_t i = 0; i < ha->n_parts; i++) {
+    const struct http_range *r = &ha->parts[i];
+    size_t len = (size_t)(r->end - r->start + 1);
+    at += http_multipart_part_head(a->mp_buf + at, total - at, boundary, ptype, r, f->size);
+    if (src) {
+      memcpy(a->mp_buf + at, src + r->start, len);
+    } else {
+      m->p[i].off = r->start;
+      m->p[i].len = len;
+      m->p[i].at = at;
+    }
+    at += len;
+  }
+  http_multipart_tail(a->mp_buf + at, total - at, boundary);
+  a->body = a->mp_buf;
+  a->body_len = total;
+  a->body_bytes = total;
+  if (!m) {
+    deliver(a);
+    return 0;
+  }
+  m->job.data = m;
+  if (pool_submit(w->pool, &m->job, mp_work, mp_done) < 0) {
+    free(m);
+    free(a->mp_buf);
+    a->mp_buf = NULL;
+    a->body = NULL;
+    answer_status(a, 503, NULL);
+    return 0;
+  }
+  a->mp = m;
+  a->job = &m->job;
+  a->hold(a, 1);
+  return 0;
+}
+
 /* The coded bytes are there (or will not be: NONE): the answer from them, or from the file. */
 static void serve_zentry(struct answer *a) {
   struct zc_entry *z = a->zentry;
@@ -374,6 +526,8 @@ static void serve_file(struct answer *a, struct fcache_entry *e, struct http_fil
     answer_status(a, ha.head.status, &ha.head);
     return;
   }
+  if (ha.n_parts > 1 && serve_multipart(a, e, f, body, &ha) == 0)
+    return;
   a->head = ha.head;
   a->head.date = date_now(w);
   if (a->coding && ha.head.status != 304)

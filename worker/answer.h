@@ -27,6 +27,7 @@ struct wctx;
 #define ANSWER_LOCATION_MAX (ANSWER_HEAD_MAX - 256)
 
 struct answer;
+struct mp_read;
 typedef void (*answer_fn)(struct answer *a);
 
 /* Embedded in the session's per-request state. Fields: public (the session sets them before
@@ -72,6 +73,9 @@ struct answer {
   struct aindex *ai;        /* a directory listing under way or being sent (heap: rare) */
   struct zc_entry *zentry;  /* the compressed bytes, being made or sent */
   struct fcache_waiter zwaiter; /* linked while zentry is being compressed */
+  char *mp_buf;             /* a multipart/byteranges body (heap) */
+  struct mp_read *mp;       /* its parts being read on the pool (a large file) */
+  char mp_type[64];         /* "multipart/byteranges; boundary=..." */
   pool_job_t *job;
   int lookup_owner;
   int abandoned;
