@@ -1088,7 +1088,7 @@ static void key_mime(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
 
 /* tls.certificates = ( { cert = "site.pem"; key = "site.key"; }, ... ): the paths here, the
  * files once every key is read (check_tls). */
-static void key_certs(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+void key_certs(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   char got[96];
   conf_t *c = x->c;
   (void)k;

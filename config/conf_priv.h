@@ -66,6 +66,8 @@ int get_string(ctx_t *x, const config_setting_t *s, const char **out);
 void key_bool(ctx_t *x, const config_setting_t *s, const key_spec_t *k);
 void key_root(ctx_t *x, const config_setting_t *s, const key_spec_t *k);
 void key_index(ctx_t *x, const config_setting_t *s, const key_spec_t *k);
+/* tls.certificates entries, appended to the server's list (SNI picks among them) */
+void key_certs(ctx_t *x, const config_setting_t *s, const key_spec_t *k);
 
 /* sites = ( { names = [...]; root = ...; ... }, ... ) (conf_sites.c) */
 void key_sites(ctx_t *x, const config_setting_t *s, const key_spec_t *k);

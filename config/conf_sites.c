@@ -450,6 +450,17 @@ static void key_compression(ctx_t *x, const config_setting_t *s, const key_spec_
              "types are compressed on the fly: set on_the_fly = true");
 }
 
+/* certificates = ( { cert = "..."; key = "..."; } ): the site's, in tls.certificates' format;
+ * they join the server's list, where SNI picks a certificate by its names as for any other
+ * (the first of tls.certificates, or of the first site that has some, stays the default). */
+static void key_site_certs(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+  if (x->cur == &x->top) {
+    errs_add(x->e, s, NULL, "unknown key (certificates go in tls, or in a site)");
+    return;
+  }
+  key_certs(x, s, k);
+}
+
 #define SOFF(f) offsetof(conf_site_t, f)
 static const key_spec_t site_keys[] = {
     {"names", key_names, 0, 0, 0, NULL, NULL, "sites"},
@@ -461,6 +472,7 @@ static const key_spec_t site_keys[] = {
     {"fallback", key_fallback, 0, 0, 0, NULL, NULL, "sites"},
     {"fallback_extensions", key_site_bool, SOFF(fallback_extensions), 0, 0, NULL, NULL, "sites"},
     {"compression", key_compression, 0, 0, 0, NULL, NULL, "sites"},
+    {"certificates", key_site_certs, 0, 0, 0, NULL, NULL, "sites"},
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -476,7 +488,7 @@ static void walk_site(ctx_t *x, const config_setting_t *g, const key_spec_t *key
     else
       errs_add(x->e, s, NULL, "unknown key (a site takes names, root, index, headers, "
                               "error_pages, autoindex, fallback, fallback_extensions, "
-                              "compression)");
+                              "compression, certificates)");
   }
 }
 
