@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libevent-dev libconfig-dev libcmocka-dev node-llhttp libssl-dev openssl
       libbrotli-dev zlib1g-dev
       libnghttp2-dev nghttp2-client curl python3 clang iproute2)
-[[ ${1:-} == --bench ]] && pkgs+=(wrk nginx-light lighttpd lighttpd-mod-openssl h2o)
+[[ ${1:-} == --bench ]] && pkgs+=(wrk nginx-light lighttpd lighttpd-mod-openssl lighttpd-mod-deflate h2o)
 
 missing=()
 for p in "${pkgs[@]}"; do
