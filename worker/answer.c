@@ -111,7 +111,9 @@ static const char *date_now(struct wctx *w) {
  * has it. */
 static void deliver(struct answer *a) {
   int st = a->head.status;
-  if (a->xhdr_len && (st == 200 || st == 206 || st == 301 || st == 304)) {
+  /* a long Location (up to ANSWER_LOCATION_MAX) leaves no room for them in the head */
+  if (a->xhdr_len && (st == 200 || st == 206 || st == 301 || st == 304) &&
+      a->head.location_len + a->xhdr_len <= ANSWER_HEAD_MAX - 512) {
     a->head.extra = a->xhdr;
     a->head.extra_len = a->xhdr_len;
   }
