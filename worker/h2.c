@@ -605,6 +605,7 @@ static void start_request(h2_t *h, struct stream *st) {
   st->q.method = method_of(st->buf + st->method.off, st->method.len);
   st->q.http_major = 2;
   st->a.redirect_https = conn_redirects_https(h->c);
+  st->a.sni = conn_servername(h->c);
   if (st->too_big) {
     if (st->q.method < 0)
       st->q.method = HTTP_GET;

@@ -2,7 +2,8 @@
 """Sites with certificates of their own over HTTPS: each site's certificates (the format of
 tls.certificates) join the server's, SNI picks the one for the name, and the site for the
 request is the Host's (:authority's), over HTTP/1.1 and HTTP/2 through ALPN. A name no
-certificate covers gets the default certificate (the first) and the default site."""
+certificate covers gets the default certificate (the first) and the default site. A request
+without Host (HTTP/1.0) goes to the site SNI named; a Host beats SNI."""
 import os, re, subprocess, sys, tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
@@ -41,6 +42,18 @@ def case_default(s):
     expect_eq((body, cn), ("site a", "a.test"), "an unknown name: the first certificate, site")
 
 
+def case_sni_without_host(s):
+    # HTTP/1.0 needs no Host: the site is the one SNI named
+    for name, want in (("www.b.test", "site b"), ("a.test", "site a"), ("nothing.test", "site a")):
+        rc, out = s_client(X.port, ["-servername", name, "-CAfile", X.ca, "-quiet"],
+                           b"GET /who.txt HTTP/1.0\r\n\r\n")
+        expect("\r\n\r\n" + want in out, "SNI %s without Host: %r" % (name, out[-200:]))
+    # a Host beats SNI
+    rc, out = s_client(X.port, ["-servername", "www.b.test", "-CAfile", X.ca, "-quiet"],
+                       b"GET /who.txt HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+    expect("\r\n\r\nsite a" in out, "Host a.test over SNI www.b.test: %r" % out[-200:])
+
+
 def main():
     d = tempfile.mkdtemp(prefix="evc-sitetls-")
     X.ca = make_ca(d)
@@ -59,7 +72,7 @@ def main():
                            % (a[0], a[1], b[0], b[1])})
     with s:
         X.port = s.port
-        res = run_cases(s, [case_sni_and_site, case_default])
+        res = run_cases(s, [case_sni_and_site, case_default, case_sni_without_host])
     finish([res])
 
 
