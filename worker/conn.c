@@ -1,8 +1,11 @@
-/* Client connections of a worker (see conn.h): the h1 session. Runs on the worker's loop
- * thread only; the file lookups, sendfile calls and file reads it submits run on the pool and
- * come back to on_file, on_sent and on_read. Every byte goes through the connection's
- * transport (transport.h), plain or TLS: nothing here knows which, but for the transport's
- * one capability that matters to a body, zero_copy (sendfile, or pool-read buffers).
+/* Client connections of a worker (see conn.h): the socket, its loop handles and lifetime,
+ * and the h1 session. Runs on the worker's loop thread only. What to answer is the answer
+ * layer's (answer.c: lookups on the pool come back there); this file frames it as HTTP/1.1,
+ * and sendfile calls and file reads it submits come back to on_sent and on_read. Every byte
+ * goes through the connection's transport (transport.h), plain or TLS: nothing here knows
+ * which, but for the transport's one capability that matters to a body, zero_copy (sendfile,
+ * or pool-read buffers). A connection that opens with HTTP/2 (ALPN h2, or h2c's preface on
+ * its first bytes) hands its events to the h2 session (h2.c) from then on.
  *
  * A connection is in one of four states: READING (waiting for or parsing a request), FILE
  * (a lookup or a sendfile is on the pool), WRITING (sending an answer), LINGER (our side has

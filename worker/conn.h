@@ -1,7 +1,8 @@
-/* One client connection of a worker: reads requests, answers them from the file system
- * through the pool, keeps the connection alive, pipelines in order, enforces the header,
- * keep-alive and send timeouts. Loop thread only. Each connection owns its memory, freed
- * in its close callback (or when the last pool job it has in flight comes back). */
+/* One client connection of a worker: reads requests (HTTP/1.1 here, HTTP/2 through h2.h),
+ * answers them from the file system through the answer layer and the pool, keeps the
+ * connection alive, pipelines in order, enforces the header, keep-alive and send timeouts.
+ * Loop thread only. Each connection owns its memory, freed in its close callback (or when
+ * the last pool job it has in flight comes back). */
 #ifndef EVC_CONN_H
 #define EVC_CONN_H
 

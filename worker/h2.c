@@ -35,6 +35,7 @@
 #define OUT_FILL (32 * 1024)   /* frames gathered per transport write */
 #define IN_CHUNK (16 * 1024)   /* bytes read per recv */
 #define FLUSH_MAX (512 * 1024) /* bytes written per turn of the loop, as h1's sendfile chunk */
+#define DIRECT_WINDOW (256 * 1024) /* page-cache residency checked this far ahead */
 #define DRAIN_GRACE_MS 500     /* an idle connection of a draining worker gets this long */
 #define GOAWAY_RTT_MS 200      /* between the shutdown notice and the final GOAWAY */
 /* Rapid reset (CVE-2023-44487): streams the client resets before their answer is out, beyond
@@ -74,6 +75,8 @@ struct stream {
   size_t fb_len, fb_off;
   int reading;      /* a read is on the pool */
   int failed;       /* the next bytes could not be read: the stream is reset */
+  uint64_t resident_end; /* the file's pages are in the page cache up to here (cachestat) */
+  size_t direct_len; /* the next DATA frame is read from the page cache into the output */
   int buf_waiting;  /* waits for one of the connection's MAX_FBUFS */
   struct sfile_read rd;
   uint64_t sent;    /* body bytes handed to nghttp2, for the log */
@@ -374,6 +377,25 @@ static void on_read(pool_job_t *job, int status) {
   conn_release(c);
 }
 
+/* 1 when the file's next bytes are in the page cache: the DATA frame is then read from there
+ * straight into the output buffer (one copy, as the plain path's sendfile of resident pages
+ * reads on the loop), not through the stream's buffer (two). Checked for 256 KiB at a time. */
+static int direct_ok(struct stream *st) {
+  if (st->file_off < st->resident_end)
+    return 1;
+  struct wctx *w = st->h->w;
+  if (w->no_cachestat)
+    return 0;
+  size_t want = st->file_left < DIRECT_WINDOW ? (size_t)st->file_left : DIRECT_WINDOW;
+  int r = sfile_resident(st->file_fd, (off_t)st->file_off, want);
+  if (r == -ENOSYS)
+    w->no_cachestat = 1;
+  if (r != 1)
+    return 0;
+  st->resident_end = st->file_off + want;
+  return 1;
+}
+
 /* nghttp2's data provider: how many of the stream's next bytes (up to length) the next DATA
  * frame carries. NGHTTP2_DATA_FLAG_NO_COPY: send_data then copies them straight into the
  * output buffer with the frame's header, one copy instead of two (into nghttp2's frame,
@@ -398,6 +420,14 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     if (st->fb_off == st->fb_len) {
       if (st->reading || st->buf_waiting)
         return NGHTTP2_ERR_DEFERRED;
+      if (st->file_left > 0 && direct_ok(st)) {
+        n = st->resident_end - st->file_off;
+        if (n > length)
+          n = length;
+        st->direct_len = n;
+        last = st->file_left == n;
+        goto counted;
+      }
       int rc = stream_fill(st);
       if (rc < 0) {
         log_shrank(st);
@@ -411,6 +441,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
       n = length;
     last = st->file_left == 0 && st->fb_off + n == st->fb_len;
   }
+counted:
   *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
   st->sent += n;
   st->h->last_send = loop_now(st->h->w->loop);
@@ -445,6 +476,11 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
   h2_t *h = user;
   struct stream *st = src->ptr;
   size_t pad = frame->data.padlen;
+  /* nghttp2_session_mem_send goes on from frame to frame while this takes them: the buffer
+   * would hold all that the windows allow (13 MiB for 40 streams of 1 MiB, copied at each
+   * realloc). Full: mem_send returns, the buffer goes out, and we are called again. */
+  if (h->out_len >= OUT_FILL)
+    return NGHTTP2_ERR_WOULDBLOCK;
   char *o = out_room(h, 9 + length + pad);
   memcpy(o, framehd, 9);
   o += 9;
@@ -453,6 +489,18 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
   if (st->body) {
     memcpy(o, st->body + st->body_off, length);
     st->body_off += length;
+  } else if (st->direct_len) {
+    ssize_t got;
+    do {
+      got = pread(st->file_fd, o, length, (off_t)st->file_off);
+    } while (got < 0 && errno == EINTR);
+    if (got != (ssize_t)length) { /* the file shrank: the promised length cannot be kept */
+      log_shrank(st);
+      return NGHTTP2_ERR_CALLBACK_FAILURE; /* half a frame: only closing is left */
+    }
+    st->direct_len = 0;
+    st->file_off += length;
+    st->file_left -= length;
   } else {
     memcpy(o, st->fbuf + st->fb_off, length);
     st->fb_off += length;
@@ -461,9 +509,9 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
   if (pad > 1)
     memset(o, 0, pad - 1);
   h->out_len += 9 + length + pad;
-  if (!st->body && st->fb_off == st->fb_len) {
-    if (st->file_left == 0) {
-      fbuf_put(st);
+  if (!st->body && st->fb_off == st->fb_len && st->fbuf) {
+    if (st->file_left == 0 || direct_ok(st)) {
+      fbuf_put(st); /* done, or the next bytes come from the page cache directly */
     } else if (stream_fill(st) < 0) {
       log_shrank(st);
       st->failed = 1; /* reset at the next read_body */
@@ -955,7 +1003,10 @@ int h2_new(struct wctx *w, struct conn *c, struct transport *tx, const char *in,
       nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
     }
   }
-  flush(h);
+  if (w->draining) /* the drain began while this connection was in its handshake */
+    h2_drain(h);
+  else
+    flush(h);
   return 0;
 fail:
   nghttp2_session_callbacks_del(cbs);

@@ -110,6 +110,30 @@ def case_fairness(s):
     c.close()
 
 
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def case_many_large_streams(s):
+    """128 streams of a 2 MiB file over 2 connections whose windows are wide open (h2load's
+    are 1 GiB): all complete, and the worker's peak memory grows by far less than what the
+    windows would let it buffer (per connection at most 16 file buffers of 64 KiB and one
+    output buffer of 32 KiB and a frame: nghttp2 would otherwise hand us every frame the
+    windows allow in one call)."""
+    pid = only_worker(s)
+    before = vm_hwm_kib(pid)
+    r = run(["h2load", "-n", "256", "-c", "2", "-m", "64",
+             "http://127.0.0.1:%d/two.bin" % X.plain], timeout=90)
+    m = re.search(r"(\d+) succeeded, (\d+) failed", r.stdout)
+    expect(m and m.group(1) == "256", "h2load: %s" % r.stdout[-400:])
+    grown = vm_hwm_kib(pid) - before
+    expect(grown < 32 * 1024, "peak memory grew by %d KiB" % grown)
+
+
 def case_status_counts(s):
     c = H2Conn(X.plain, window=0)  # the answer waits for a window: the stream stays open
     c.request("/big.bin")
@@ -173,13 +197,14 @@ def main():
     X.pem, X.key = make_cert(d, "a", ["DNS:localhost", "IP:127.0.0.1"])
     listen = '( "127.0.0.1:0", { address = "127.0.0.1:%d"; tls = true; } )' % free_port()
     settings = tls_settings([(X.pem, X.key)], listen=listen)
-    files = {"index.html": INDEX, "big.bin": BIG}
+    files = {"index.html": INDEX, "big.bin": BIG, "two.bin": os.urandom(2 * 1024 * 1024)}
     files.update(SMALL)
     s = remove_at_exit(Server(files=files, settings=settings))
     with s:
         X.plain, X.tls = listen_ports(s)
         res = run_cases(s, [case_nghttp, case_h2load_h2c, case_h2load_tls,
                             case_preface_split_and_p, case_settings, case_fairness,
+                            case_many_large_streams,
                             case_status_counts, case_timeouts, case_http2_off])
     finish([res])
 
