@@ -114,6 +114,9 @@ def case_error_pages(s):
     c, h, b = both("a.test", "/noindex/")
     expect_eq(c, 403, "403 with a missing page")
     expect(b"403 Forbidden" in b, "built-in 403 body: %r" % b[:80])
+    # d.test's 404 page is a folder: the built-in body, no loop
+    c, h, b = both("d.test", "/x/nope.txt")
+    expect(c == 404 and b"404 Not Found" in b, "a folder as the page: built-in 404 %r" % b[:60])
     # b.test has no pages (and a fallback, which takes no path with an extension)
     c, h, b = both("b.test", "/nope.txt")
     expect(c == 404 and b"404 Not Found" in b, "b's built-in 404")
@@ -157,10 +160,13 @@ def case_precompressed(s):
     # nothing acceptable: 406; identity allowed: the file
     c, h, b = both("a.test", "/big.html", ["-H", "Accept-Encoding: identity;q=0"])
     expect_eq(c, 406, "identity;q=0 without a coding")
-    c, h, b = both("a.test", "/big.html", ["-H", "Accept-Encoding: zstd, *;q=0"])
-    expect_eq(c, 406, "*;q=0 and only zstd")
+    c, h, b = both("a.test", "/big.html", ["-H", "Accept-Encoding: deflate, *;q=0"])
+    expect_eq(c, 406, "*;q=0 and only deflate")
     c, h, b = both("a.test", "/big.html", ["-H", "Accept-Encoding: identity;q=1, *;q=0"])
     expect(c == 200 and b == HTML, "identity;q=1, *;q=0: identity")
+    c, h, b = both("a.test", "/big.html", ["-H", "Accept-Encoding: zstd, gzip;q=0.9"])
+    expect_eq((h.get("content-encoding"), b), ("zstd", b"zstd bytes"), "the .zst sibling")
+    expect(h["etag"].endswith('-zst"'), "zst ETag %s" % h["etag"])
     c, h, b = both("a.test", "/who.txt", ["-H", "Accept-Encoding: gzip"])
     expect(c == 200 and "vary" not in h, "a file without siblings has no Vary: %r" % h)
     # b.test has no compression: the .gz is never used
@@ -185,11 +191,12 @@ def main():
                       "assets/app.js": b"js", "page.html": b"<p>page</p>\n",
                       "err/404.html": b"<p>custom 404</p>\n", "err/405.html": b"<p>custom 405</p>\n",
                       "err/416.html": b"<p>custom 416</p>\n", "noindex/x.txt": b"x",
-                      "big.html": HTML, "big.html.gz": GZ, "big.html.br": BR})
+                      "big.html": HTML, "big.html.gz": GZ, "big.html.br": BR,
+                      "big.html.zst": b"zstd bytes"})
     remove_at_exit(s)
     for site, files in (("b", {"who.txt": b"site b\n", "spa.html": b"<p>spa</p>\n",
                                "big.html": HTML, "big.html.gz": GZ}),
-                        ("c", {"spa.html": b"<p>spa c</p>\n"})):
+                        ("c", {"spa.html": b"<p>spa c</p>\n", "errdir/x": b""})):
         for name, data in files.items():
             p = os.path.join(s.dir, site, name)
             os.makedirs(os.path.dirname(p), exist_ok=True)
@@ -206,7 +213,8 @@ def main():
                     { codes = [403]; page = "/err/403.html"; } );
     compression = { precompressed = true; }; },
   { names = ["b.test", "*.b.test"]; root = "b"; fallback = "/spa.html"; },
-  { names = ["c.test"]; root = "c"; fallback = "/spa.html"; fallback_extensions = true; }
+  { names = ["c.test"]; root = "c"; fallback = "/spa.html"; fallback_extensions = true; },
+  { names = ["d.test"]; root = "c"; error_pages = ( { codes = [404]; page = "/errdir"; } ); }
 )"""})
     with s:
         X.port = s.port
