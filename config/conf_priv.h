@@ -28,8 +28,8 @@ typedef struct ctx {
    * once every key is read */
   const config_setting_t **cert_s;
   const config_setting_t **listen_s;
-  errs_t warn; /* warnings: the same lines, kept apart */
-  conf_site_t top; /* the site keys written at the top level (conf_sites.c) */
+  errs_t warn;                          /* warnings: the same lines, kept apart */
+  conf_site_t top;                      /* the site keys written at the top level (conf_sites.c) */
   const config_setting_t *top_site_key; /* the first of them, for an error with sites */
   const config_setting_t *sites_s;      /* the sites list, when given */
   const config_setting_t *top_group;    /* the root setting, once a top-level site key is read */

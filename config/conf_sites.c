@@ -20,10 +20,25 @@ static const int known_codes[] = {400, 403, 404, 405, 406, 412, 414, 416, 431, 5
 
 /* Headers the server writes itself: a site's copy would be a second, conflicting field. */
 static const char *const own_headers[] = {
-    "server",        "date",          "content-type",  "content-length", "last-modified",
-    "etag",          "accept-ranges", "content-range", "location",       "allow",
-    "connection",    "keep-alive",    "transfer-encoding", "content-encoding", "vary",
-    "upgrade",       "te",            "trailer",       "proxy-connection",
+    "server",
+    "date",
+    "content-type",
+    "content-length",
+    "last-modified",
+    "etag",
+    "accept-ranges",
+    "content-range",
+    "location",
+    "allow",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-encoding",
+    "vary",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
 };
 
 /* A site's header block goes into a head of 2 KiB with the server's own fields, and HTTP/2
@@ -125,8 +140,7 @@ static void key_names(ctx_t *x, const config_setting_t *s, const key_spec_t *k) 
         dup = strcmp(o->names[j], lower) == 0;
     }
     if (dup) {
-      errs_add(x->e, e, NULL, "duplicate site name \"%s\": each name belongs to one site",
-               lower);
+      errs_add(x->e, e, NULL, "duplicate site name \"%s\": each name belongs to one site", lower);
       free(lower);
       continue;
     }
@@ -244,8 +258,7 @@ static void key_headers(ctx_t *x, const config_setting_t *s, const key_spec_t *k
         size_t vl = strlen(v), ctl = 0;
         for (size_t c = 0; c < vl; c++)
           ctl += (unsigned char)v[c] < 0x20 || v[c] == 0x7f;
-        int ext = strncmp(v, "*.", 2) == 0 && vl > 2 && !strchr(v + 2, '/') &&
-                  !strchr(v + 2, '*');
+        int ext = strncmp(v, "*.", 2) == 0 && vl > 2 && !strchr(v + 2, '/') && !strchr(v + 2, '*');
         if (ctl || (!ext && (v[0] != '/' || strchr(v, '*')))) {
           errs_add(x->e, f, NULL,
                    "expected a path prefix (\"/assets/\") or an extension (\"*.html\"), got %s",
@@ -412,8 +425,9 @@ static void key_ztypes(ctx_t *x, const config_setting_t *s, const key_spec_t *k)
     for (const char *p = v; *p && !bad; p++)
       bad = !(is_tchar((unsigned char)*p) || *p == '/');
     if (bad) {
-      errs_add(x->e, e, NULL, "expected a media type such as \"text/html\" (no parameters), "
-                              "got %s",
+      errs_add(x->e, e, NULL,
+               "expected a media type such as \"text/html\" (no parameters), "
+               "got %s",
                describe(e, got, sizeof(got)));
       continue;
     }
@@ -495,9 +509,10 @@ static void walk_site(ctx_t *x, const config_setting_t *g, const key_spec_t *key
     if (k->name)
       k->fn(x, s, k);
     else
-      errs_add(x->e, s, NULL, "unknown key (a site takes names, root, index, headers, "
-                              "error_pages, autoindex, fallback, fallback_extensions, "
-                              "compression, certificates)");
+      errs_add(x->e, s, NULL,
+               "unknown key (a site takes names, root, index, headers, "
+               "error_pages, autoindex, fallback, fallback_extensions, "
+               "compression, certificates)");
   }
 }
 
@@ -515,8 +530,8 @@ static void check_page(ctx_t *x, const conf_site_t *site, const char *page,
              escape(abs, shown, sizeof(shown)), strerror(errno));
   } else if (!x->c->allow_symlinks_outside_root &&
              (strncmp(real, site->root, rl) != 0 || (rl > 1 && real[rl] != '/'))) {
-    errs_add(x->e, s, NULL, "the page %s is outside the root %s",
-             escape(abs, shown, sizeof(shown)), site->root);
+    errs_add(x->e, s, NULL, "the page %s is outside the root %s", escape(abs, shown, sizeof(shown)),
+             site->root);
   }
   free(real);
   free(abs);
@@ -531,7 +546,8 @@ static void check_site(ctx_t *x, const conf_site_t *site, const config_setting_t
     /* the entry that named this page, for the line */
     const config_setting_t *at = ep;
     for (int j = 0; ep && j < config_setting_length(ep); j++) {
-      const config_setting_t *pg = config_setting_get_member(config_setting_get_elem(ep, (unsigned)j), "page");
+      const config_setting_t *pg =
+          config_setting_get_member(config_setting_get_elem(ep, (unsigned)j), "page");
       if (pg && config_setting_type(pg) == CONFIG_TYPE_STRING &&
           strcmp(config_setting_get_string(pg) + 1, site->error_pages[i].page) == 0)
         at = pg;

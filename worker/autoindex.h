@@ -23,8 +23,8 @@ struct aindex {
   int json;
   void *owner; /* the caller's */
   /* results */
-  int err;        /* 0, or -errno (-ENOENT, -EACCES...) */
-  char *body;     /* malloc'd */
+  int err;    /* 0, or -errno (-ENOENT, -EACCES...) */
+  char *body; /* malloc'd */
   size_t len;
   size_t omitted; /* entries not shown */
 };

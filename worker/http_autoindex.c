@@ -27,12 +27,23 @@ static void puts_(struct w *w, const char *s) {
 static void put_html(struct w *w, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     switch (s[i]) {
-    case '&': puts_(w, "&amp;"); break;
-    case '<': puts_(w, "&lt;"); break;
-    case '>': puts_(w, "&gt;"); break;
-    case '"': puts_(w, "&quot;"); break;
-    case '\'': puts_(w, "&#39;"); break;
-    default: put(w, s + i, 1);
+    case '&':
+      puts_(w, "&amp;");
+      break;
+    case '<':
+      puts_(w, "&lt;");
+      break;
+    case '>':
+      puts_(w, "&gt;");
+      break;
+    case '"':
+      puts_(w, "&quot;");
+      break;
+    case '\'':
+      puts_(w, "&#39;");
+      break;
+    default:
+      put(w, s + i, 1);
     }
   }
 }
@@ -68,8 +79,8 @@ void http_autoindex_sort(struct http_dirent *v, size_t n) {
   qsort(v, n, sizeof(*v), cmp);
 }
 
-size_t http_autoindex_html(const char *path, size_t path_len, const struct http_dirent *v,
-                           size_t n, size_t omitted, char *out, size_t cap) {
+size_t http_autoindex_html(const char *path, size_t path_len, const struct http_dirent *v, size_t n,
+                           size_t omitted, char *out, size_t cap) {
   struct w w = {out, cap, 0};
   char num[64], date[HTTP_DATE_LEN + 1], enc[3 * 256 + 8];
   puts_(&w, "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>Index of ");

@@ -21,8 +21,8 @@ void http_autoindex_sort(struct http_dirent *v, size_t n);
 /* The listing of the folder at path (decoded, as normalized: "/docs/"), n entries and a note
  * that `omitted` more were left out. Writes at most cap bytes; returns the length the whole
  * listing needs (call with cap 0 to size a buffer). */
-size_t http_autoindex_html(const char *path, size_t path_len, const struct http_dirent *v,
-                           size_t n, size_t omitted, char *out, size_t cap);
+size_t http_autoindex_html(const char *path, size_t path_len, const struct http_dirent *v, size_t n,
+                           size_t omitted, char *out, size_t cap);
 size_t http_autoindex_json(const struct http_dirent *v, size_t n, char *out, size_t cap);
 
 #endif

@@ -34,8 +34,8 @@ int wsites_new(const conf_t *conf, wsites_t **out, const char **bad_root) {
       ws->prefix_len = 3;
     }
     s->n++;
-    if ((rc = sfile_ctx_new(cs->root, cs->index, conf->allow_symlinks_outside_root,
-                            &ws->files)) < 0) {
+    if ((rc = sfile_ctx_new(cs->root, cs->index, conf->allow_symlinks_outside_root, &ws->files)) <
+        0) {
       *bad_root = cs->root;
       goto fail;
     }

@@ -200,8 +200,8 @@ static void compress_done(pool_job_t *job, int status) {
   zcache_release(z, e); /* the job's */
 }
 
-struct zc_entry *zcache_get(zcache_t *z, const char *key, size_t key_len,
-                            struct fcache_entry *src, int coding, struct fcache_waiter *w) {
+struct zc_entry *zcache_get(zcache_t *z, const char *key, size_t key_len, struct fcache_entry *src,
+                            int coding, struct fcache_waiter *w) {
   uint64_t h = hash_key(key, key_len);
   struct zc_entry *e;
   for (e = z->buckets[h & (BUCKETS - 1)]; e; e = e->hnext)

@@ -55,8 +55,8 @@ int zcache_new(pool_t *pool, fcache_t *files, size_t max_bytes, zcache_ready_fn 
  * compressed from src on the pool. READY or NONE: use it now. PENDING: w is linked, and
  * ready(w, e) runs once it is done (fcache_unwait(w) stops waiting; release the reference
  * then). NULL when out of memory: send the file as it is. */
-struct zc_entry *zcache_get(zcache_t *z, const char *key, size_t key_len,
-                            struct fcache_entry *src, int coding, struct fcache_waiter *w);
+struct zc_entry *zcache_get(zcache_t *z, const char *key, size_t key_len, struct fcache_entry *src,
+                            int coding, struct fcache_waiter *w);
 void zcache_release(zcache_t *z, struct zc_entry *e);
 struct zcache_stats {
   uint64_t entries, bytes, max_bytes, hits, compressions, bytes_in, bytes_out;
