@@ -120,12 +120,17 @@ static void key_names(ctx_t *x, const config_setting_t *s, const key_spec_t *k) 
     size_t len = strlen(name);
     int bad = len == 0 || len > 253 || name[0] == '.' || name[0] == '-' || name[len - 1] == '.' ||
               strstr(name, "..");
-    for (size_t j = 0; j < len && !bad; j++)
-      bad = !(isalnum((unsigned char)name[j]) || name[j] == '-' || name[j] == '.');
+    if (v[0] == '[') { /* an IPv6 literal, as a Host names it: "[::1]" */
+      bad = len < 4 || name[len - 1] != ']' ||
+            strspn(name + 1, "0123456789abcdefABCDEF:.") != len - 2;
+    } else {
+      for (size_t j = 0; j < len && !bad; j++)
+        bad = !(isalnum((unsigned char)name[j]) || name[j] == '-' || name[j] == '.');
+    }
     if (bad) {
       errs_add(x->e, e, NULL,
                "expected a host name (letters, digits, '-', '.'), optionally after \"*.\" "
-               "for one leading label, got %s",
+               "for one leading label, or an IPv6 literal \"[::1]\", got %s",
                describe(e, got, sizeof(got)));
       continue;
     }

@@ -55,6 +55,9 @@ def main():
         good(d, "sites", 'sites = ( { names = ["a.test", "*.b.test"]; root = "www";\n'
              '  error_pages = ( { codes = [404, 500]; page = "/404.html"; } ); },\n'
              '  { names = ["c.test"]; root = "b"; } );\n'),
+        good(d, "ipv6_and_address", 'sites = ( { names = ["[::1]", "127.0.0.1"]; root = "www"; } );\n'),
+        bad(d, "ipv6_open", 'sites = ( { names = ["[::1"]; root = "www"; } );\n', 3,
+            r"sites\[0\]\.names\[0\]", "IPv6 literal"),
         good(d, "missing_page_warns", 'root = "www";\n'
              'error_pages = ( { codes = [404]; page = "/nope.html"; } );\n', r"warning"),
         bad(d, "dup_name", 'sites = ( { names = ["a.test"]; root = "www"; },\n'
