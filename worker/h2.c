@@ -7,19 +7,22 @@
  * frame beyond at most), sent with the transport's sendv; a TLS write that returned EAGAIN
  * is offered the same bytes again, as transport.h asks.
  *
- * Bodies: memory (a cached small file, an error page) is copied into DATA frames directly.
- * A file is read into a per-stream buffer of FILE_BUF bytes, at most MAX_FBUFS of them per
- * connection; while a read is on the pool the stream's data provider answers
- * NGHTTP2_ERR_DEFERRED and on_read resumes it, so nghttp2's scheduler shares the connection
- * among the streams that have bytes: a large download never starves small files. */
+ * Bodies: DATA frames go out with NGHTTP2_DATA_FLAG_NO_COPY: send_data copies their bytes
+ * once into the output buffer, from memory (a cached small file, an error page), from the
+ * page cache (pread of pages cachestat shows resident: the loop cannot wait for a disk
+ * there), or from a per-stream buffer of FILE_BUF bytes that the pool reads the other pages
+ * into (at most MAX_FBUFS per connection). While a read is on the pool the stream's data
+ * provider answers NGHTTP2_ERR_DEFERRED and on_read resumes it, so nghttp2's scheduler
+ * shares the connection among the streams that have bytes: a large download never starves
+ * small files. At most FLUSH_MAX bytes go out per turn of the loop. */
 #define _GNU_SOURCE
 #include "h2.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <stddef.h>
 #include <nghttp2/nghttp2.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
