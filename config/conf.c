@@ -5,6 +5,7 @@
  * Table-driven: each key has a spec (name, handler, field, range); adding a key is one row. */
 #include "conf.h"
 #include "conf_tls.h"
+#include "conf_priv.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -37,43 +38,8 @@
 /* The longest control socket path: sockaddr_un's sun_path, less its NUL. */
 #define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-/* The caller's error buffer. Lines are appended whole; once one does not fit, a last "...\n"
- * marks the cut, so a truncated report is never mistaken for a complete one. */
-typedef struct errs {
-  char *buf;
-  size_t cap, len;
-  int n;            /* errors seen, including those that did not fit */
-  int full;         /* a line did not fit: nothing more is appended */
-  const char *file; /* FILE of lines whose setting names no file of its own */
-  const char *dir;  /* the config's folder: libconfig names an @include file as written */
-} errs_t;
-
-typedef struct ctx {
-  conf_t *c;
-  errs_t *e;
-  gid_t user_gid; /* the user's primary group, the default for gid */
-  /* where each tls.certificates entry and each TLS listener was written, for errors found
-   * once every key is read */
-  const config_setting_t **cert_s;
-  const config_setting_t **listen_s;
-  errs_t warn; /* warnings: the same lines, kept apart */
-} ctx_t;
-
-typedef struct key_spec key_spec_t;
-typedef void (*key_fn)(ctx_t *x, const config_setting_t *s, const key_spec_t *k);
-
-struct key_spec {
-  const char *name;
-  key_fn fn;
-  size_t off;            /* the field in conf_t the handler fills */
-  long long min, max;    /* integer and seconds keys */
-  const char *word;      /* path keys: the value that means NULL ("off", "stderr") */
-  const key_spec_t *sub; /* group keys: the keys inside, ended by a NULL name */
-  const char *group;     /* keys inside a group: the group's name, for suggestions */
-};
-
 /* Allocation failure aborts (style.md): callers need no NULL checks. */
-static void *xmalloc(size_t n) {
+void *xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
   if (!p) {
     fputs("evcluster: out of memory\n", stderr);
@@ -82,7 +48,7 @@ static void *xmalloc(size_t n) {
   return p;
 }
 
-static void *xrealloc(void *p, size_t n) {
+void *xrealloc(void *p, size_t n) {
   p = realloc(p, n ? n : 1);
   if (!p) {
     fputs("evcluster: out of memory\n", stderr);
@@ -91,13 +57,13 @@ static void *xrealloc(void *p, size_t n) {
   return p;
 }
 
-static char *xstrdup(const char *s) {
+char *xstrdup(const char *s) {
   size_t n = strlen(s) + 1;
   return memcpy(xmalloc(n), s, n);
 }
 
 /* dir + "/" + name; name as is when absolute. dir has no trailing slash unless it is "/". */
-static char *path_join(const char *dir, const char *name) {
+char *path_join(const char *dir, const char *name) {
   if (name[0] == '/')
     return xstrdup(name);
   size_t dl = strlen(dir), nl = strlen(name);
@@ -126,7 +92,7 @@ static void key_path(const config_setting_t *s, char *out, size_t n) {
 
 /* Text for an error line with control bytes, '"' and '\\' escaped: a path or a string from the
  * file must not be able to break the report into lines that look like errors of their own. */
-static const char *escape(const char *in, char *buf, size_t n) {
+const char *escape(const char *in, char *buf, size_t n) {
   const unsigned char *v = (const unsigned char *)in;
   size_t o = 0;
   for (; *v && o + 8 < n; v++) {
@@ -152,7 +118,7 @@ static void describe_float(double v, char *buf, size_t n) {
 }
 
 /* The value as found in the file, for "got ...": strings quoted, control bytes escaped. */
-static const char *describe(const config_setting_t *s, char *buf, size_t n) {
+const char *describe(const config_setting_t *s, char *buf, size_t n) {
   switch (config_setting_type(s)) {
   case CONFIG_TYPE_INT:
     snprintf(buf, n, "%d", config_setting_get_int(s));
@@ -236,7 +202,7 @@ errs_at(errs_t *e, const char *file, unsigned lineno, const char *key, const cha
 
 /* An error about setting s: its file (an @include names its own), its line, its key path.
  * s NULL: a key that is missing, named by key. */
-__attribute__((format(printf, 4, 5))) static void errs_add(errs_t *e, const config_setting_t *s,
+__attribute__((format(printf, 4, 5))) void errs_add(errs_t *e, const config_setting_t *s,
                                                            const char *key, const char *fmt, ...) {
   char kp[256], fbuf[PATH_MAX + 256];
   va_list ap;
@@ -663,7 +629,7 @@ static void scan_explain(const scan_t *sc, const char *file, unsigned line, cons
 
 /* Below the range says ">= min", above says "<= max", a wrong type gives the whole range:
  * the message names the bound the operator crossed. */
-static int get_int(ctx_t *x, const config_setting_t *s, long long min, long long max,
+int get_int(ctx_t *x, const config_setting_t *s, long long min, long long max,
                    const char *alt, int *out) {
   char got[96], want[96];
   int t = config_setting_type(s);
@@ -688,7 +654,7 @@ static int get_int(ctx_t *x, const config_setting_t *s, long long min, long long
   return -1;
 }
 
-static int get_string(ctx_t *x, const config_setting_t *s, const char **out) {
+int get_string(ctx_t *x, const config_setting_t *s, const char **out) {
   char got[96];
   const char *v =
       config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
@@ -761,7 +727,7 @@ static void key_seconds0(ctx_t *x, const config_setting_t *s, const key_spec_t *
   key_seconds(x, s, k);
 }
 
-static void key_bool(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+void key_bool(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   char got[96];
   if (config_setting_type(s) == CONFIG_TYPE_BOOL)
     *FIELD(x, k, int) = config_setting_get_bool(s) != 0;
@@ -831,7 +797,7 @@ static void key_path_value(ctx_t *x, const config_setting_t *s, const key_spec_t
   free(abs);
 }
 
-static void key_root(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+void key_root(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   const char *v;
   char got[96];
   struct stat st;
@@ -861,7 +827,7 @@ static void key_root(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   free(abs);
 }
 
-static void key_index(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+void key_index(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   const char *v;
   char got[96];
   (void)k;
@@ -1169,7 +1135,7 @@ static void key_mime(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
 
 /* tls.certificates = ( { cert = "site.pem"; key = "site.key"; }, ... ): the paths here, the
  * files once every key is read (check_tls). */
-static void key_certs(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
+void key_certs(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   char got[96];
   conf_t *c = x->c;
   (void)k;
@@ -1314,6 +1280,13 @@ static const key_spec_t top_keys[] = {
     {"mime_types", key_mime, 0, 0, 0, NULL, NULL, NULL},
     {"admin", key_group, 0, 0, 0, NULL, admin_keys, NULL},
     {"tls", key_group, 0, 0, 0, NULL, tls_keys, NULL},
+    {"sites", key_sites, 0, 0, 0, NULL, NULL, NULL},
+    {"headers", key_site_top, 0, 0, 0, NULL, NULL, NULL},
+    {"error_pages", key_site_top, 0, 0, 0, NULL, NULL, NULL},
+    {"autoindex", key_site_top, 0, 0, 0, NULL, NULL, NULL},
+    {"fallback", key_site_top, 0, 0, 0, NULL, NULL, NULL},
+    {"fallback_extensions", key_site_top, 0, 0, 0, NULL, NULL, NULL},
+    {"compression", key_site_top, 0, 0, 0, NULL, NULL, NULL},
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -1620,8 +1593,9 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
   const config_setting_t *top = config_root_setting(&cfg);
   if (!config_setting_get_member(top, "listen"))
     errs_add(&e, NULL, "listen", "required key missing");
-  if (!config_setting_get_member(top, "root"))
+  if (!config_setting_get_member(top, "root") && !x.sites_s)
     errs_add(&e, NULL, "root", "required key missing");
+  conf_sites_finish(&x);
   check_cross(&x, top);
   check_tls(&x);
   if (c->gid == (gid_t)-1)
@@ -1664,6 +1638,7 @@ void conf_free(conf_t *c) {
     free(c->tls.certs[i].key);
   }
   free(c->tls.certs);
+  conf_sites_free(c);
   conf_tls_free(c->tls.ctx);
   free(c->warnings);
   free(c->path);

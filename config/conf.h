@@ -28,6 +28,49 @@ typedef struct conf_mime {
   char *type; /* full Content-Type value */
 } conf_mime_t;
 
+/* A response header a site sets: name (an HTTP token) and value (visible ASCII, spaces and
+ * tabs: no CR, LF or NUL can reach a response). */
+typedef struct conf_hdr {
+  char *name;
+  char *value;
+} conf_hdr_t;
+
+/* headers = ( { match = "/assets/"; set = { Cache-Control = "..."; }; }, ... ) */
+typedef struct conf_hdr_rule {
+  char *match; /* NULL: every path; "/prefix": paths that start with it; "*.ext": extension */
+  conf_hdr_t *set;
+  size_t n_set;
+} conf_hdr_rule_t;
+
+/* error_pages = ( { codes = [404]; page = "/404.html"; }, ... ), one entry per code */
+typedef struct conf_error_page {
+  int code;
+  char *page; /* below the root, without the leading '/': "404.html" */
+} conf_error_page_t;
+
+/* One virtual host. Without `sites`, the top-level root, index and site keys make sites[0]. */
+typedef struct conf_site {
+  char **names; /* lower case; "example.com" or "*.example.com" (one leading label) */
+  size_t n_names;
+  char *root;   /* absolute, resolved */
+  char *index;
+  conf_hdr_rule_t *headers;
+  size_t n_headers;
+  conf_error_page_t *error_pages;
+  size_t n_error_pages;
+  int autoindex;
+  char *fallback; /* below the root, without the leading '/'; NULL: none */
+  int fallback_extensions; /* the fallback serves paths with an extension too */
+  int precompressed;       /* compression.precompressed: file.br / file.gz beside file */
+  struct {
+    int on_the_fly; /* brotli and gzip made on the pool, once per file version, cached */
+    char **types;   /* media types (lower case, no parameters) compressed; NULL: text ones */
+    size_t n_types;
+    int min_size;   /* bytes: smaller files are sent as they are */
+    int cache_mb;   /* the cache of compressed files, per worker */
+  } zip;
+} conf_site_t;
+
 /* Read-only after conf_load(); every string is owned by the conf and freed by conf_free(). */
 typedef struct conf {
   char *path;       /* absolute path of the config file */
@@ -80,6 +123,8 @@ typedef struct conf {
     double ticket_key_rotation; /* seconds */
     struct conf_tls *ctx; /* the loaded certificates; NULL when there are none */
   } tls;
+  conf_site_t *sites; /* at least one; sites[0] is the default (no Host matches) */
+  size_t n_sites;
   int https_listener; /* index of the first TLS listener (the port redirects go to), or -1 */
   char *warnings; /* "FILE:LINE: key: warning: ..." lines of a config that loaded, or NULL */
 } conf_t;

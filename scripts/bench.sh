@@ -39,6 +39,11 @@ Usage: scripts/bench.sh [options]
                     wrk: 1 KiB, 64 KiB and 1 MiB over TLS (ALPN h2, the certificate --tls
                     makes) and over h2c with prior knowledge (nginx: listen ... http2;
                     lighttpd: server.h2proto; h2o and evcluster: by default)
+  --gzip            64 KiB of HTML asked with Accept-Encoding: gzip: compressed on the fly
+                    (evcluster: once, then from its cache; nginx gzip on: every time, its
+                    default level 1; lighttpd mod_deflate: once, into its cache-dir) and
+                    precompressed (page.html.gz beside it: evcluster, nginx gzip_static);
+                    prints evcluster's compression cache (status --json)
   --keep            keep the temp dir (configs, logs) and print its path
   -h                this help
 Environment: EVCLUSTER=BINARY benchmarks that binary instead of building build/evcluster.
@@ -46,7 +51,7 @@ EOF
 }
 
 DURATION=5 ROUNDS=3 CONNS=50 OUT="" ONLY="" PIPELINE=0 LOGS=0 LATENCY=0 MEMORY=0 KEEP=0 MULTI=0
-TIMERS=0 CSTATS=0 ONLY_W="" TLS=0 H2=0
+TIMERS=0 CSTATS=0 ONLY_W="" TLS=0 H2=0 GZIP=0
 while (($#)); do
   case $1 in
     -d) DURATION=${2:?-d needs SECONDS}; shift 2 ;;
@@ -65,6 +70,7 @@ while (($#)); do
     --workloads) ONLY_W=${2:?--workloads needs ID[,ID]}; shift 2 ;;
     --tls) TLS=1; shift ;;
     --h2) H2=1; TLS=1; shift ;;
+    --gzip) GZIP=1; shift ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -217,6 +223,20 @@ head -c 1024 /dev/urandom >"$ROOT/1k.bin"
 head -c 65536 /dev/urandom >"$ROOT/64k.bin"
 head -c 1048576 /dev/urandom >"$ROOT/1m.bin"
 echo '<!doctype html><title>bench</title>' >"$ROOT/index.html"
+if ((GZIP)); then # 64 KiB of HTML that compresses as pages do (about 8:1 with gzip -6)
+  python3 -c '
+import random, sys
+r = random.Random(17)
+words = ["evcluster", "static", "server", "cache", "request", "worker", "pool", "loop", "file",
+         "answer", "header", "compression", "site", "page", "link", "item", "list", "table"]
+out = ["<!doctype html><html><head><title>bench</title></head><body>\n"]
+while sum(map(len, out)) < 65536:
+    out.append("<div class=\"row r%d\"><a href=\"/p/%d.html\">%s</a> %s</div>\n" % (
+        r.randrange(50), r.randrange(100000), " ".join(r.choice(words) for _ in range(3)),
+        " ".join(r.choice(words) for _ in range(8))))
+sys.stdout.write("".join(out)[:65536])' >"$ROOT/page.html"
+  gzip -9 -k -n "$ROOT/page.html" # page.html.gz: for the precompressed row
+fi
 chmod -R a+rX "$ROOT"
 
 # --- TLS: one ECDSA P-256 certificate for every server ----------------------------------------
@@ -327,26 +347,42 @@ access_log_conf() { # SERVER DIR LOGGING
   return 0
 }
 
+# The compression settings of SERVER for the +gz (on the fly) and +gzs (precompressed)
+# instances, for render's GZIP placeholder; SKIP: the server has no such variant here.
+gzip_conf() { # SERVER SUFFIX
+  case $1$2 in
+    nginx+gz) echo "gzip on; gzip_types text/html; gzip_min_length 256;" ;;
+    nginx+gzs) echo "gzip_static on;" ;;
+    lighttpd+gz) printf '%s' 'server.modules += ( "mod_deflate" )\ndeflate.mimetypes = ( "text/html" )\ndeflate.allowed-encodings = ( "gzip" )\ndeflate.cache-dir = "'"$TMP/$1$2/deflate-cache"'"' ;;
+    evcluster+gz) echo "compression = { precompressed = false; on_the_fly = true; min_size = 256; cache_mb = 64; };" ;;
+    evcluster+gzs) echo "compression = { precompressed = true; };" ;;
+    *+gz | *+gzs) echo SKIP ;;
+    *) echo "" ;;
+  esac
+}
+
 # start_instance INSTANCE: writes the config, starts the server pinned to SERVER_CPU in its own
 # session (so that it and its children can be found and stopped), waits until it serves the
 # docroot correctly. Returns 1, with the server's log, if it does not within 10 s.
 start_instance() {
-  local inst=$1 s=${1%%+*} dir=$TMP/$1 port logging=0 cmd pid i f
+  local inst=$1 s=${1%%+*} dir=$TMP/$1 port logging=0 cmd pid i f gz
   [[ $inst == *+log ]] && logging=1
+  gz=$(gzip_conf "$s" "${inst#"$s"}")
+  [[ $gz == SKIP ]] && return 1
   port=$(free_port)
-  mkdir -p "$dir"
+  mkdir -p "$dir" "$dir/deflate-cache"
   chmod 777 "$dir" # h2o (dropped to nobody) writes its pid and logs here
   local -a tlskv=()
   mapfile -t tlskv < <(tls_conf "$s" "$port" "$([[ $inst == *+full ]] && echo 1 || echo 0)" \
                          "$([[ $inst == *+h2c ]] && echo 1 || echo 0)")
   render "$BENCH_DIR/$s.conf.in" "$dir/$s.conf" "PORT=$port" "ROOT=$ROOT" "TMP=$dir" \
-    "ACCESS_LOG=$(access_log_conf "$s" "$dir" "$logging")" "${tlskv[@]}" \
+    "ACCESS_LOG=$(access_log_conf "$s" "$dir" "$logging")" "${tlskv[@]}" "GZIP=$gz" \
     NGINX_LISTEN= NGINX_TLS= NGINX_H2= LIGHTTPD_TLS= LIGHTTPD_H2= H2O_LISTEN_TLS= H2O_TLS= EVC_TLS=
   local scheme=$SCHEME
   local -a curlx=("${CURL_TLS[@]}")
   [[ $inst == *+h2c ]] && scheme=http curlx=(--http2-prior-knowledge)
   # tls_conf writes a value's line breaks as \n (one value per line for mapfile)
-  ((TLS)) && sed -i 's/\\n/\n/g' "$dir/$s.conf"
+  ((TLS || GZIP)) && sed -i 's/\\n/\n/g' "$dir/$s.conf"
   case $s in
     nginx) mkdir -p "$dir/nginx-tmp"
            cmd=(nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/nginx-error.log") ;;
@@ -373,6 +409,12 @@ start_instance() {
     for f in 1k.bin 64k.bin 1m.bin; do
       curl -sf "${curlx[@]}" --max-time 5 "$scheme://127.0.0.1:$port/$f" | cmp -s - "$ROOT/$f" || { why="served a wrong /$f"; break; }
     done
+    # and a compressing instance really sends gzip that decodes to the page
+    if [[ -z $why && $inst == *+gz* ]]; then
+      curl -sf -D "$dir/gz.head" -H 'Accept-Encoding: gzip' --max-time 5 -o "$dir/gz.body" "$scheme://127.0.0.1:$port/page.html" &&
+        grep -qi '^content-encoding: gzip' "$dir/gz.head" && gzip -dc "$dir/gz.body" | cmp -s - "$ROOT/page.html" ||
+        why="served no gzip of /page.html"
+    fi
   fi
   if [[ -n $why ]]; then
     log "$inst: $why; skipped. Its output:"
@@ -410,6 +452,13 @@ if ((TLS)); then
   )
   ((PIPELINE)) && WORKLOADS+=("pipe|1 KiB pipelined x16, TLS|1k.bin||pipeline")
   ((LOGS)) && WORKLOADS+=("log|1 KiB keep-alive, TLS, access log on|1k.bin|+log|")
+fi
+# Compression: the same 64 KiB page, gzip asked for, on the fly and precompressed.
+if ((GZIP)); then
+  WORKLOADS=(
+    "gz|64 KiB HTML, gzip on the fly|page.html|+gz|gzip"
+    "gzs|64 KiB HTML, gzip precompressed|page.html|+gzs|gzip"
+  )
 fi
 # HTTP/2: h2load -c 10 -m 32 over TLS (ALPN h2) and over h2c (the +h2c instances, plain).
 if ((H2)); then
@@ -472,6 +521,7 @@ run_wrk() {
   args=(-t1 "-c$CONNS" "-d${DURATION}s")
   ((LATENCY)) && args+=(--latency)
   [[ $mode == close ]] && args+=(-H 'Connection: close')
+  [[ $mode == gzip ]] && args+=(-H 'Accept-Encoding: gzip')
   [[ $mode == pipeline ]] && args+=(-s "$BENCH_DIR/pipeline.lua")
   args+=("$SCHEME://127.0.0.1:${PORT[$inst]}/$file")
   [[ $mode == pipeline ]] && args+=(-- 16)
@@ -528,6 +578,10 @@ for s in "${SERVERS[@]}"; do
     if ((LOGS)) && ! start_instance "$s+log"; then stop_instance "$s"; continue; fi
     if ((TLS && !H2)) && ! start_instance "$s+full"; then stop_instance "$s"; stop_instance "$s+log"; continue; fi
     if ((H2)) && ! start_instance "$s+h2c"; then log "$s: no h2c: its h2c rows stay empty"; fi
+    if ((GZIP)); then
+      start_instance "$s+gz" || log "$s: no on-the-fly gzip here: its row stays empty"
+      start_instance "$s+gzs" || log "$s: no precompressed gzip here: its row stays empty"
+    fi
     RUNNING+=("$s")
   elif [[ $s != evcluster ]]; then
     log "peer $s failed to start: the comparison lacks it"
@@ -567,7 +621,7 @@ log "$HEADER2"
 
 # Warm-up (not recorded): caches, allocators and the page cache see the files once.
 for s in "${RUNNING[@]}"; do
-  for inst in "$s" "$s+log" "$s+full" "$s+h2c"; do
+  for inst in "$s" "$s+log" "$s+full" "$s+h2c" "$s+gz" "$s+gzs"; do
     [[ -n ${PID[$inst]:-} ]] || continue
     if ((H2)); then
       taskset -c "$CLIENT_CPU" h2load -t1 -c10 -m32 -n 5000 "$(inst_url "$inst" 1k.bin)" >/dev/null 2>&1 || true
@@ -764,6 +818,17 @@ if ((CSTATS)); then # per response, median of the rounds: client reads, client C
     MD+="| $label |$(printf ' %s |' "${cells[@]}")"$'\n'
   done
 fi
+# The memory evcluster's compression cache holds after the rounds (one page in one coding).
+if ((GZIP)) && [[ -n ${PID[evcluster+gz]:-} ]]; then
+  zc=$("$EVC_BIN" -c "$TMP/evcluster+gz/evcluster.conf" status --json | python3 -c '
+import json, sys
+z = json.load(sys.stdin)["workers"][0]["compression"]
+print("%d entries, %d bytes of %d, %d hits, %d compressions" % (z["entries"], z["bytes"],
+      z["max_bytes"], z["hits"], z["compressions"]))' 2>/dev/null || echo "status failed")
+  echo
+  echo "# evcluster compression cache: $zc"
+  MD+=$'\n'"evcluster compression cache after the rounds: $zc"$'\n'
+fi
 if ((${#WHY[@]})); then
   echo
   echo "ERR cells (workload, server: the last error seen):"
@@ -827,7 +892,7 @@ if ((MULTI)) && has evcluster "${RUNNING[@]}"; then
     mkdir -p "$dir"
     port=$(free_port)
     render "$BENCH_DIR/evcluster.conf.in" "$dir/evcluster.conf" "PORT=$port" "ROOT=$ROOT" \
-      "TMP=$dir" "ACCESS_LOG=off" "EVC_LISTEN=\"127.0.0.1:$port\"" EVC_TLS=
+      "TMP=$dir" "ACCESS_LOG=off" "EVC_LISTEN=\"127.0.0.1:$port\"" EVC_TLS= GZIP=
     sed -i "s/^workers = 1;/workers = $n;/" "$dir/evcluster.conf"
     setsid "$EVC_BIN" -c "$dir/evcluster.conf" </dev/null >"$dir/console.log" 2>&1 &
     mpid=$!

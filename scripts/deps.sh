@@ -4,12 +4,13 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libevent-dev libconfig-dev libcmocka-dev node-llhttp
-      libssl-dev openssl libnghttp2-dev libjson-c-dev libsystemd-dev curl python3 clang iproute2
+      libssl-dev openssl libnghttp2-dev libjson-c-dev libsystemd-dev libbrotli-dev zlib1g-dev
+      curl python3 clang iproute2
       nghttp2-client  # nghttp and h2load, the HTTP/2 tests' clients
       tmux            # drives evcluster top in its test
       systemd         # systemd-socket-activate, for the socket activation test
       prometheus)     # promtool, which checks /metrics
-[[ ${1:-} == --bench ]] && pkgs+=(wrk nginx-light lighttpd lighttpd-mod-openssl h2o)
+[[ ${1:-} == --bench ]] && pkgs+=(wrk nginx-light lighttpd lighttpd-mod-openssl lighttpd-mod-deflate h2o)
 
 missing=()
 for p in "${pkgs[@]}"; do

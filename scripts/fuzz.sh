@@ -15,7 +15,7 @@ if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
   secs=$1
   shift
 fi
-all=(fuzz_http fuzz_ipc fuzz_conf fuzz_proxy fuzz_h2)
+all=(fuzz_http fuzz_ipc fuzz_conf fuzz_proxy fuzz_h2 fuzz_sites)
 harnesses=("$@")
 ((${#harnesses[@]})) || harnesses=("${all[@]}")
 

@@ -90,6 +90,8 @@ struct ipc_stats {
   /* HTTP/2: connections speaking it now, and their open streams */
   uint64_t h2_connections;
   uint64_t h2_streams;
+  /* the compression cache (files compressed on the fly): memory, hits, compressions made */
+  uint64_t zc_entries, zc_bytes, zc_max_bytes, zc_hits, zc_compressions;
 };
 
 enum ipc_body_path { IPC_BODY_NONE = 0, IPC_BODY_BUFFER = 1, IPC_BODY_KTLS = 2 };

@@ -1375,8 +1375,13 @@ static void status_json(sup_t *sup, struct sup_buf *b) {
                    (unsigned long long)st->counters.tls_resumptions,
                    (unsigned long long)st->counters.tls_failures,
                    paths[st->tls_body_path < 3 ? st->tls_body_path : 0]);
-    sup_buf_printf(b, ", \"h2\": {\"connections\": %llu, \"streams\": %llu}}",
+    sup_buf_printf(b, ", \"h2\": {\"connections\": %llu, \"streams\": %llu}",
                    (unsigned long long)st->h2_connections, (unsigned long long)st->h2_streams);
+    sup_buf_printf(b, ", \"compression\": {\"entries\": %llu, \"bytes\": %llu, "
+                   "\"max_bytes\": %llu, \"hits\": %llu, \"compressions\": %llu}}",
+                   (unsigned long long)st->zc_entries, (unsigned long long)st->zc_bytes,
+                   (unsigned long long)st->zc_max_bytes, (unsigned long long)st->zc_hits,
+                   (unsigned long long)st->zc_compressions);
   }
   sup_buf_printf(b, "]}\n");
 }

@@ -9,10 +9,14 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "autoindex.h"
 #include "fcache.h"
+#include "http_accept.h"
 #include "http_request.h"
 #include "http_response.h"
 #include "sfile.h"
+#include "site.h"
+#include "zcache.h"
 
 struct wctx;
 
@@ -23,6 +27,7 @@ struct wctx;
 #define ANSWER_LOCATION_MAX (ANSWER_HEAD_MAX - 256)
 
 struct answer;
+struct mp_read;
 typedef void (*answer_fn)(struct answer *a);
 
 /* Embedded in the session's per-request state. Fields: public (the session sets them before
@@ -37,6 +42,7 @@ struct answer {
   const http_request_t *q; /* the request; its spans point into buf */
   const char *buf;
   int redirect_https;      /* answer every request with a 301 to https (w->https_port) */
+  const char *sni;         /* the TLS server name, for a request without Host; or NULL */
   /* read-only */
   struct http_head head; /* status and fields, Date set; connection left to the session */
   const char *body;      /* the body in memory (a small file, an error page), or NULL */
@@ -48,12 +54,33 @@ struct answer {
   const char *key;       /* the path below the root ("" before the path rules ran) */
   size_t key_len;
   /* private */
+  const struct wsite *site; /* chosen by Host / :authority / SNI; NULL before answer_start */
+  const char *ckey;         /* the file cache's key: the site's prefix, then key */
+  size_t ckey_len;
+  int aq[HTTP_CODING_COUNT]; /* Accept-Encoding weights (a site with compression) */
+  int coding;               /* the sibling being looked up or served (enum http_coding) */
+  int no_siblings;          /* a sibling vanished: serve the file itself */
+  int in_fallback;          /* the lookup is the site's fallback (SPA) */
+  int in_errpage;           /* the lookup is an error page, for err_status */
+  int err_status;
+  struct http_head err_extra;
+  const char *ctype;        /* the file's Content-Type, while a sibling is looked up */
+  int vary;                 /* the file has siblings: Vary: Accept-Encoding */
+  struct http_file_info finfo; /* a sibling's metadata, its ETag marked with the coding */
+  char xhdr[1100];          /* the site's header lines for this path */
+  size_t xhdr_len;
   struct fcache_entry *entry;
+  struct aindex *ai;        /* a directory listing under way or being sent (heap: rare) */
+  struct zc_entry *zentry;  /* the compressed bytes, being made or sent */
+  struct fcache_waiter zwaiter; /* linked while zentry is being compressed */
+  char *mp_buf;             /* a multipart/byteranges body (heap) */
+  struct mp_read *mp;       /* its parts being read on the pool (a large file) */
+  char mp_type[64];         /* "multipart/byteranges; boundary=..." */
   pool_job_t *job;
   int lookup_owner;
   int abandoned;
   struct fcache_waiter waiter;
-  char path[PATH_MAX];
+  char path[SITE_PREFIX_MAX + PATH_MAX];
   char loc[ANSWER_LOCATION_MAX];
   char page[512];
   struct sfile_op op;
@@ -71,6 +98,10 @@ void answer_status(struct answer *a, int status, const struct http_head *extra);
 void answer_abandon(struct answer *a);
 /* The answer is out (or abandoned after ready): its file reference and buffers go. */
 void answer_end(struct answer *a);
+
+/* The compression cache's callback (zcache_new): a compression this answer waited for is
+ * done. */
+void answer_zready(struct fcache_waiter *w, struct zc_entry *e);
 
 /* One access log line. proto_line: the request line ("GET /x HTTP/1.1" as received, or the
  * one an h2 session makes); NULL: "-". tls: the transport's field, or NULL. */

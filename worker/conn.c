@@ -386,6 +386,7 @@ static struct resp *resp_get(struct conn *c) {
   r->a.ready = on_answer;
   r->a.hold = on_hold;
   r->a.redirect_https = c->redirect_https;
+  r->a.sni = c->tx.ops->servername(&c->tx);
   r->a.q = c->p ? &c->p->req : NULL;
   r->a.buf = c->p ? IN(c) : NULL;
   answer_reset(&r->a);
@@ -1137,6 +1138,10 @@ const char *conn_peer(const struct conn *c, char *buf, size_t len) {
 
 int conn_redirects_https(const struct conn *c) {
   return c->redirect_https;
+}
+
+const char *conn_servername(const struct conn *c) {
+  return c->tx.ops->servername(&c->tx);
 }
 
 void conn_h2_counts(struct wctx *w, uint64_t *conns, uint64_t *streams) {

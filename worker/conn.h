@@ -49,6 +49,8 @@ void conn_release(struct conn *c);
 const char *conn_peer(const struct conn *c, char *buf, size_t len);
 /* 1 when every request is to be answered with a redirect to https. */
 int conn_redirects_https(const struct conn *c);
+/* The TLS server name (SNI) of the connection, or NULL. */
+const char *conn_servername(const struct conn *c);
 /* Open h2 connections and streams of the worker, for status. */
 void conn_h2_counts(struct wctx *w, uint64_t *conns, uint64_t *streams);
 

@@ -131,6 +131,7 @@ struct fcache_entry *fcache_put(fcache_t *c, const char *key, size_t key_len,
   e->size = (uint64_t)op->st.st_size;
   e->validated_ms = now_ms;
   e->refs = 1;
+  e->siblings = op->siblings;
   if (op->body) { /* the bytes are in memory: the descriptor is not needed any more */
     e->body = op->body;
     e->fd = -1;

@@ -24,6 +24,7 @@ struct fcache_entry {
   char *body; /* the whole file when small, else NULL */
   uint64_t size;
   struct http_file_info info; /* etag, Last-Modified and the served name, precomputed */
+  unsigned siblings; /* precompressed siblings found beside it (sfile_op.siblings) */
   /* private */
   struct fcache_entry *hnext;          /* hash chain */
   struct fcache_entry *lru_prev, *lru_next;

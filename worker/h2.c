@@ -245,7 +245,7 @@ static void on_answer(struct answer *a) {
     nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     return;
   }
-  nghttp2_nv nv[24];
+  nghttp2_nv nv[48]; /* the server's fields and a site's headers */
   size_t nn = 0;
   int code = a->head.status;
   char status[3] = {(char)('0' + code / 100 % 10), (char)('0' + code / 10 % 10),
@@ -539,6 +539,8 @@ static const struct {
     {"if-range", 8, HTTP_H_IF_RANGE},
     {"user-agent", 10, HTTP_H_USER_AGENT},
     {"referer", 7, HTTP_H_REFERER},
+    {"accept-encoding", 15, HTTP_H_ACCEPT_ENCODING},
+    {"accept", 6, HTTP_H_ACCEPT},
 };
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user) {
@@ -655,6 +657,7 @@ static void start_request(h2_t *h, struct stream *st) {
   st->q.http_major = 2;
   st->a.redirect_https = conn_redirects_https(h->c);
   st->started_us = answer_now_us();
+  st->a.sni = conn_servername(h->c);
   if (st->too_big) {
     if (st->q.method < 0)
       st->q.method = HTTP_GET;

@@ -56,8 +56,9 @@ void http_answer_file(const http_request_t *q, const char *buf, struct http_file
   uint64_t start = 0, len = f->size;
   if ((q->hdr_present & (1u << HTTP_H_RANGE)) && http_cond_if_range(&ch, &v)) {
     struct http_range rg;
-    switch (http_range_parse(buf + q->hdr[HTTP_H_RANGE].off, q->hdr[HTTP_H_RANGE].len, f->size,
-                             &rg)) {
+    size_t n = 0;
+    switch (http_range_parse_set(buf + q->hdr[HTTP_H_RANGE].off, q->hdr[HTTP_H_RANGE].len,
+                                 f->size, out->parts, &n)) {
     case HTTP_RANGE_UNSATISFIABLE:
       memset(h, 0, sizeof(*h));
       h->status = 416;
@@ -66,6 +67,12 @@ void http_answer_file(const http_request_t *q, const char *buf, struct http_file
       out->error_page = 1;
       return;
     case HTTP_RANGE_OK:
+      if (n > 1) { /* multipart/byteranges: the caller frames the parts */
+        h->status = 206;
+        out->n_parts = n;
+        break;
+      }
+      rg = out->parts[0];
       h->status = 206;
       h->has_range = 1;
       h->range_start = rg.start;

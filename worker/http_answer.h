@@ -9,6 +9,7 @@
 
 #include "conf.h"
 #include "http_date.h"
+#include "http_range.h"
 #include "http_request.h"
 #include "http_response.h"
 
@@ -31,6 +32,10 @@ struct http_answer {
   uint64_t body_off;     /* the bytes of the file to send: [body_off, body_off + body_len) */
   uint64_t body_len;     /* 0 for HEAD, 304, 412, 416 */
   int error_page;        /* 412 and 416 carry the small HTML error body instead */
+  /* several disjoint ranges: a 206 of multipart/byteranges, parts in order; head's
+   * content_type is the parts', length and body are the caller's to frame */
+  size_t n_parts;
+  struct http_range parts[HTTP_RANGE_MAX];
 };
 
 /* q and buf: the parsed request and the buffer its spans point into. mime: the config's

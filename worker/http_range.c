@@ -1,14 +1,14 @@
-/* The Range header (RFC 9110 14.1, 14.2), run on the worker's loop thread. We serve at most
- * one part (no multipart/byteranges): several ranges that merge into one are served as that
- * one, anything else as a full 200, which the RFC allows (a server MAY ignore Range). The
- * whole header is parsed before any decision, so a malformed tail voids a good head. */
+/* The Range header (RFC 9110 14.1, 14.2), run on the worker's loop thread. Ranges that
+ * overlap or touch are coalesced; disjoint ones make a multipart/byteranges answer (the set
+ * parser) or a full 200 (the single-range parser: the RFC allows ignoring Range). The whole
+ * header is parsed before any decision, so a malformed tail voids a good head. */
 #include "http_range.h"
 
 #include <strings.h>
 
 /* More ranges than this is not a browser or a download manager: answering 200 is cheaper
  * than sorting an attacker's list (CVE-2011-3192 was an unbounded Range list). */
-#define RANGE_MAX 16
+#define RANGE_MAX HTTP_RANGE_MAX
 
 static int is_ows(char c) {
   return c == ' ' || c == '\t';
@@ -36,6 +36,18 @@ static int parse_u64(const char **p, const char *end, uint64_t *n) {
 
 enum http_range_result http_range_parse(const char *value, size_t len, uint64_t size,
                                         struct http_range *out) {
+  struct http_range r[RANGE_MAX];
+  size_t n;
+  enum http_range_result res = http_range_parse_set(value, len, size, r, &n);
+  if (res == HTTP_RANGE_OK && n > 1)
+    return HTTP_RANGE_NONE;
+  if (res == HTTP_RANGE_OK)
+    *out = r[0];
+  return res;
+}
+
+enum http_range_result http_range_parse_set(const char *value, size_t len, uint64_t size,
+                                            struct http_range *out, size_t *nout) {
   struct http_range r[RANGE_MAX], t;
   const char *p = value, *end = value + len;
   size_t n = 0, i, j, specs = 0;
@@ -118,15 +130,16 @@ enum http_range_result http_range_parse(const char *value, size_t len, uint64_t 
       r[j] = r[j - 1];
     r[j] = t;
   }
-  t = r[0];
+  out[0] = r[0];
+  j = 0;
   for (i = 1; i < n; i++) {
-    /* overlapping or adjacent (t.end + 1 == start); t.end < size, so no overflow */
-    if (r[i].start > t.end + 1)
-      goto done;
-    if (r[i].end > t.end)
-      t.end = r[i].end;
+    /* overlapping or adjacent (end + 1 == start); end < size, so no overflow */
+    if (r[i].start > out[j].end + 1)
+      out[++j] = r[i];
+    else if (r[i].end > out[j].end)
+      out[j].end = r[i].end;
   }
-  *out = t;
+  *nout = j + 1;
   res = HTTP_RANGE_OK;
 done:
   return res;

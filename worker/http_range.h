@@ -27,4 +27,13 @@ enum http_range_result {
 enum http_range_result http_range_parse(const char *value, size_t len, uint64_t size,
                                         struct http_range *out);
 
+/* The most parts a multipart/byteranges answer has (nginx's max_ranges): more ranges give
+ * the whole file (200), as nginx does. */
+#define HTTP_RANGE_MAX 16
+/* As http_range_parse, but disjoint ranges are kept: out[0..*n) sorted by start, overlapping
+ * and adjacent ones coalesced (RFC 9110 14.2 allows both), n <= HTTP_RANGE_MAX. OK with *n
+ * of 1 is a single part; more is multipart/byteranges. */
+enum http_range_result http_range_parse_set(const char *value, size_t len, uint64_t size,
+                                            struct http_range *out, size_t *n);
+
 #endif

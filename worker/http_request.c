@@ -23,6 +23,8 @@ static const struct {
     [HTTP_H_REFERER] = {"referer", 7},
     [HTTP_H_EXPECT] = {"expect", 6},
     [HTTP_H_TRANSFER_ENCODING] = {"transfer-encoding", 17},
+    [HTTP_H_ACCEPT_ENCODING] = {"accept-encoding", 15},
+    [HTTP_H_ACCEPT] = {"accept", 6},
 };
 
 static http_parser_t *parser_of(llhttp_t *l) {

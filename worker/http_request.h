@@ -29,6 +29,8 @@ enum http_hdr {
   HTTP_H_REFERER,
   HTTP_H_EXPECT,
   HTTP_H_TRANSFER_ENCODING,
+  HTTP_H_ACCEPT_ENCODING, /* compression: which coding of a file to send */
+  HTTP_H_ACCEPT,          /* autoindex: application/json asks for the listing as JSON */
   HTTP_H_COUNT
 };
 

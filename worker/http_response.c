@@ -48,6 +48,7 @@ const char *http_reason(int status) {
   case 403: return "Forbidden";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
+  case 406: return "Not Acceptable";
   case 408: return "Request Timeout";
   case 412: return "Precondition Failed";
   case 414: return "URI Too Long";
@@ -118,6 +119,15 @@ int http_head_write(char *buf, size_t cap, const struct http_head *h) {
     put_str(&o, h->allow);
     PUT_LIT(&o, "\r\n");
   }
+  if (h->content_encoding) {
+    PUT_LIT(&o, "Content-Encoding: ");
+    put_str(&o, h->content_encoding);
+    PUT_LIT(&o, "\r\n");
+  }
+  if (h->vary_encoding)
+    PUT_LIT(&o, "Vary: Accept-Encoding\r\n");
+  if (h->extra)
+    put(&o, h->extra, h->extra_len);
   if (h->connection == HTTP_CONN_CLOSE)
     PUT_LIT(&o, "Connection: close\r\n");
   else if (h->connection == HTTP_CONN_KEEP_ALIVE)

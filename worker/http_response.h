@@ -30,6 +30,11 @@ struct http_head {
   const char *location;
   size_t location_len;
   const char *allow;
+  const char *content_encoding; /* "br", "gzip": a precompressed sibling's coding */
+  int vary_encoding;            /* Vary: Accept-Encoding (the file has other codings) */
+  const char *extra;            /* a site's headers: whole "Name: value\r\n" lines, checked
+                                 * at config load (no CR or LF inside a line) */
+  size_t extra_len;
   enum http_conn_header connection;
 };
 

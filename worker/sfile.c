@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "sfile.h"
 
+#include "http_accept.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -150,6 +152,29 @@ static int read_all(int fd, char *buf, size_t len) {
   return 0;
 }
 
+/* Precompressed siblings of the file found (op->path): path.br, path.zst, path.gz, regular
+ * files below the root like the file itself. Looked for here, with the file, so that the
+ * cache knows them for the entry's validity and a file without siblings costs no lookup more. */
+static void find_siblings(const sfile_ctx_t *c, struct sfile_op *op) {
+  size_t plen = strlen(op->path);
+  char sib[PATH_MAX];
+  for (int k = HTTP_CODING_IDENTITY + 1; k < HTTP_CODING_COUNT; k++) {
+    const char *suf = http_coding_suffix((enum http_coding)k);
+    size_t sl = strlen(suf);
+    if (plen + sl >= sizeof(sib))
+      continue;
+    memcpy(sib, op->path, plen);
+    memcpy(sib + plen, suf, sl + 1);
+    int fd = open_beneath(c, sib);
+    if (fd < 0)
+      continue;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+      op->siblings |= 1u << k;
+    close(fd);
+  }
+}
+
 static void sfile_work(pool_job_t *job) {
   struct sfile_op *op = job->data;
   const sfile_ctx_t *c = op->ctx;
@@ -173,8 +198,8 @@ static void sfile_work(pool_job_t *job) {
     }
     strcpy(op->path + plen, c->index);
     fd = open_beneath(c, op->path);
-    if (fd == -ENOENT) { /* a directory without index: no listings */
-      op->result = SFILE_FORBIDDEN;
+    if (fd == -ENOENT) { /* a directory without index: a listing, where the site has them */
+      op->result = SFILE_NO_INDEX;
       return;
     }
     if (fd < 0)
@@ -201,6 +226,9 @@ static void sfile_work(pool_job_t *job) {
       return;
     }
   }
+  op->siblings = 0;
+  if (op->want_siblings)
+    find_siblings(c, op);
   op->fd = fd;
   op->result = SFILE_OK;
   return;
@@ -211,11 +239,25 @@ fail_err:
   op->result = classify(fd);
 }
 
+int sfile_open_dir(const sfile_ctx_t *c, const char *path) {
+  int fd = open_beneath(c, path);
+  struct stat st;
+  if (fd < 0)
+    return fd;
+  int err = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+  if (err < 0) {
+    close(fd);
+    return err;
+  }
+  return fd;
+}
+
 int sfile_submit(pool_t *pool, struct sfile_op *op, pool_done_fn done) {
   op->result = SFILE_ERROR;
   op->err = 0;
   op->fd = -1;
   op->body = NULL;
+  op->siblings = 0;
   op->job.data = op;
   return pool_submit(pool, &op->job, sfile_work, done);
 }

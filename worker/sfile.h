@@ -29,7 +29,8 @@ typedef struct sfile_ctx sfile_ctx_t;
 enum sfile_result {
   SFILE_OK = 0,        /* fd and st set (body too for a small file) */
   SFILE_NOT_FOUND,     /* 404 */
-  SFILE_FORBIDDEN,     /* 403: outside the root through a symlink, not a regular file, no index */
+  SFILE_FORBIDDEN,     /* 403: outside the root through a symlink, not a regular file */
+  SFILE_NO_INDEX,      /* 403, or a listing (autoindex): a directory without its index */
   SFILE_REDIRECT,      /* 301: a directory named without its trailing slash */
   SFILE_BUSY,          /* 503: out of descriptors or memory for now; try again later */
   SFILE_ERROR,         /* 500: anything else (errno in err) */
@@ -43,7 +44,9 @@ struct sfile_op {
   const sfile_ctx_t *ctx;
   char path[PATH_MAX]; /* below the root, no leading '/': "" is the root itself */
   int trailing_slash;
+  int want_siblings; /* look for path.br, path.zst, path.gz beside the file found */
   /* results */
+  unsigned siblings; /* bit (1 << enum http_coding) per sibling found, a regular file */
   enum sfile_result result;
   int err;
   int fd;
@@ -90,5 +93,8 @@ int sfile_read_submit(pool_t *pool, struct sfile_read *rd, pool_done_fn done);
  * loop thread. */
 int sfile_resident(int fd, off_t off, size_t len);
 void sfile_op_release(struct sfile_op *op);
+/* Opens the folder path (below the root, confined as lookups are) for reading its entries;
+ * the fd or -errno. Pool threads only: it may wait for the disk. */
+int sfile_open_dir(const sfile_ctx_t *c, const char *path);
 
 #endif

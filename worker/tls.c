@@ -234,6 +234,10 @@ static int tls_zero_copy(const struct transport *t) {
   return BIO_get_ktls_send(SSL_get_wbio(t->state)) != 0;
 }
 
+static const char *tls_servername(const struct transport *t) {
+  return SSL_get_servername(t->state, TLSEXT_NAMETYPE_host_name);
+}
+
 static const char *tls_alpn(const struct transport *t, unsigned *len) {
   const unsigned char *p = NULL;
   SSL_get0_alpn_selected(t->state, &p, len);
@@ -259,6 +263,7 @@ static const struct transport_ops transport_tls = {
     .shutdown = tls_shutdown,
     .zero_copy = tls_zero_copy,
     .alpn = tls_alpn,
+    .servername = tls_servername,
     .describe = tls_describe,
     .release = tls_release,
 };

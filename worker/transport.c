@@ -60,6 +60,11 @@ static int plain_zero_copy(const struct transport *t) {
   return 1;
 }
 
+static const char *plain_servername(const struct transport *t) {
+  (void)t;
+  return NULL;
+}
+
 static const char *plain_alpn(const struct transport *t, unsigned *len) {
   (void)t;
   *len = 0;
@@ -86,6 +91,7 @@ const struct transport_ops transport_plain = {
     .shutdown = plain_shutdown,
     .zero_copy = plain_zero_copy,
     .alpn = plain_alpn,
+    .servername = plain_servername,
     .describe = plain_describe,
     .release = plain_release,
 };

@@ -33,6 +33,9 @@ struct transport_ops {
   /* The protocol ALPN chose ("http/1.1"; "h2" once HTTP/2 is offered), its length in *len;
    * NULL when none was (plain, or a client without ALPN): the session picks h1 then. */
   const char *(*alpn)(const struct transport *t, unsigned *len);
+  /* The server name the client sent in SNI, or NULL (plain, or none sent): the site of a
+   * request without Host. */
+  const char *(*servername)(const struct transport *t);
   /* For the access log: "TLSv1.3 r" (resumed) or "TLSv1.2 ." (full handshake); "-" plain. */
   const char *(*describe)(const struct transport *t, char *buf, size_t len);
   /* Frees the transport's state; the socket stays open (its owner closes it). */

@@ -14,7 +14,9 @@
 #include "loop.h"
 #include "pool.h"
 #include "sfile.h"
+#include "site.h"
 #include "tls.h"
+#include "zcache.h"
 
 struct conn;
 
@@ -24,7 +26,10 @@ struct wctx {
   pool_t *pool;
   log_t *log;
   alog_t *alog;
-  sfile_ctx_t *files;
+  sfile_ctx_t *files; /* the default site's (sites->v[0].files) */
+  wsites_t *sites;    /* the virtual hosts; one without `sites` in the config */
+  zcache_t *zc;       /* files compressed on the fly; NULL when no site does that */
+  size_t zc_max;      /* its bytes */
   fcache_t *cache;
   http_date_cache_t date; /* written by connections: the Date header, once a second */
   wtls_t *tls;            /* TLS listeners' state, or NULL when there are none */

@@ -25,6 +25,7 @@
 #include "sfile.h"
 #include "tls.h"
 #include "wctx.h"
+#include "answer.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE: let connections end before trying again */
@@ -227,6 +228,13 @@ static void fill_stats(struct worker *wk, struct ipc_stats *out) {
   st.lag_p99_ms = lag.p99_ms;
   st.lag_max_ms = lag.max_ms;
   st.counters = wk->w.counters;
+  struct zcache_stats zs;
+  zcache_stats(wk->w.zc, &zs);
+  st.zc_entries = zs.entries;
+  st.zc_bytes = zs.bytes;
+  st.zc_max_bytes = zs.max_bytes;
+  st.zc_hits = zs.hits;
+  st.zc_compressions = zs.compressions;
   if (wk->w.tls) { /* the TLS transport keeps its own counts: they join the counters here */
     struct wtls_stats ts;
     wtls_stats(wk->w.tls, &ts);
@@ -350,11 +358,12 @@ static int setup(struct worker *wk, const struct worker_args *a) {
     log_msg(w->log, LOG_ERROR, "pool_new() failed: %s", strerror(-rc));
     return rc;
   }
-  if ((rc = sfile_ctx_new(conf->root, conf->index, conf->allow_symlinks_outside_root,
-                          &w->files)) < 0) {
-    log_msg(w->log, LOG_ERROR, "cannot open the root \"%s\": %s", conf->root, strerror(-rc));
+  const char *bad_root = conf->root;
+  if ((rc = wsites_new(conf, &w->sites, &bad_root)) < 0) {
+    log_msg(w->log, LOG_ERROR, "cannot open the root \"%s\": %s", bad_root, strerror(-rc));
     return rc;
   }
+  w->files = w->sites->v[0].files;
   /* Open files stay cached for a second: a changed or deleted file is served fresh within
    * that, and a busy file costs one lookup a second instead of one per request. The cache
    * keeps at most a quarter of the descriptors the process may open. */
@@ -368,6 +377,15 @@ static int setup(struct worker *wk, const struct worker_args *a) {
     log_msg(w->log, LOG_ERROR, "fcache_new() failed: %s", strerror(-rc));
     return rc;
   }
+  size_t zc_mb = 0; /* the sites' budgets for compressed files, one cache */
+  for (size_t i = 0; i < conf->n_sites; i++)
+    if (conf->sites[i].zip.on_the_fly)
+      zc_mb += (size_t)conf->sites[i].zip.cache_mb;
+  if (zc_mb && (rc = zcache_new(w->pool, w->cache, zc_mb << 20, answer_zready, &w->zc)) < 0) {
+    log_msg(w->log, LOG_ERROR, "zcache_new() failed: %s", strerror(-rc));
+    return rc;
+  }
+  w->zc_max = zc_mb << 20;
   if ((rc = alog_new(w->loop, w->pool, conf->access_log, &w->alog)) < 0) {
     log_msg(w->log, LOG_ERROR, "open(\"%s\") failed: %s", conf->access_log, strerror(-rc));
     return rc;
@@ -462,8 +480,9 @@ static void teardown(struct worker *wk) {
       loop_run(w->loop, LOOP_RUN_NOWAIT);
   }
   conn_free_buffers(w);
+  zcache_free(w->zc);
   fcache_free(w->cache);
-  sfile_ctx_free(w->files);
+  wsites_free(w->sites);
   free(wk->listeners);
   free(wk->linfo);
   wtls_free(w->tls);

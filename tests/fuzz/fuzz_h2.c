@@ -47,6 +47,10 @@ int conn_redirects_https(const struct conn *c) {
   (void)c;
   return 0;
 }
+const char *conn_servername(const struct conn *c) {
+  (void)c;
+  return NULL;
+}
 void conn_abort(struct conn *c) {
   (void)c;
   aborted = 1;

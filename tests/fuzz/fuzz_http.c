@@ -119,6 +119,14 @@ static void check_answer(const struct http_answer *a, const struct params *pp, i
     FUZZ_CHECK(a->body_len == (method == HTTP_HEAD ? 0 : size));
     break;
   case 206:
+    if (a->n_parts > 1) { /* multipart/byteranges: sorted, disjoint, not touching, in the file */
+      FUZZ_CHECK(!a->error_page && !h->has_range && size > 0 && a->n_parts <= HTTP_RANGE_MAX);
+      for (size_t i = 0; i < a->n_parts; i++) {
+        FUZZ_CHECK(a->parts[i].start <= a->parts[i].end && a->parts[i].end < size);
+        FUZZ_CHECK(i == 0 || a->parts[i].start > a->parts[i - 1].end + 1);
+      }
+      break;
+    }
     FUZZ_CHECK(!a->error_page && h->has_range && size > 0);
     FUZZ_CHECK(h->range_start <= h->range_end && h->range_end < size && h->range_size == size);
     FUZZ_CHECK(a->body_off == h->range_start);

@@ -226,6 +226,48 @@ static void test_http2_keys(void **state) {
   has(f, "@:3: limits.h2_max_concurrent_streams:");
 }
 
+/* Sites: without a sites list the top-level root, index and site keys are sites[0]; with
+ * one, each site has its names (lower case), its root (or the top-level one) and its keys,
+ * and the top-level root defaults to the first site's. */
+static void test_sites(void **state) {
+  fx_t *f = *state;
+  assert_int_equal(load(f, BASE "index = \"home.html\";\nautoindex = true;\n"
+                                "headers = ( { match = \"*.CSS\"; set = { X-A = \"1\"; }; } );\n"),
+                   0);
+  assert_int_equal(f->c->n_sites, 1);
+  assert_string_equal(f->c->sites[0].root, f->c->root);
+  assert_string_equal(f->c->sites[0].index, "home.html");
+  assert_int_equal(f->c->sites[0].autoindex, 1);
+  assert_int_equal(f->c->sites[0].n_names, 0);
+  assert_string_equal(f->c->sites[0].headers[0].match, "*.css");
+  assert_string_equal(f->c->sites[0].headers[0].set[0].name, "X-A");
+  assert_int_equal(f->c->sites[0].zip.min_size, 256);
+  make_dir(f, "b");
+  assert_int_equal(load(f, "listen = \"127.0.0.1:0\";\n"
+                           "sites = ( { names = [\"A.Test\", \"*.a.test\"]; root = \"www\";\n"
+                           "            compression = { on_the_fly = true; cache_mb = 2; }; },\n"
+                           "          { names = [\"b.test\"]; root = \"b\"; index = \"i.htm\";\n"
+                           "            error_pages = ( { codes = [404, 503]; page = \"/e.html\"; } );\n"
+                           "            fallback = \"/app.html\"; } );\n"),
+                   0);
+  assert_int_equal(f->c->n_sites, 2);
+  assert_string_equal(f->c->sites[0].names[0], "a.test");
+  assert_string_equal(f->c->sites[0].names[1], "*.a.test");
+  assert_string_equal(f->c->root, f->c->sites[0].root);
+  assert_int_equal(f->c->sites[0].precompressed, 1);
+  assert_int_equal(f->c->sites[0].zip.on_the_fly, 1);
+  assert_int_equal(f->c->sites[0].zip.cache_mb, 2);
+  assert_string_equal(f->c->sites[1].index, "i.htm");
+  assert_int_equal(f->c->sites[1].n_error_pages, 2);
+  assert_int_equal(f->c->sites[1].error_pages[1].code, 503);
+  assert_string_equal(f->c->sites[1].error_pages[1].page, "e.html");
+  assert_string_equal(f->c->sites[1].fallback, "app.html");
+  assert_int_equal(load(f, BASE "compression = { types = [\"text/html\"]; cache_mb = 0; };\n"),
+                   -EINVAL);
+  has(f, "@:3: compression.cache_mb:");
+  has(f, "@:3: compression.types: types are compressed on the fly");
+}
+
 /* Relative paths resolve against the config's folder, not the working directory; the config
  * path itself may be relative or contain "..". root is stored as its realpath. */
 static void test_relative_paths(void **state) {
@@ -1000,6 +1042,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_listen_groups, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tls_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_http2_keys, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sites, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

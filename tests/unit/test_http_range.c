@@ -234,8 +234,31 @@ static void test_huge_file(void **state) {
   ok("bytes=0-9,10-18446744073709551615", UINT64_MAX, 0, UINT64_MAX - 1);
 }
 
+/* The set parser keeps disjoint ranges, sorted and coalesced, for multipart/byteranges. */
+static void test_set(void **state) {
+  (void)state;
+  struct http_range r[HTTP_RANGE_MAX];
+  size_t n = 0;
+  const char *v = "bytes=100-109, 0-9, 5-19, -5, 20-29";
+  assert_int_equal(http_range_parse_set(v, strlen(v), 1000, r, &n), HTTP_RANGE_OK);
+  assert_int_equal(n, 3);
+  assert_true(r[0].start == 0 && r[0].end == 29);
+  assert_true(r[1].start == 100 && r[1].end == 109);
+  assert_true(r[2].start == 995 && r[2].end == 999);
+  v = "bytes=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14,16-16,18-18,20-20,22-22,24-24,26-26,28-28,"
+      "30-30,32-32";
+  assert_int_equal(http_range_parse_set(v, strlen(v), 1000, r, &n), HTTP_RANGE_NONE);
+  v = "bytes=0-1,5000-6000";
+  assert_int_equal(http_range_parse_set(v, strlen(v), 1000, r, &n), HTTP_RANGE_OK);
+  assert_int_equal(n, 1);
+  /* the single-range parser still answers disjoint ranges with the whole file */
+  v = "bytes=0-1,5-6";
+  assert_int_equal(http_range_parse(v, strlen(v), 1000, r), HTTP_RANGE_NONE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_set),
       cmocka_unit_test(test_rfc_examples), cmocka_unit_test(test_single),
       cmocka_unit_test(test_clamp),        cmocka_unit_test(test_unsatisfiable),
       cmocka_unit_test(test_empty_file),   cmocka_unit_test(test_malformed),
