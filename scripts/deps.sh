@@ -7,7 +7,8 @@ pkgs=(build-essential cmake pkg-config libevent-dev libconfig-dev libcmocka-dev 
       libssl-dev openssl libjson-c-dev libsystemd-dev curl python3 clang iproute2
       tmux         # drives evcluster top in its test
       systemd      # systemd-socket-activate, for the socket activation test
-      prometheus)  # promtool, which checks /metrics
+      prometheus   # promtool, which checks /metrics
+      haproxy)     # the load balancer of the fleet test (69) and scripts/fleet.sh
 [[ ${1:-} == --bench ]] && pkgs+=(wrk nginx-light lighttpd lighttpd-mod-openssl h2o)
 
 missing=()

@@ -25,10 +25,10 @@ class Server:
     """One evcluster under test. `settings` are config lines (libconfig syntax) that replace
     the defaults below key by key; the docroot is a fresh folder you can fill via .root."""
 
-    def __init__(self, settings=None, files=None, workers=1):
-        self.dir = tempfile.mkdtemp(prefix="evc-it-")
+    def __init__(self, settings=None, files=None, workers=1, dir=None):
+        self.dir = dir or tempfile.mkdtemp(prefix="evc-it-")  # dir: a fleet's, made if needed
         self.root = os.path.join(self.dir, "www")
-        os.mkdir(self.root)
+        os.makedirs(self.root, exist_ok=True)
         for name, data in (files or {}).items():
             self.write_file(name, data)
         self.settings = {
