@@ -310,7 +310,9 @@ def main():
             print("fleet test passed")
             return
         print("try: curl http://%s:%d/   (Ctrl-C stops the fleet)" % (FRONT, f.port), flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        # Ctrl-C even when started in the background of a script (which ignores SIGINT)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             while all(s.proc.poll() is None for s in f.instances) and f.haproxy.poll() is None:
                 time.sleep(0.5)  # nothing to wait for but the user's Ctrl-C
