@@ -1036,7 +1036,8 @@ static const config_setting_t *listen_group(ctx_t *x, const config_setting_t *s,
     if (strcmp(name, "address") == 0) {
       addr = m;
     } else if (!flag) {
-      errs_add(x->e, m, NULL, "unknown key (a listener takes address, tls, redirect_https, proxy_protocol)");
+      errs_add(x->e, m, NULL,
+               "unknown key (a listener takes address, tls, redirect_https, proxy_protocol)");
     } else if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
       errs_add(x->e, m, NULL, "expected true or false, got %s", describe(m, got, sizeof(got)));
     } else {

@@ -372,8 +372,8 @@ static void on_timer(loop_timer_t *t) {
   }
   if (c->proxy && !w->draining) {
     char addr[INET6_ADDRSTRLEN];
-    log_msg(w->log, LOG_INFO, "client %s: no PROXY protocol header within the header timeout, "
-            "closing", peer_text(c, addr, sizeof(addr)));
+    log_msg(w->log, LOG_INFO, "client %s: no PROXY protocol header in time, closing",
+            peer_text(c, addr, sizeof(addr)));
   }
   conn_close(c);
 }

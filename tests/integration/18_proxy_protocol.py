@@ -196,7 +196,7 @@ def case_stall_cut_by_header_timeout(s):
         c.close()
     expect(t is not None, "a stalled PROXY header was not cut within 6 s")
     expect(0.7 <= t <= 4.0, "cut after %.2fs; header timeout is 1 s" % t)
-    error_line(s, r"client 127\.0\.0\.1: no PROXY protocol header within the header timeout")
+    error_line(s, r"client 127\.0\.0\.1: no PROXY protocol header in time, closing")
 
 
 def case_error_log_shows_client(s):
