@@ -119,8 +119,10 @@ static size_t v2(uint8_t *b, uint8_t ver_cmd, uint8_t fam, const uint8_t *addr, 
   b[13] = fam;
   b[14] = (uint8_t)((alen + tlen) >> 8);
   b[15] = (uint8_t)(alen + tlen);
-  memcpy(b + 16, addr, alen);
-  memcpy(b + 16 + alen, tlv, tlen);
+  if (alen) /* memcpy's pointers must not be NULL even for 0 bytes */
+    memcpy(b + 16, addr, alen);
+  if (tlen)
+    memcpy(b + 16 + alen, tlv, tlen);
   return 16 + alen + tlen;
 }
 
