@@ -307,6 +307,8 @@ def main():
             scenarios(f, a.scenarios.split(","), a.rounds)
             f.quit_all()
             f.check_access_logs()
+            if not a.dir:  # a folder of our own: nothing to look at after a pass
+                shutil.rmtree(f.dir, True)
             print("fleet test passed")
             return
         print("try: curl http://%s:%d/   (Ctrl-C stops the fleet)" % (FRONT, f.port), flush=True)
