@@ -1020,8 +1020,7 @@ static int listen_parse(const char *text, conf_listen_t *l, char *why, size_t wh
 }
 
 /* A listener's options: { address = "..."; tls = true; redirect_https = true;
- * proxy_protocol = true; }. Returns the
- * address setting, or NULL (reported). */
+ * proxy_protocol = true; }. Returns the address setting, or NULL (reported). */
 static const config_setting_t *listen_group(ctx_t *x, const config_setting_t *s, conf_listen_t *l) {
   char got[96];
   const config_setting_t *addr = NULL;
