@@ -68,6 +68,15 @@ backend evcluster
     http-check expect status 200
     default-server send-proxy-v2 check inter {inter}ms fall {fall} rise {rise}
 {servers}
+
+# No traffic: HAProxy's checks of the traffic ports themselves. They go out with a PROXY v2
+# header of the LOCAL command (the balancer speaking for itself), which must be served, and
+# logged with the balancer's own address.
+backend local_checks
+    option httpchk GET /check.txt
+    http-check expect status 200
+    default-server send-proxy-v2 check inter 500ms fall 2 rise 2
+{local_servers}
 """
 
 
@@ -88,18 +97,20 @@ class Fleet:
         os.makedirs(self.dir, exist_ok=True)
         self.instances, self.haproxy = [], None
         self.port = free_port(FRONT)
-        servers = []
+        servers, local_servers = [], []
         for i, host in enumerate(HOSTS):
             port, admin = free_port(host), free_port(host)
             s = Server(settings=instance_settings(host, port, admin), workers=2,
-                       files={"index.html": PAGE}, dir=os.path.join(self.dir, "s%d" % (i + 1)))
+                       files={"index.html": PAGE, "check.txt": "ok\n"}, dir=os.path.join(self.dir, "s%d" % (i + 1)))
             s.host, s.listen_port, s.admin_port, s.name = host, port, admin, "s%d" % (i + 1)
             self.instances.append(s)
             servers.append("    server %s %s:%d check port %d" % (s.name, host, port, admin))
+            local_servers.append("    server %s %s:%d" % (s.name, host, port))
         self.cfg = os.path.join(self.dir, "haproxy.cfg")
         with open(self.cfg, "w") as f:
             f.write(HAPROXY_CFG.format(dir=self.dir, front=FRONT, port=self.port, inter=INTER_MS,
-                                       fall=FALL, rise=RISE, servers="\n".join(servers)))
+                                       fall=FALL, rise=RISE, servers="\n".join(servers),
+                                       local_servers="\n".join(local_servers)))
 
     # ---- processes ------------------------------------------------------------------------
 
@@ -114,6 +125,12 @@ class Fleet:
                                         stdin=subprocess.DEVNULL, stdout=self.haproxy_log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_state(None, "UP", 15)
+        # HAProxy's checks over PROXY v2 LOCAL are answered on every traffic port
+        ok = wait_for(lambda: all(r["status"] == "UP" for r in
+                                  self.stats("local_checks").values()), 10, 0.05)
+        check(ok, "checks with PROXY v2 LOCAL fail: %r" % {
+            n: (r["status"], r.get("check_status"), r.get("last_chk"))
+            for n, r in self.stats("local_checks").items()})
         return self
 
     def stop(self):
@@ -142,14 +159,14 @@ class Fleet:
                     return out.decode()
                 out += chunk
 
-    def stats(self):
-        """{server name: row dict} of the backend, from HAProxy's `show stat` CSV."""
+    def stats(self, backend="evcluster"):
+        """{server name: row dict} of a backend, from HAProxy's `show stat` CSV."""
         lines = self.haproxy_cmd("show stat").splitlines()
         head = lines[0].lstrip("# ").split(",")
         rows = {}
         for line in lines[1:]:
             row = dict(zip(head, line.split(",")))
-            if row.get("pxname") == "evcluster":
+            if row.get("pxname") == backend:
                 rows[row["svname"]] = row
         return rows
 
@@ -253,16 +270,23 @@ class Fleet:
         return t
 
     def check_access_logs(self):
-        """Every line of every instance's access log names the client, 127.0.0.9."""
+        """Every line of every instance's access log names the client, 127.0.0.9, but for
+        HAProxy's own checks (PROXY v2 LOCAL): they show the balancer's address."""
         for s in self.instances:
             path = os.path.join(s.dir, "access.log")
             with open(path, "rb") as f:
                 lines = f.read().decode("latin-1").splitlines()
+            local = [l for l in lines if '"GET /check.txt ' in l]
+            check(local, "%s logged none of HAProxy's checks" % s.name)
+            check(all(l.startswith("127.0.0.1 ") for l in local),
+                  "%s: HAProxy's LOCAL checks not logged with its address: %r" % (s.name, local[:3]))
+            lines = [l for l in lines if '"GET /check.txt ' not in l]
             check(len(lines) > 10, "%s logged only %d requests" % (s.name, len(lines)))
             bad = [l for l in lines if not l.startswith(CLIENT + " ")]
             check(not bad, "%s: %d access-log lines do not show the client %s, first: %r"
                   % (s.name, len(bad), CLIENT, bad[:3]))
-            print("  %s: %d access-log lines, all from %s" % (s.name, len(lines), CLIENT))
+            print("  %s: %d access-log lines, all from %s; %d of HAProxy's LOCAL checks from "
+                  "127.0.0.1" % (s.name, len(lines), CLIENT, len(local)))
 
     def quit_all(self):
         """Graceful stop of every instance (their access logs are flushed), then HAProxy."""
