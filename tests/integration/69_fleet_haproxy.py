@@ -5,7 +5,8 @@ the admin ports, load from 127.0.0.9 (fresh and keep-alive clients). One round e
 rolling restart (QUIT with drain_delay: HAProxy marks the instance DOWN while it still serves,
 it exits, starts again, is marked UP), the rolling binary upgrade and the rolling reload:
 zero failed requests in each. Every access-log line of every instance shows 127.0.0.9, the
-client, not HAProxy's address. scripts/fleet.sh --test runs more rounds."""
+client, not HAProxy's address; HAProxy's own checks of the traffic ports (PROXY v2 LOCAL)
+are answered and show HAProxy's. scripts/fleet.sh --test runs more rounds."""
 import os, shutil, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import fail
