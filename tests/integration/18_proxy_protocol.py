@@ -7,8 +7,9 @@ too long are closed and logged; a header that stalls is cut by the header timeou
 listener the header comes before the handshake. A listener without the option never parses
 one: a client sending a PROXY line there gets an error (501: PROXY is no method) and its
 forged address is logged nowhere;
-neither is a second header after the first."""
-import os, re, socket, ssl, struct, sys, time
+neither is a second header after the first. The real HAProxy (TCP mode, send-proxy-v2) in
+front of the TLS listener: the client's own address is logged."""
+import os, re, shutil, socket, ssl, struct, subprocess, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
 from tlscerts import *
@@ -245,6 +246,49 @@ def case_tls_behind_proxy(s):
     error_line(s, r"client 127\.0\.0\.1: invalid PROXY protocol header, closing")
 
 
+def case_tls_through_haproxy(s):
+    """The real HAProxy in TCP mode with send-proxy-v2 in front of the TLS listener (it may
+    send the header and the ClientHello in one segment): the client, on 127.0.0.9, is logged."""
+    expect(shutil.which("haproxy"), "haproxy is not installed (scripts/deps.sh installs it)")
+    port = free_port()
+    cfg = os.path.join(s.dir, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write("defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n"
+                "    timeout server 5s\nfrontend tls\n    bind 127.0.0.1:%d\n"
+                "    default_backend evcluster\nbackend evcluster\n"
+                "    server s1 127.0.0.1:%d send-proxy-v2\n" % (port, X.tls_port))
+    hp = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        def up():
+            try:
+                connect(port, 1).close()
+                return True
+            except OSError:
+                return False
+        expect(wait_for(up, 10), "haproxy does not listen")
+        for i in range(3):
+            raw = connect(port, addr="127.0.0.1", source="127.0.0.9")
+            sock = client_context(X.ca).wrap_socket(raw, server_hostname="localhost")
+            try:
+                sock.sendall(http_req(path="/small.txt?viahaproxy%d" % i,
+                                      headers={"Connection": "close"}))
+                data = b""
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            finally:
+                sock.close()
+            expect(data.startswith(b"HTTP/1.1 200") and data.endswith(SMALL),
+                   "HTTPS through HAProxy: %r" % data[:80])
+            expect_eq(access_addr("viahaproxy%d" % i), "127.0.0.9", "address through HAProxy")
+    finally:
+        hp.kill()
+        hp.wait()
+
+
 class expect_raises_ssl:
     def __enter__(self):
         return self
@@ -310,7 +354,7 @@ def main():
             
             case_v1_tcp4, case_v1_tcp6, case_v1_unknown_keeps_peer, case_v2_tlvs, case_v2_tcp6,
             case_v2_in_pieces, case_v2_local_keeps_peer, case_garbage_closed_and_logged,
-            case_stall_cut_by_header_timeout, case_error_log_shows_client, case_tls_behind_proxy,
+            case_stall_cut_by_header_timeout, case_error_log_shows_client, case_tls_behind_proxy, case_tls_through_haproxy,
             case_plain_listener_never_parses, case_second_header_is_not_trusted])
     finish([res])
 
