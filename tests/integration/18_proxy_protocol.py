@@ -335,6 +335,29 @@ def case_second_header_is_not_trusted(s):
     expect("203.0.113.99" not in log_text(), "the second header's address was taken")
 
 
+def case_reload_moves_the_option(s):
+    """A reload that swaps the option between two addresses: the new generation's workers
+    follow their config (the listening sockets are the same: listeners are keyed by their
+    address text, hence fixed ports here)."""
+    plain, proxied = X.plain_port, X.proxy_port
+    conf = open(s.conf).read()
+    conf = conf.replace('"127.0.0.1:%d"' % plain,
+                        '{ address = "127.0.0.1:%d"; proxy_protocol = true; }' % plain)
+    conf = conf.replace('{ address = "127.0.0.1:%d"; proxy_protocol = true; }' % proxied,
+                        '"127.0.0.1:%d"' % proxied, 1)
+    expect(conf != open(s.conf).read(), "config not rewritten")
+    with open(s.conf, "w") as f:
+        f.write(conf)
+    r = s.cli("-s", "reload")
+    expect_eq(r.returncode, 0, "reload (%s)" % r.stderr)
+    r = request(proxied, "/small.txt?nowplain")
+    expect_eq(r.status, 200, "plain request to the listener that lost the option")
+    r = get(b"PROXY TCP4 192.0.2.123 10.0.0.1 1 80\r\n", "nowproxied", port=plain)
+    expect_eq(r.status, 200, "PROXY request to the listener that got the option")
+    expect_eq(access_addr("nowproxied"), "192.0.2.123", "address after the reload")
+    expect_eq(access_addr("nowplain"), "127.0.0.1", "address on the plain one")
+
+
 def main():
     s = remove_at_exit(Server(files={"small.txt": SMALL, "big.bin": b"\x07" * BIG}))
     certs = os.path.join(s.dir, "certs")
@@ -342,9 +365,9 @@ def main():
     X.ca = make_ca(certs)
     cert, key = make_cert(certs, "site", ["DNS:localhost", "IP:127.0.0.1"])
     s.write_conf(tls_settings([(cert, key)], listen=(
-        '( "127.0.0.1:0", { address = "127.0.0.1:%d"; proxy_protocol = true; }, '
+        '( "127.0.0.1:%d", { address = "127.0.0.1:%d"; proxy_protocol = true; }, '
         '{ address = "127.0.0.1:%d"; tls = true; proxy_protocol = true; } )'
-        % (free_port(), free_port()))))
+        % (free_port(), free_port(), free_port()))))
     s.write_conf({"access_log": '"access.log"',
                   "timeouts": "{ graceful = 5.0; keepalive = 5.0; header = 1.0; send = 1.0; }"})
     X.alog = os.path.join(s.dir, "access.log")
@@ -355,7 +378,8 @@ def main():
             case_v1_tcp4, case_v1_tcp6, case_v1_unknown_keeps_peer, case_v2_tlvs, case_v2_tcp6,
             case_v2_in_pieces, case_v2_local_keeps_peer, case_garbage_closed_and_logged,
             case_stall_cut_by_header_timeout, case_error_log_shows_client, case_tls_behind_proxy, case_tls_through_haproxy,
-            case_plain_listener_never_parses, case_second_header_is_not_trusted])
+            case_plain_listener_never_parses, case_second_header_is_not_trusted,
+            case_reload_moves_the_option])
     finish([res])
 
 
