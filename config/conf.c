@@ -985,8 +985,8 @@ static int listen_parse(const char *text, conf_listen_t *l, char *why, size_t wh
   return 0;
 }
 
-/* A listener's options: { address = "..."; tls = true; redirect_https = true; }. Returns the
- * address setting, or NULL (reported). */
+/* A listener's options: { address = "..."; tls = true; redirect_https = true;
+ * proxy_protocol = true; }. Returns the address setting, or NULL (reported). */
 static const config_setting_t *listen_group(ctx_t *x, const config_setting_t *s, conf_listen_t *l) {
   char got[96];
   const config_setting_t *addr = NULL;
@@ -996,11 +996,13 @@ static const config_setting_t *listen_group(ctx_t *x, const config_setting_t *s,
     const char *name = config_setting_name(m);
     int *flag = strcmp(name, "tls") == 0              ? &l->tls
                 : strcmp(name, "redirect_https") == 0 ? &l->redirect_https
+                : strcmp(name, "proxy_protocol") == 0 ? &l->proxy_protocol
                                                       : NULL;
     if (strcmp(name, "address") == 0) {
       addr = m;
     } else if (!flag) {
-      errs_add(x->e, m, NULL, "unknown key (a listener takes address, tls, redirect_https)");
+      errs_add(x->e, m, NULL,
+               "unknown key (a listener takes address, tls, redirect_https, proxy_protocol)");
     } else if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
       errs_add(x->e, m, NULL, "expected true or false, got %s", describe(m, got, sizeof(got)));
     } else {

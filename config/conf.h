@@ -14,6 +14,7 @@ typedef struct conf_listen {
   socklen_t addrlen;
   int tls;            /* { address = ...; tls = true; }: HTTPS with tls.certificates */
   int redirect_https; /* a plain listener answering every request with a 301 to https */
+  int proxy_protocol; /* each connection starts with a PROXY v1/v2 header (a load balancer) */
 } conf_listen_t;
 
 typedef struct conf_cert {

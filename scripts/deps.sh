@@ -9,7 +9,8 @@ pkgs=(build-essential cmake pkg-config libevent-dev libconfig-dev libcmocka-dev 
       nghttp2-client  # nghttp and h2load, the HTTP/2 tests' clients
       tmux            # drives evcluster top in its test
       systemd         # systemd-socket-activate, for the socket activation test
-      prometheus)     # promtool, which checks /metrics
+      prometheus      # promtool, which checks /metrics
+      haproxy)        # the load balancer of the fleet test (69) and scripts/fleet.sh
 [[ ${1:-} == --bench ]] && pkgs+=(wrk nginx-light lighttpd lighttpd-mod-openssl lighttpd-mod-deflate h2o)
 
 missing=()

@@ -30,6 +30,7 @@
 #include "h2.h"
 #include "http_request.h"
 #include "http_response.h"
+#include "proxy_conn.h"
 #include "transport.h"
 
 #define LOOP_SEND_CHUNK (512 * 1024) /* per sendfile call on the loop */
@@ -86,6 +87,7 @@ struct conn {
   unsigned requests;
   struct resp *r; /* answer state; NULL while idle */
   h2_t *h2;       /* the h2 session, once the connection speaks HTTP/2; h1 is this file */
+  proxy_conn_t *proxy; /* proxy_protocol listener: its header has yet to come; else NULL */
   uint64_t deadline; /* loop ms: the current state's timeout; the timer may fire before */
   /* Small fields last and packed: 10,000 idle connections must cost no more than nginx's. */
   uint8_t state;           /* enum conn_state */
@@ -109,7 +111,7 @@ struct conn {
   loop_pending_t more;          /* conn_read goes on in the next pending phase */
 };
 
-/* The peer's address as text, for the logs. */
+/* The peer's address as text, for the logs: the client's from a PROXY header, if one came. */
 static const char *peer_text(const struct conn *c, char *buf, size_t len) {
   if (c->family == AF_INET || c->family == AF_INET6)
     return inet_ntop(c->family, c->peer_ip, buf, (socklen_t)len) ? buf : "-";
@@ -249,6 +251,7 @@ static void release(struct conn *c) {
   /* Only now if not before (conn_close): a sendfile job may have been using the socket until
    * a moment ago, and a closed descriptor number can be reused by the next accept. */
   c->tx.ops->release(&c->tx);
+  proxy_conn_free(c->proxy);
   if (!c->fd_closed)
     close(c->io.fd);
   h2_free(c->h2);
@@ -363,6 +366,11 @@ static void on_timer(loop_timer_t *t) {
   if (c->state == ST_FILE) {
     arm(c, w->send_ms); /* a slow disk is not the client's fault: look again later */
     return;
+  }
+  if (c->proxy && !w->draining) {
+    char addr[INET6_ADDRSTRLEN];
+    log_msg(w->log, LOG_INFO, "client %s: no PROXY protocol header in time, closing",
+            peer_text(c, addr, sizeof(addr)));
   }
   conn_close(c);
 }
@@ -994,10 +1002,47 @@ static void start_h2(struct conn *c) {
     conn_close(c);
 }
 
+static void set_peer(struct conn *c, const struct sockaddr *peer, socklen_t peer_len) {
+  if (peer->sa_family == AF_INET && peer_len >= sizeof(struct sockaddr_in)) {
+    c->family = AF_INET;
+    memcpy(c->peer_ip, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+  } else if (peer->sa_family == AF_INET6 && peer_len >= sizeof(struct sockaddr_in6)) {
+    c->family = AF_INET6;
+    memcpy(c->peer_ip, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+  }
+}
+
+/* proxy_protocol: the header comes before anything else, TLS included (proxy_conn.h). 0 once
+ * it is read, the peer then being the client it names (LOCAL, a health check of the proxy,
+ * keeps the socket's own); -1 when the connection waits or was closed. */
+static int conn_proxy_header(struct conn *c) {
+  struct proxy_info pi;
+  int rc = proxy_conn_read(c->proxy, c->tx.fd, &pi);
+  if (rc == -EAGAIN) {
+    set_events(c, LOOP_READ);
+    return -1;
+  }
+  if (rc < 0) {
+    char addr[INET6_ADDRSTRLEN];
+    if (rc != -ECONNRESET || !proxy_conn_empty(c->proxy))
+      log_msg(c->w->log, LOG_WARN, "client %s: %s, closing", peer_text(c, addr, sizeof(addr)),
+              proxy_conn_strerror(rc));
+    conn_close(c);
+    return -1;
+  }
+  proxy_conn_free(c->proxy);
+  c->proxy = NULL;
+  if (pi.family != AF_UNSPEC)
+    set_peer(c, (const struct sockaddr *)&pi.src, sizeof(pi.src));
+  return 0;
+}
+
 /* The transport's handshake (none for plain), under the header timeout armed at accept: a
  * client that stalls in it is cut as one that stalls in its headers. */
 static void conn_handshake(struct conn *c) {
   int want = LOOP_READ;
+  if (c->proxy && conn_proxy_header(c) < 0)
+    return;
   int rc = c->tx.ops->handshake(&c->tx, &want);
   if (rc == -EAGAIN) {
     set_events(c, want);
@@ -1069,13 +1114,7 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
   c->w = w;
   c->holds = 1;
   c->state = ST_READING;
-  if (peer->sa_family == AF_INET && peer_len >= sizeof(struct sockaddr_in)) {
-    c->family = AF_INET;
-    memcpy(c->peer_ip, &((const struct sockaddr_in *)peer)->sin_addr, 4);
-  } else if (peer->sa_family == AF_INET6 && peer_len >= sizeof(struct sockaddr_in6)) {
-    c->family = AF_INET6;
-    memcpy(c->peer_ip, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
-  }
+  set_peer(c, peer, peer_len);
   rc = loop_io_init(w->loop, &c->io, fd, LOOP_REF_CONNECTION);
   if (rc < 0) {
     c->tx.ops->release(&c->tx);
@@ -1097,6 +1136,8 @@ int conn_new(struct wctx *w, int fd, const struct sockaddr *peer, socklen_t peer
   w->conns = c;
   w->n_conns++;
   w->counters.accepted++;
+  if (l->proxy_protocol)
+    c->proxy = proxy_conn_new();
   c->handshaking = 1;
   conn_handshake(c);
   return 0;

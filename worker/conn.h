@@ -19,6 +19,7 @@ struct conn_listener {
   int (*transport_init)(void *arg, struct transport *t);
   void *arg;
   int redirect_https; /* answer every request with a 301 to https (wctx.https_port) */
+  int proxy_protocol; /* a PROXY protocol header comes first and names the client */
 };
 
 /* Takes ownership of fd (a non-blocking accepted socket). 0 or -errno (fd closed). */

@@ -410,6 +410,7 @@ static int setup(struct worker *wk, const struct worker_args *a) {
       wk->linfo[i].arg = w->tls;
     }
     wk->linfo[i].redirect_https = conf->listen[i].redirect_https;
+    wk->linfo[i].proxy_protocol = conf->listen[i].proxy_protocol;
   }
   if (conf->https_listener >= 0) {
     /* the bound port: the config may say 0 */

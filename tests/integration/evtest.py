@@ -25,10 +25,10 @@ class Server:
     """One evcluster under test. `settings` are config lines (libconfig syntax) that replace
     the defaults below key by key; the docroot is a fresh folder you can fill via .root."""
 
-    def __init__(self, settings=None, files=None, workers=1):
-        self.dir = tempfile.mkdtemp(prefix="evc-it-")
+    def __init__(self, settings=None, files=None, workers=1, dir=None):
+        self.dir = dir or tempfile.mkdtemp(prefix="evc-it-")  # dir: a fleet's, made if needed
         self.root = os.path.join(self.dir, "www")
-        os.mkdir(self.root)
+        os.makedirs(self.root, exist_ok=True)
         for name, data in (files or {}).items():
             self.write_file(name, data)
         self.settings = {
@@ -167,8 +167,11 @@ class Server:
         self.stop()
 
 
-def connect(port, timeout=5):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def connect(port, timeout=5, addr="127.0.0.1", source=None):
+    """A TCP connection to addr:port; source: the local address to connect from (a fleet's
+    client on 127.0.0.9, so logs can tell it from the load balancer's)."""
+    s = socket.create_connection((addr, port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
@@ -188,8 +191,8 @@ class Response:
 class Conn:
     """A raw HTTP/1.1 client connection: send bytes, read whole responses in order."""
 
-    def __init__(self, port, timeout=5):
-        self.sock = connect(port, timeout)
+    def __init__(self, port, timeout=5, addr="127.0.0.1", source=None):
+        self.sock = connect(port, timeout, addr, source)
         self.buf = b""
 
     def send(self, data):
@@ -244,9 +247,10 @@ class Conn:
         self.sock.close()
 
 
-def request(port, path="/", method="GET", headers=None, version="HTTP/1.1", body=b""):
+def request(port, path="/", method="GET", headers=None, version="HTTP/1.1", body=b"",
+            addr="127.0.0.1", source=None):
     """One request on a fresh connection, closed afterwards."""
-    c = Conn(port)
+    c = Conn(port, addr=addr, source=source)
     try:
         h = {"Host": "127.0.0.1", "Connection": "close"}
         h.update(headers or {})
@@ -607,11 +611,13 @@ class Load:
     with a body of `size` bytes. A keep-alive request may fail only on a reused connection
     before any byte of its answer came (the server closed it as idle while draining): a client
     retries such a request, and it is counted as retried, not failed. Use as a context
-    manager; after it, .errors lists the failures and .counts what was done."""
+    manager; after it, .errors lists the failures and .counts what was done. addr: where to
+    connect; source: the local address to connect from (see connect)."""
 
     def __init__(self, port, path="/index.html", size=1000, fresh=2, keepalive=2,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", addr="127.0.0.1", source=None):
         self.port, self.path, self.size, self.host = port, path, size, host
+        self.addr, self.source = addr, source
         self.stop = threading.Event()
         self.errors, self.counts = [], {"fresh": 0, "keepalive": 0, "retried": 0}
         self.lock = threading.Lock()
@@ -625,7 +631,8 @@ class Load:
     def _fresh(self):
         while not self.stop.is_set():
             try:
-                r = request(self.port, self.path, headers={"Host": self.host})
+                r = request(self.port, self.path, headers={"Host": self.host}, addr=self.addr,
+                            source=self.source)
                 if r.status != 200 or len(r.body) != self.size:
                     raise ValueError(repr(r))
                 self._count("fresh")
@@ -638,7 +645,7 @@ class Load:
             reused = c is not None
             try:
                 if c is None:
-                    c = Conn(self.port)
+                    c = Conn(self.port, addr=self.addr, source=self.source)
                 c.send("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (self.path, self.host))
                 r = c.read_response()
             except (EOFError, ConnectionResetError, BrokenPipeError) as e:

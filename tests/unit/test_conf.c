@@ -961,11 +961,12 @@ static void test_listen_groups(void **state) {
                    -EINVAL);
   has(f, "@:2: listen[1]: redirect_https = true needs a listener with tls = true");
   assert_int_equal(load(f, "root = \"www\";\n"
-                           "listen = ( { address = \"127.0.0.1:0\"; tls = 1; proxy_protocol = true; },\n"
+                           "listen = ( { address = \"127.0.0.1:0\"; tls = 1; proxy_protocl = true; },\n"
                            "  { tls = false; }, { address = \"127.0.0.1:1\"; tls = true; redirect_https = true; } );\n"),
                    -EINVAL);
   has(f, "@:2: listen[0].tls: expected true or false, got 1\n");
-  has(f, "@:2: listen[0].proxy_protocol: unknown key");
+  has(f, "@:2: listen[0].proxy_protocl: unknown key (a listener takes address, tls, "
+         "redirect_https, proxy_protocol)");
   has(f, "@:3: listen[1]: expected address = \"IP:PORT\"");
   has(f, "@:3: listen[2]: redirect_https is for plain listeners");
   assert_int_equal(load(f, "root = \"www\";\nlisten = ( { address = \"127.0.0.1:0\"; tls = false; } );\n"), 0);
@@ -973,6 +974,17 @@ static void test_listen_groups(void **state) {
   assert_int_equal(f->c->listen[0].tls, 0);
   assert_int_equal(f->c->https_listener, -1);
   assert_null(f->c->tls.ctx);
+  assert_int_equal(f->c->listen[0].proxy_protocol, 0);
+  /* proxy_protocol: per listener, a boolean */
+  assert_int_equal(load(f, "root = \"www\";\nlisten = ( \"127.0.0.1:0\",\n"
+                           "  { address = \"127.0.0.1:1\"; proxy_protocol = true; } );\n"),
+                   0);
+  assert_int_equal(f->c->listen[0].proxy_protocol, 0);
+  assert_int_equal(f->c->listen[1].proxy_protocol, 1);
+  assert_int_equal(load(f, "root = \"www\";\n"
+                           "listen = ( { address = \"127.0.0.1:1\"; proxy_protocol = \"v2\"; } );\n"),
+                   -EINVAL);
+  has(f, "@:2: listen[0].proxy_protocol: expected true or false, got \"v2\"");
 }
 
 /* The tls group: defaults, values, and the errors that need no certificate file. */
