@@ -73,19 +73,23 @@ class Server:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=self.dir,
                                      env=dict(os.environ, **env) if env else None)
-        threading.Thread(target=self._reader, daemon=True).start()
+        threading.Thread(target=self._reader, args=(self.proc, self.lines), daemon=True).start()
         m = self.wait_log(READY_RE, timeout)
         self.generation = int(m.group(1))
         self.port = int(m.group(3).split(",")[0].rsplit(":", 1)[1])
         return self
 
-    def _reader(self):
-        for line in iter(self.proc.stdout.readline, b""):
+    def _reader(self, proc=None, lines=None):
+        """Copies one process's output into one queue: both are bound when the thread is made
+        (pass them), so the reader of a process that exited cannot put its end (None) into
+        the queue of the server started again in its place."""
+        proc, lines = proc or self.proc, lines or self.lines
+        for line in iter(proc.stdout.readline, b""):
             text = line.decode(errors="replace").rstrip("\n")
             if os.environ.get("EVC_VERBOSE"):
                 print("  server| " + text, flush=True)
-            self.lines.put(text)
-        self.lines.put(None)
+            lines.put(text)
+        lines.put(None)
 
     def wait_log(self, pattern, timeout=10):
         """Waits for a log line matching pattern (a regex); returns the match."""
