@@ -1659,8 +1659,8 @@ static void upgrade_checked(sup_t *sup, int status) {
   while (end > 0 && buf[end - 1] == '\n')
     buf[--end] = '\0';
   char *nl = strrchr(buf, '\n');
-  char out[1024];
-  snprintf(out, sizeof(out), "%s", nl ? nl + 1 : buf);
+  char out[1024]; /* a longer line is cut: it goes into one log line and one CLI answer */
+  snprintf(out, sizeof(out), "%.*s", (int)sizeof(out) - 1, nl ? nl + 1 : buf);
   char why[PATH_MAX + 1200];
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     char how[96];
