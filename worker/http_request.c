@@ -244,6 +244,18 @@ static int method_is_token(const char *buf, uint32_t len) {
   return i > start && i < len && buf[i] == ' ';
 }
 
+/* 1 while the request in buf is still nothing but the beginning of a token: llhttp refuses a
+ * method it does not know at its first byte that matches none it knows, but whether it is
+ * 501 (a token, then a space) or 400 depends on bytes not read yet. */
+static int method_undecided(const char *buf, uint32_t len) {
+  uint32_t i = 0, start;
+  while (i < len && (buf[i] == '\r' || buf[i] == '\n'))
+    i++;
+  for (start = i; i < len && is_tchar((unsigned char)buf[i]); i++)
+    ;
+  return i > start && i == len;
+}
+
 static enum http_parse_result fail(http_parser_t *p, int status, const char *why) {
   p->error_status = status;
   p->error_why = why;
@@ -313,6 +325,16 @@ enum http_parse_result http_parser_execute(http_parser_t *p, char *buf, uint32_t
         p->req.keep_alive = 0;
       p->done = 1;
       return HTTP_PARSE_DONE;
+    }
+    if (e == HPE_INVALID_METHOD && method_undecided(buf, *len)) {
+      /* Decide once the token has ended, whatever the reads: the same bytes split as "ST"
+       * then the rest got 400, and in one read 501 (found by fuzz_http). llhttp is started
+       * again on the whole request each time; it refuses within the first bytes. */
+      if (*len >= p->max_header_bytes)
+        return fail(p, 414, "request line too long");
+      llhttp_reset(&p->llhttp);
+      reset_request(p);
+      return HTTP_PARSE_AGAIN;
     }
     const char *why = p->error_why ? p->error_why : llhttp_get_error_reason(&p->llhttp);
     int status = p->error_hint ? p->error_hint : 400;
