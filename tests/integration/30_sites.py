@@ -26,25 +26,12 @@ X = Ctx()
 
 def get(mode, host, path, args=()):
     name, margs, version = mode
-    d = tempfile.mkdtemp(prefix="evc-sites-")
-    hfile, bfile = os.path.join(d, "h"), os.path.join(d, "b")
-    url = "http://%s:%d%s" % (host, X.port, path)
-    cmd = ["curl", "-sS", "--max-time", "20", "--connect-to", "::127.0.0.1:%d" % X.port,
-           "-D", hfile, "-o", bfile, "-w", "%{http_code} %{http_version}"] + margs + \
-        list(args) + [url]
-    r = subprocess.run(cmd, capture_output=True, timeout=30)
-    expect(r.returncode == 0, "%s %s%s: curl exit %d: %s" % (name, host, path, r.returncode,
-                                                             r.stderr))
-    code, ver = r.stdout.decode().split()
+    code, ver, headers, body = curl(
+        "http://%s:%d%s" % (host, X.port, path),
+        ["--connect-to", "::127.0.0.1:%d" % X.port] + margs + list(args),
+        what="%s %s%s" % (name, host, path))
     expect_eq(ver, version, "%s: HTTP version" % name)
-    headers = {}
-    with open(hfile, "rb") as f:
-        for line in f.read().decode("latin-1").split("\r\n")[1:]:
-            if ":" in line:
-                k, v = line.split(":", 1)
-                headers.setdefault(k.strip().lower(), []).append(v.strip())
-    body = open(bfile, "rb").read() if os.path.exists(bfile) else b""
-    return int(code), {k: ", ".join(v) for k, v in headers.items()}, body
+    return code, headers, body
 
 
 def both(host, path, args=()):

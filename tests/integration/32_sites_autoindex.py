@@ -21,22 +21,12 @@ X = Ctx()
 
 def get(mode, host, path, args=()):
     name, margs, version = mode
-    d = tempfile.mkdtemp(prefix="evc-aidx-")
-    hfile, bfile = os.path.join(d, "h"), os.path.join(d, "b")
-    cmd = ["curl", "-sS", "--max-time", "30", "--connect-to", "::127.0.0.1:%d" % X.port,
-           "-D", hfile, "-o", bfile, "-w", "%{http_code} %{http_version}"] + margs + \
-        list(args) + ["http://%s:%d%s" % (host, X.port, path)]
-    r = subprocess.run(cmd, capture_output=True, timeout=40)
-    expect(r.returncode == 0, "%s %s: curl: %s" % (name, path, r.stderr))
-    code, ver = r.stdout.decode().split()
+    code, ver, headers, body = curl(
+        "http://%s:%d%s" % (host, X.port, path),
+        ["--connect-to", "::127.0.0.1:%d" % X.port] + margs + list(args), timeout=30,
+        what="%s %s" % (name, path))
     expect_eq(ver, version, name + " version")
-    headers = {}
-    for line in open(hfile, "rb").read().decode("latin-1").split("\r\n")[1:]:
-        if ":" in line:
-            k, v = line.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
-    body = open(bfile, "rb").read() if os.path.exists(bfile) else b""
-    return int(code), headers, body
+    return code, headers, body
 
 
 def each(host, path, args=()):

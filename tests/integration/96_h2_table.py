@@ -32,27 +32,9 @@ MODES = [  # name, tls, curl args, the HTTP version curl must report
 
 def fetch(mode, path, args=()):
     name, tls, margs, _ = mode
-    d = tempfile.mkdtemp(prefix="evc-h2t-")
-    hfile, bfile = os.path.join(d, "h"), os.path.join(d, "b")
     url = ("https://localhost:%d%s" % (X.tls_port, path)) if tls else \
         ("http://127.0.0.1:%d%s" % (X.plain_port, path))
-    cmd = ["curl", "-sS", "--max-time", "20", "--cacert", X.ca, "-D", hfile, "-o", bfile,
-           "-w", "%{http_code} %{http_version}"] + margs + list(args) + [url]
-    r = subprocess.run(cmd, capture_output=True, timeout=30)
-    expect(r.returncode == 0, "%s %s: curl exit %d: %s" % (name, path, r.returncode, r.stderr))
-    code, version = r.stdout.decode().split()
-    with open(hfile, "rb") as f:
-        lines = f.read().decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            k, v = line.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
-    body = b""
-    if os.path.exists(bfile):  # curl writes no file for an empty body
-        with open(bfile, "rb") as f:
-            body = f.read()
-    return int(code), version, headers, body
+    return curl(url, ["--cacert", X.ca] + margs + list(args), what="%s %s" % (name, path))
 
 
 def etag():

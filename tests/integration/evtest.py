@@ -4,7 +4,7 @@ and kill the whole process group at the end.
 
 The server's contract used here: once every worker of a generation has reported ready, the
 supervisor logs a line "ready: generation G, N workers, listening on ADDR[, ADDR...]"."""
-import os, re, select, signal, socket, subprocess, sys, tempfile, threading, time, queue
+import os, re, select, shutil, signal, socket, subprocess, sys, tempfile, threading, time, queue
 
 EVCLUSTER = os.environ.get("EVCLUSTER") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "evcluster")
@@ -682,3 +682,31 @@ class Load:
         for t in self.threads:
             t.join()
         return False
+
+
+def curl(url, args=(), timeout=20, what=None):
+    """One request with the real curl (args: its options, e.g. --http2-prior-knowledge):
+    (status, HTTP version as curl names it, headers, body). Header names are lower-cased; a
+    field that comes several times is joined with ", ", as HTTP allows."""
+    d = tempfile.mkdtemp(prefix="evc-curl-")
+    hfile, bfile = os.path.join(d, "h"), os.path.join(d, "b")
+    cmd = ["curl", "-sS", "--max-time", str(timeout), "-D", hfile, "-o", bfile,
+           "-w", "%{http_code} %{http_version}"] + list(args) + [url]
+    try:
+        r = subprocess.run(cmd, capture_output=True, timeout=timeout + 10)
+        expect(r.returncode == 0, "%s: curl exit %d: %s" % (what or url, r.returncode,
+                                                             r.stderr.decode(errors="replace")))
+        code, version = r.stdout.decode().split()
+        fields = {}
+        with open(hfile, "rb") as f:
+            for line in f.read().decode("latin-1").split("\r\n")[1:]:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    fields.setdefault(k.strip().lower(), []).append(v.strip())
+        body = b""
+        if os.path.exists(bfile):  # curl writes no file for an empty body
+            with open(bfile, "rb") as f:
+                body = f.read()
+        return int(code), version, {k: ", ".join(v) for k, v in fields.items()}, body
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
