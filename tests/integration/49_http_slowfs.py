@@ -74,6 +74,32 @@ def loop_thread_calls(logfile):
         return []
 
 
+def fast_while(th, fetch_fast, report, limit_s=40):
+    """Fresh small requests, one at a time, while thread th (a download from the slow disk)
+    runs: fetch_fast() makes one and returns its body. Returns (how many, the slowest in s)."""
+    worst, n, deadline = 0.0, 0, time.monotonic() + limit_s
+    while th.is_alive() and time.monotonic() < deadline:
+        t0 = time.monotonic()
+        body = fetch_fast()
+        worst = max(worst, time.monotonic() - t0)
+        n += 1
+        if body != b"fast\n":
+            report(False, "fast request answered %r" % body)
+        th.join(0.05)
+    th.join(10)
+    return n, worst
+
+
+def report_pool_reads(logfile, name, report):
+    """The slow file was read in pieces on the pool, and the loop thread made no slow call."""
+    lines = open(logfile).readlines() if os.path.exists(logfile) else []
+    reads = [l for l in lines if name in l or "fd=" in l]
+    report(len(reads) >= 5, "the file was read in pieces on the pool (%d slow calls)"
+           % len(reads))
+    calls = loop_thread_calls(logfile)
+    report(not calls, "the loop thread made no slow call: %r" % calls[:5])
+
+
 def test_fast_while_slow_pending(s):
     targets = ["/slow-1.txt", "/slow-2.txt", "/slow-missing.txt"]
     conns = []

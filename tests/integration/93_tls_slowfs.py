@@ -44,18 +44,13 @@ def main():
         th.start()
         wait_for(lambda: "slow-big.bin" in {os.path.basename(p)
                                             for p in slowfs.slow_log_paths(slowlog)}, 5, 0.01)
-        worst, n, deadline = 0.0, 0, time.monotonic() + 40
-        while th.is_alive() and time.monotonic() < deadline:
-            t0 = time.monotonic()
+
+        def fast():
             c = TlsConn(s.port, ca)
             r = roundtrip(c, path="/fast.txt", host="localhost")
             c.close()
-            worst = max(worst, time.monotonic() - t0)
-            n += 1
-            if r.body != b"fast\n":
-                report(False, "fast request answered %r" % r.body)
-            th.join(0.05)
-        th.join(10)
+            return r.body
+        n, worst = slowfs.fast_while(th, fast, report)
         r = got.get("r")
         report(r is not None and r.status == 200 and r.body == BIG,
                "the slow 2 MiB file came over TLS byte for byte (%s)" %
@@ -63,12 +58,7 @@ def main():
         report(n >= 3 and worst < FAST_LIMIT,
                "%d fresh HTTPS requests meanwhile, the slowest %.0f ms (limit %.0f)" %
                (n, worst * 1000, FAST_LIMIT * 1000))
-        lines = open(slowlog).readlines() if os.path.exists(slowlog) else []
-        reads = [l for l in lines if "slow-big.bin" in l or "fd=" in l]
-        report(len(reads) >= 5, "the file was read in pieces on the pool (%d slow calls)"
-               % len(reads))
-        calls = slowfs.loop_thread_calls(slowlog)
-        report(not calls, "the loop thread made no slow call: %r" % calls[:5])
+        slowfs.report_pool_reads(slowlog, "slow-big.bin", report)
     finally:
         s.stop()
     print("%d passed, %d failed" % (results.count(True), results.count(False)))
