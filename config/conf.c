@@ -1199,15 +1199,13 @@ static void key_tls_version(ctx_t *x, const config_setting_t *s, const key_spec_
              describe(s, got, sizeof(got)));
 }
 
-static void walk(ctx_t *x, const config_setting_t *g, const key_spec_t *keys);
-
 static void key_group(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   char got[96];
   if (!config_setting_is_group(s)) {
     errs_add(x->e, s, NULL, "expected a group { ... }, got %s", describe(s, got, sizeof(got)));
     return;
   }
-  walk(x, s, k->sub);
+  walk_keys(x, s, k->sub, NULL);
 }
 
 /* ---- the schema ---- */
@@ -1348,7 +1346,8 @@ static void unknown_key(ctx_t *x, const config_setting_t *s, const key_spec_t *k
              best->group ? "." : "", best->name);
 }
 
-static void walk(ctx_t *x, const config_setting_t *g, const key_spec_t *keys) {
+void walk_keys(ctx_t *x, const config_setting_t *g, const key_spec_t *keys,
+               const char *unknown) {
   int n = config_setting_length(g);
   for (int i = 0; i < n; i++) {
     const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -1357,6 +1356,8 @@ static void walk(ctx_t *x, const config_setting_t *g, const key_spec_t *keys) {
       ;
     if (k->name)
       k->fn(x, s, k);
+    else if (unknown)
+      errs_add(x->e, s, NULL, "%s", unknown);
     else
       unknown_key(x, s, keys);
   }
@@ -1590,7 +1591,7 @@ int conf_load(const char *path, conf_t **out, char *err, size_t errlen) {
   c->access_log = path_join(c->dir, "access.log");
   c->error_log = NULL;
 
-  walk(&x, config_root_setting(&cfg), top_keys);
+  walk_keys(&x, config_root_setting(&cfg), top_keys, NULL);
 
   const config_setting_t *top = config_root_setting(&cfg);
   if (!config_setting_get_member(top, "listen"))

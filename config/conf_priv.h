@@ -64,6 +64,10 @@ int get_int(ctx_t *x, const config_setting_t *s, long long min, long long max, c
             int *out);
 int get_string(ctx_t *x, const config_setting_t *s, const char **out);
 void key_bool(ctx_t *x, const config_setting_t *s, const key_spec_t *k);
+/* Runs each setting of group g through its key in keys; an unknown one is an error that says
+ * `unknown`, or (NULL) names the closest known key. */
+void walk_keys(ctx_t *x, const config_setting_t *g, const key_spec_t *keys,
+               const char *unknown);
 void key_root(ctx_t *x, const config_setting_t *s, const key_spec_t *k);
 void key_index(ctx_t *x, const config_setting_t *s, const key_spec_t *k);
 /* tls.certificates entries, appended to the server's list (SNI picks among them) */

@@ -461,7 +461,9 @@ static const key_spec_t compression_keys[] = {
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static void walk_site(ctx_t *x, const config_setting_t *g, const key_spec_t *keys);
+#define SITE_UNKNOWN                                                                          \
+  "unknown key (a site takes names, root, index, headers, error_pages, autoindex, fallback, "  \
+  "fallback_extensions, compression, certificates)"
 
 static void key_compression(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   char got[96];
@@ -472,7 +474,7 @@ static void key_compression(ctx_t *x, const config_setting_t *s, const key_spec_
     return;
   }
   x->cur->precompressed = 1; /* the group's default */
-  walk_site(x, s, compression_keys);
+  walk_keys(x, s, compression_keys, SITE_UNKNOWN);
   if (x->cur->zip.n_types && !x->cur->zip.on_the_fly)
     errs_add(x->e, config_setting_get_member(s, "types"), NULL,
              "types are compressed on the fly: set on_the_fly = true");
@@ -504,22 +506,6 @@ static const key_spec_t site_keys[] = {
     {NULL, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static void walk_site(ctx_t *x, const config_setting_t *g, const key_spec_t *keys) {
-  int n = config_setting_length(g);
-  for (int i = 0; i < n; i++) {
-    const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-    const key_spec_t *k;
-    for (k = keys; k->name && strcmp(k->name, config_setting_name(s)) != 0; k++)
-      ;
-    if (k->name)
-      k->fn(x, s, k);
-    else
-      errs_add(x->e, s, NULL,
-               "unknown key (a site takes names, root, index, headers, "
-               "error_pages, autoindex, fallback, fallback_extensions, "
-               "compression, certificates)");
-  }
-}
 
 /* A page of the site (an error page, the fallback) must lie inside the root: a symlink out
  * of it is refused, as requests would be. A missing page is a warning: the built-in body is
@@ -591,7 +577,7 @@ void key_sites(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
       continue;
     }
     x->cur = &site;
-    walk_site(x, g, site_keys);
+    walk_keys(x, g, site_keys, SITE_UNKNOWN);
     x->cur = NULL;
     if (site.n_names == 0 && !config_setting_get_member(g, "names"))
       errs_add(x->e, g, NULL, "expected names = [\"example.com\", ...] in the site");
