@@ -26,7 +26,7 @@ Usage: scripts/bench.sh [options]
                     how evenly the 2 workers share the load (max/min requests, from status)
   --client-stats    also report what each server makes the client and itself do per
                     response: wrk's read() calls and CPU time (perf stat), and the server's
-                    sleeps (voluntary context switches of its processes)
+                    sleeps (voluntary context switches of its processes) and CPU time
   --timers          instead of the servers: timer lateness of our loop beside node's
                     (a repeating 100 ms timer on an idle loop, -r rounds of 50 ticks,
                     interleaved), and the loop lag an idle worker's status reports
@@ -505,6 +505,14 @@ run_h2load() {
 # With --client-stats three more fields: wrk's read() calls and CPU microseconds per response
 # (perf stat on wrk), and the server's sleeps per response (voluntary context switches of every
 # process of its session): what decides a run whose client CPU is saturated.
+server_cpu_ticks() { # the sum of utime + stime (clock ticks) of a session's processes
+  local p t=0 v
+  for p in $(session_procs "$1" | awk '{ print $1 }'); do
+    v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
 server_sleeps() { # the sum of voluntary context switches of a session's processes
   local p t=0 v
   for p in $(session_procs "$1" | awk '{ print $1 }'); do
@@ -514,10 +522,10 @@ server_sleeps() { # the sum of voluntary context switches of a session's process
   echo "$t"
 }
 run_wrk() {
-  local inst=$1 file=$2 mode=$3 out args rps p99 bad perfw=() cs="" sl0=0 sl1 reqs
+  local inst=$1 file=$2 mode=$3 out args rps p99 bad perfw=() cs="" sl0=0 sl1 reqs ct0=0 ct1
   [[ $mode == h2 ]] && { run_h2load "$inst" "$file"; return; }
   ((CSTATS)) && perfw=(perf stat -x, -o "$TMP/perf.out" -e syscalls:sys_enter_read,task-clock --)
-  ((CSTATS)) && sl0=$(server_sleeps "${PID[$inst]}")
+  ((CSTATS)) && sl0=$(server_sleeps "${PID[$inst]}") && ct0=$(server_cpu_ticks "${PID[$inst]}")
   args=(-t1 "-c$CONNS" "-d${DURATION}s")
   ((LATENCY)) && args+=(--latency)
   [[ $mode == close ]] && args+=(-H 'Connection: close')
@@ -543,11 +551,12 @@ run_wrk() {
     [[ -n $p99 && $p99 != 0.000 ]] || p99=-
   fi
   if ((CSTATS)); then
-    sl1=$(server_sleeps "${PID[$inst]}")
+    sl1=$(server_sleeps "${PID[$inst]}") ct1=$(server_cpu_ticks "${PID[$inst]}")
     reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
-    cs=$(awk -F, -v n="$reqs" -v sl=$((sl1 - sl0)) '
+    cs=$(awk -F, -v n="$reqs" -v sl=$((sl1 - sl0)) -v ct=$((ct1 - ct0)) -v hz="$(getconf CLK_TCK)" '
       $3 == "syscalls:sys_enter_read" { r = $1 } $3 == "task-clock" { c = $1 }
-      END { if (n > 0) printf "%.2f %.2f %.4f", r / n, c * 1000 / n, sl / n; else print "- - -" }' "$TMP/perf.out")
+      END { if (n > 0) printf "%.2f %.2f %.4f %.2f", r / n, c * 1000 / n, sl / n, ct * 1e6 / hz / n
+            else print "- - - -" }' "$TMP/perf.out")
   fi
   echo "$rps $p99 $cs"
 }
@@ -636,7 +645,7 @@ done
 # Interleaved: in each round every workload runs on every server in turn, so slow drift of the
 # machine (other jobs, thermal) spreads over all servers instead of favouring one. The server
 # order rotates from round to round so that no server always runs first.
-declare -A RPS=() P99=() WHY=() CRD=() CCPU=() CSL=()
+declare -A RPS=() P99=() WHY=() CRD=() CCPU=() CSL=() SCPU=()
 n=${#RUNNING[@]}
 for ((r = 0; r < ROUNDS; r++)); do
   for w in "${WORKLOADS[@]}"; do
@@ -648,7 +657,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         RPS[$wid|$s]+="- " P99[$wid|$s]+="- "
         continue
       fi
-      read -r a b cr cc csl <<<"$(run_wrk "$inst" "$file" "$mode")"
+      read -r a b cr cc csl scpu <<<"$(run_wrk "$inst" "$file" "$mode")"
       # A server that did not actually log must not win the logging row.
       if [[ $suffix == +log && $a != ERR && ! -s $TMP/$inst/access.log ]]; then
         a=ERR b="access log stayed empty"
@@ -659,7 +668,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         log "round $((r + 1))/$ROUNDS  $label  $s: ERR $b"
       else
         RPS[$wid|$s]+="$a " P99[$wid|$s]+="$b "
-        ((CSTATS)) && CRD[$wid|$s]+="$cr " CCPU[$wid|$s]+="$cc " CSL[$wid|$s]+="$csl "
+        ((CSTATS)) && CRD[$wid|$s]+="$cr " CCPU[$wid|$s]+="$cc " CSL[$wid|$s]+="$csl " SCPU[$wid|$s]+="$scpu "
         lat=""
         ((LATENCY)) && lat=", p99 $b ms"
         log "round $((r + 1))/$ROUNDS  $label  $s: $a req/s$lat"
@@ -804,15 +813,16 @@ table rps
 ((LATENCY)) && { echo; table p99; }
 if ((CSTATS)); then # per response, median of the rounds: client reads, client CPU us, server sleeps
   echo
-  echo "# per response (median of $ROUNDS): wrk read() calls / wrk CPU us / server sleeps"
-  MD+=$'\n'"| workload (per response: wrk reads / wrk CPU us / server sleeps) |$(printf ' %s |' "${RUNNING[@]}")"$'\n'
+  echo "# per response (median of $ROUNDS): wrk read() calls / wrk CPU us / server sleeps / server CPU us"
+  MD+=$'\n'"| workload (per response: wrk reads / wrk CPU us / server sleeps / server CPU us) |$(printf ' %s |' "${RUNNING[@]}")"$'\n'
   MD+="|---|$(printf -- '---:|%.0s' "${RUNNING[@]}")"$'\n'
   for w in "${WORKLOADS[@]}"; do
     IFS='|' read -r wid label _ <<<"$w"
     cells=()
     for s in "${RUNNING[@]}"; do
       read -ra v1 <<<"${CRD[$wid|$s]:-}"; read -ra v2 <<<"${CCPU[$wid|$s]:-}"; read -ra v3 <<<"${CSL[$wid|$s]:-}"
-      cells+=("$(median "${v1[@]:--}") / $(median "${v2[@]:--}") / $(median "${v3[@]:--}")")
+      read -ra v4 <<<"${SCPU[$wid|$s]:-}"
+      cells+=("$(median "${v1[@]:--}") / $(median "${v2[@]:--}") / $(median "${v3[@]:--}") / $(median "${v4[@]:--}")")
     done
     printf '%-34s' "$label"; printf ' %22s' "${cells[@]}"; echo
     MD+="| $label |$(printf ' %s |' "${cells[@]}")"$'\n'
