@@ -22,9 +22,16 @@
 #include "loop.h"
 
 /* The largest write offered to SSL_write: one full record. Smaller pieces (headers and a
- * small body) are copied together first, so an answer of a few KiB is one record and one
- * send, not one per piece. */
+ * small body) are copied together first, so an answer of a few KiB is one record, not one
+ * per piece. */
 #define RECORD_MAX 16384
+/* Records are made in memory (out_bio) and written together: up to BATCH bytes of plaintext
+ * per sendv in one send. OpenSSL's socket BIO writes each 16 KiB record by itself: 64 sends,
+ * and as many wake-ups of the client, per MiB. RECORD_ROOM bounds what one SSL_write of a
+ * record can add (header, tag, content type, and room for a message of the session's own). */
+#define BATCH (128 * 1024)
+#define RECORD_ROOM (RECORD_MAX + 2048)
+#define OBUF_CAP (BATCH + RECORD_ROOM)
 
 /* What an HTTPS port says to a client speaking plain HTTP to it (nginx answers the same
  * way), instead of a silent close the operator would have to guess at. */
@@ -45,6 +52,17 @@ struct wtls {
   int ktls_asked; /* SSL_OP_ENABLE_KTLS set: the kernel has the tls ULP */
   unsigned char alpn[32]; /* the protocols we offer, in wire format, ours first */
   unsigned alpn_len;
+  /* Shared by every connection's SSL after its handshake (kernel TLS aside): its records
+   * land in obuf, which is empty again when the call that filled it returns (sent, or moved
+   * to the connection's held bytes). */
+  BIO *out_bio;
+  char *obuf; /* OBUF_CAP bytes */
+  size_t olen;
+  /* obuf's of OBUF_CAP bytes that connections held and gave back: a socket that took part
+   * of a batch gets obuf itself (no copy) and obuf is replaced from here, so busy downloads
+   * neither copy their rest nor make malloc grow and trim the heap each time */
+  char *spare[16];
+  unsigned n_spare;
   char scratch[RECORD_MAX];
 };
 
@@ -135,6 +153,114 @@ static int ssl_fail(SSL *s, int r, int *want) {
   }
 }
 
+/* ---- records out ------------------------------------------------------------------------ */
+
+static int obio_create(BIO *b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+static int obio_write(BIO *b, const char *p, size_t n, size_t *written) {
+  wtls_t *w = BIO_get_data(b);
+  BIO_clear_retry_flags(b);
+  if (!w)
+    return 0; /* the worker's TLS state is gone (exit) */
+  if (n > OBUF_CAP - w->olen) { /* not reached: a record is made only with room for it */
+    BIO_set_retry_write(b);
+    return 0;
+  }
+  memcpy(w->obuf + w->olen, p, n);
+  w->olen += n;
+  *written = n;
+  return 1;
+}
+
+static long obio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)b;
+  (void)num;
+  (void)ptr;
+  return cmd == BIO_CTRL_FLUSH; /* every other control: "not supported", as a mem BIO */
+}
+
+static char *buf_get(wtls_t *w) {
+  char *p = w->n_spare ? w->spare[--w->n_spare] : malloc(OBUF_CAP);
+  if (!p)
+    abort(); /* out of memory: nothing sensible left to do for a server */
+  return p;
+}
+
+/* Held bytes live in an OBUF_CAP buffer unless there are more of them (see out_flush). */
+static void held_drop(struct transport *t, wtls_t *w) {
+  if (t->held && t->held_len <= OBUF_CAP && w && w->n_spare < sizeof(w->spare) / sizeof(w->spare[0]))
+    w->spare[w->n_spare++] = t->held;
+  else
+    free(t->held);
+  t->held = NULL;
+  t->held_len = t->held_off = 0;
+}
+
+/* Writes t's held records, then what obuf has, in one send. What the socket does not take is
+ * held by t. 0: all out; -EAGAIN: some is held; -errno: the connection is gone (nothing
+ * held). */
+static int out_flush(struct transport *t, wtls_t *w) {
+  struct iovec iov[2];
+  int n = 0;
+  size_t total = 0;
+  if (t->held) {
+    iov[n].iov_base = t->held + t->held_off;
+    iov[n++].iov_len = t->held_len - t->held_off;
+  }
+  if (w->olen) {
+    iov[n].iov_base = w->obuf;
+    iov[n++].iov_len = w->olen;
+  }
+  for (int i = 0; i < n; i++)
+    total += iov[i].iov_len;
+  if (total == 0)
+    return 0;
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+  ssize_t sent;
+  do {
+    sent = sendmsg(t->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (sent < 0 && errno == EINTR);
+  if ((sent < 0 && errno != EAGAIN) || (size_t)sent == total) {
+    int rc = sent < 0 ? -errno : 0;
+    held_drop(t, w);
+    w->olen = 0;
+    return rc;
+  }
+  size_t done = sent < 0 ? 0 : (size_t)sent;
+  if (!t->held) { /* the common case: the socket took part of a batch; t keeps obuf */
+    t->held = w->obuf;
+    t->held_len = w->olen;
+    t->held_off = done;
+    w->obuf = buf_get(w);
+  } else if (!w->olen) {
+    t->held_off += done;
+  } else { /* held bytes and new records (a read's or a shutdown's): both kept, in order */
+    size_t rest = total - done;
+    char *keep = rest <= OBUF_CAP ? buf_get(w) : malloc(rest);
+    if (!keep)
+      abort();
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+      size_t len = iov[i].iov_len;
+      if (done >= len) {
+        done -= len;
+        continue;
+      }
+      memcpy(keep + off, (const char *)iov[i].iov_base + done, len - done);
+      off += len - done;
+      done = 0;
+    }
+    held_drop(t, w);
+    t->held = keep;
+    t->held_len = rest;
+  }
+  w->olen = 0;
+  return -EAGAIN;
+}
+
 /* A client that spoke plain HTTP: drain what it sent (so that our close is a FIN, not a
  * reset that would destroy the answer), answer 400 in plain text, end our side. */
 static void answer_plain_http(int fd) {
@@ -155,8 +281,11 @@ static int tls_handshake(struct transport *t, int *want) {
     w->st.handshakes++;
     if (SSL_session_reused(s))
       w->st.resumed++;
-    if (BIO_get_ktls_send(SSL_get_wbio(s)))
-      w->st.ktls = 1;
+    if (BIO_get_ktls_send(SSL_get_wbio(s))) {
+      w->st.ktls = 1; /* the kernel makes the records: sendfile needs the socket BIO */
+    } else if (BIO_up_ref(w->out_bio)) {
+      SSL_set0_wbio(s, w->out_bio); /* drops the socket BIO's write reference */
+    }
     return 0;
   }
   int e = SSL_get_error(s, r);
@@ -180,9 +309,75 @@ static ssize_t tls_recv(struct transport *t, void *buf, size_t len, int *want) {
   size_t n = 0;
   ERR_clear_error();
   int r = SSL_read_ex(s, buf, len, &n);
+  wtls_t *w = of_ssl(s);
+  if (w->olen) /* the read answered the peer (a KeyUpdate, an alert): best effort, held */
+    (void)out_flush(t, w);
   if (r == 1)
     return (ssize_t)n;
   return ssl_fail(s, r, want);
+}
+
+/* After the handshake: records of up to BATCH bytes made into obuf, then one send. */
+static ssize_t tls_sendv_batch(struct transport *t, wtls_t *w, const struct iovec *iov, int n,
+                               int *want) {
+  SSL *s = t->state;
+  if (t->held) { /* records made earlier wait: they go first, alone */
+    int rc = out_flush(t, w);
+    if (rc < 0) {
+      *want = LOOP_WRITE;
+      return rc;
+    }
+    size_t owed = t->owed;
+    t->owed = 0;
+    if (owed) /* the bytes the last call was offered are out */
+      return (ssize_t)owed;
+  }
+  size_t taken = 0;
+  int i = 0;
+  size_t off = 0; /* into iov[i] */
+  while (i < n && taken < BATCH && OBUF_CAP - w->olen >= RECORD_ROOM) {
+    if (off == iov[i].iov_len) {
+      i++;
+      off = 0;
+      continue;
+    }
+    const char *p = (const char *)iov[i].iov_base + off;
+    size_t len = iov[i].iov_len - off;
+    if (len >= RECORD_MAX) {
+      len = RECORD_MAX;
+      off += len;
+    } else { /* gather the pieces of one record */
+      memcpy(w->scratch, p, len);
+      i++;
+      off = 0;
+      while (i < n && len < RECORD_MAX) {
+        size_t take = iov[i].iov_len - off < RECORD_MAX - len ? iov[i].iov_len - off : RECORD_MAX - len;
+        memcpy(w->scratch + len, (const char *)iov[i].iov_base + off, take);
+        len += take;
+        off += take;
+        if (off == iov[i].iov_len) {
+          i++;
+          off = 0;
+        }
+      }
+      p = w->scratch;
+    }
+    size_t sent = 0;
+    ERR_clear_error();
+    int r = SSL_write_ex(s, p, len, &sent);
+    if (r != 1 || sent != len) { /* not for lack of room (there is room): a broken session */
+      ERR_clear_error();
+      w->olen = 0;
+      return -EPROTO;
+    }
+    taken += len;
+  }
+  int rc = out_flush(t, w);
+  if (rc == -EAGAIN) {
+    t->owed = taken;
+    *want = LOOP_WRITE;
+  }
+  return rc < 0 ? rc : (ssize_t)taken;
 }
 
 static ssize_t tls_sendv(struct transport *t, const struct iovec *iov, int n, int more,
@@ -190,6 +385,8 @@ static ssize_t tls_sendv(struct transport *t, const struct iovec *iov, int n, in
   SSL *s = t->state;
   wtls_t *w = of_ssl(s);
   (void)more; /* records are whole: there is nothing to cork */
+  if (SSL_get_wbio(s) == w->out_bio)
+    return tls_sendv_batch(t, w, iov, n, want);
   size_t total = 0;
   for (int i = 0; i < n; i++)
     total += iov[i].iov_len;
@@ -227,6 +424,9 @@ static void tls_shutdown(struct transport *t) {
   ERR_clear_error();
   SSL_shutdown(t->state); /* our close_notify; the peer's is not waited for */
   ERR_clear_error();
+  wtls_t *w = of_ssl(t->state);
+  if (w->olen || t->held)
+    (void)out_flush(t, w); /* best effort: the FIN follows whatever the socket took */
   shutdown(t->fd, SHUT_WR);
 }
 
@@ -250,6 +450,8 @@ static const char *tls_describe(const struct transport *t, char *buf, size_t len
 }
 
 static void tls_release(struct transport *t) {
+  held_drop(t, of_ssl(t->state));
+  t->owed = 0;
   SSL_free(t->state);
   t->state = NULL;
 }
@@ -320,6 +522,26 @@ int wtls_new(const conf_t *conf, const struct ipc_ticket_keys *keys, log_t *log,
     memcpy(w->alpn, h1, sizeof(h1) - 1);
     w->alpn_len = sizeof(h1) - 1;
   }
+  static BIO_METHOD *obio_method; /* one per process, never freed: BIOs of it live as long */
+  if (!obio_method) {
+    obio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "evcluster records");
+    if (!obio_method || !BIO_meth_set_create(obio_method, obio_create) ||
+        !BIO_meth_set_write_ex(obio_method, obio_write) ||
+        !BIO_meth_set_ctrl(obio_method, obio_ctrl)) {
+      BIO_meth_free(obio_method);
+      obio_method = NULL;
+    }
+  }
+  w->out_bio = obio_method ? BIO_new(obio_method) : NULL;
+  w->obuf = malloc(OBUF_CAP);
+  if (!w->out_bio || !w->obuf) {
+    ERR_clear_error();
+    BIO_free(w->out_bio);
+    free(w->obuf);
+    free(w);
+    return -ENOMEM;
+  }
+  BIO_set_data(w->out_bio, w);
   if (keys)
     wtls_set_keys(w, keys);
   if (ex_index < 0)
@@ -359,5 +581,10 @@ void wtls_free(wtls_t *w) {
   if (!w)
     return;
   OPENSSL_cleanse(&w->keys, sizeof(w->keys));
+  BIO_set_data(w->out_bio, NULL); /* connections still holding it no longer write */
+  BIO_free(w->out_bio);
+  free(w->obuf);
+  while (w->n_spare)
+    free(w->spare[--w->n_spare]);
   free(w);
 }

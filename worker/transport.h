@@ -21,7 +21,9 @@ struct transport_ops {
   ssize_t (*recv)(struct transport *t, void *buf, size_t len, int *want);
   /* Sends from the iovecs; returns the bytes taken (> 0), -EAGAIN with *want, or -errno.
    * more: bytes follow at once, or a close does (MSG_MORE on plain). A call after -EAGAIN
-   * must offer at least the bytes the failed one offered (TLS keeps the record it built). */
+   * must offer at least the bytes the failed one offered: TLS may have made records of them
+   * that the socket took only in part; it holds the rest and answers for those bytes once
+   * they are out. */
   ssize_t (*sendv)(struct transport *t, const struct iovec *iov, int n, int more, int *want);
   /* 1 when recv has bytes already decrypted: the socket will not say readable for them. */
   int (*pending)(const struct transport *t);
@@ -48,6 +50,11 @@ struct transport {
   void *state; /* TLS: the SSL object; plain: NULL */
   int fd;
   int nodelay; /* the transport set TCP_NODELAY itself (TLS does, at accept) */
+  /* TLS: records made but not yet taken by the socket (a sendv that returned -EAGAIN),
+   * written before any other byte. Owned here (malloc'd), freed by release. */
+  char *held;
+  size_t held_len, held_off;
+  size_t owed; /* the plaintext bytes of those records: what the next sendv returns */
 };
 
 extern const struct transport_ops transport_plain;

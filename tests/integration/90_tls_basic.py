@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """HTTPS: the HTTP behaviour of the plain suites over TLS (GET, HEAD, ranges, conditionals,
-keep-alive, pipelining, a 5 MiB file byte for byte), with curl --cacert, openssl s_client and
+keep-alive, pipelining, a 5 MiB file byte for byte, also to a slow reader), with curl --cacert, openssl s_client and
 Python's ssl; SNI picks the certificate (ECDSA and RSA), and for a name with both the client's
 signature algorithms choose; TLS 1.0 and 1.1 are refused and
 min_version TLSv1.3 refuses 1.2; ALPN answers http/1.1; a plain request on the TLS port gets a
 400 in plain text; the access log and status show the protocol; redirect_https."""
-import hashlib, os, re, ssl, subprocess, sys, tempfile, time
+import hashlib, os, re, socket, ssl, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evtest import *
 from tlscerts import *
@@ -52,6 +52,46 @@ def case_large_exact(s):
     expect(r.stdout == BIG[3000000:4000000], "large range")
     r = curl(["--cacert", X.ca, "-r", "5-9", url("/index.html")])
     expect_eq(r.stdout, SMALL[5:10], "small range")
+
+
+def case_slow_reader_exact(s):
+    """A reader with a small receive buffer that takes its bytes a little at a time: the
+    server's batched TLS writes are taken by the socket in part, again and again, and what it
+    held must follow in order. Two pipelined downloads on one connection, byte for byte."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+    raw.settimeout(10)
+    raw.connect(("127.0.0.1", X.tls_port))
+    c = client_context(X.ca).wrap_socket(raw, server_hostname="localhost")
+    try:
+        req = b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        c.sendall(req + req)
+        want_head = b"content-length: %d\r\n" % len(BIG)
+        got, reads = b"", 0
+        deadline = time.monotonic() + 40
+        total = None
+        while total is None or len(got) < total:
+            expect(time.monotonic() < deadline, "2 slow downloads took over 40 s (%d bytes)" % len(got))
+            chunk = c.recv(16384)
+            expect(chunk, "the server closed after %d bytes" % len(got))
+            got += chunk
+            reads += 1
+            if reads % 16 == 0:
+                time.sleep(0.002)  # a slow reader: the server's socket fills meanwhile
+            if total is None and got.count(b"\r\n\r\n") >= 1:
+                head_len = got.index(b"\r\n\r\n") + 4
+                expect(want_head in got[:head_len].lower(), "first head: %r" % got[:head_len])
+                total = 2 * (head_len + len(BIG))  # the same head twice (Date may tick: checked)
+        h1 = got.index(b"\r\n\r\n") + 4
+        expect(hashlib.sha256(got[h1:h1 + len(BIG)]).digest() == hashlib.sha256(BIG).digest(),
+               "first body differs")
+        rest = got[h1 + len(BIG):]
+        h2 = rest.index(b"\r\n\r\n") + 4
+        expect(rest.startswith(b"HTTP/1.1 200"), "second answer: %r" % rest[:40])
+        expect(hashlib.sha256(rest[h2:h2 + len(BIG)]).digest() == hashlib.sha256(BIG).digest(),
+               "second body differs")
+    finally:
+        c.close()
 
 
 def case_conditionals(s):
@@ -228,7 +268,8 @@ def main():
                               workers=2))
     with s:
         X.plain_port, X.tls_port, X.redir_port = listen_ports(s)
-        res = run_cases(s, [case_get_head, case_large_exact, case_conditionals,
+        res = run_cases(s, [case_get_head, case_large_exact, case_slow_reader_exact,
+                            case_conditionals,
                             case_keepalive_pipelining, case_sni, case_ecdsa_and_rsa_for_one_name,
                             case_old_versions_refused,
                             case_alpn, case_plain_on_tls_port, case_redirect,
