@@ -62,6 +62,7 @@ struct worker {
   loop_io_t io;
   int ready, drain_sent, draining, stop_sent, killed, eof;
   int health_killed; /* killed for missed pings: a restart for "health", not "crash" */
+  int keys_owed;     /* a rotation's ticket keys found its IPC socket full: sent with a ping */
   uint64_t started_ms, ready_ms, last_answer_ms;
   uint64_t kill_at_ms; /* 0: none */
   uint64_t seq;        /* last ping sent */
@@ -1008,6 +1009,16 @@ static int recycle_reaped(struct worker *w, int had_slot) {
   return 1;
 }
 
+/* A worker whose IPC socket is full (busy, or hung: health decides) gets the keys later, from
+ * on_health: a worker that missed two rotations could not read its peers' tickets. */
+static void send_keys(sup_t *sup, struct worker *w) {
+  int rc = ipc_send(w->fd, IPC_TICKET_KEYS, &sup->tickets, sizeof(sup->tickets));
+  w->keys_owed = rc == -EAGAIN;
+  if (rc < 0 && rc != -EAGAIN && rc != -EPIPE)
+    log_msg(sup->log, LOG_WARN, "worker %ld: sending ticket keys failed: %s", (long)w->pid,
+            strerror(-rc));
+}
+
 static void on_health(loop_timer_t *t) {
   sup_t *sup = t->h.data;
   const conf_t *c = sup->active ? sup->active->conf : NULL;
@@ -1028,6 +1039,8 @@ static void on_health(loop_timer_t *t) {
         worker_kill(w, why);
         continue;
       }
+      if (w->keys_owed)
+        send_keys(sup, w);
       struct ipc_ping p = {.seq = ++w->seq};
       w->outstanding++; /* a ping that cannot be sent is unanswered too */
       int rc = ipc_send(w->fd, IPC_PING, &p, sizeof(p));
@@ -1052,8 +1065,8 @@ static void on_tickets(loop_timer_t *t) {
   } else {
     for (struct gen *g = sup->gens; g; g = g->next)
       for (struct worker *w = g->workers; w; w = w->next)
-        if (!w->killed && ipc_send(w->fd, IPC_TICKET_KEYS, &sup->tickets, sizeof(sup->tickets)) < 0)
-          log_msg(sup->log, LOG_WARN, "worker %ld: sending ticket keys failed", (long)w->pid);
+        if (!w->killed)
+          send_keys(sup, w);
     log_msg(sup->log, LOG_INFO, "TLS ticket keys rotated");
   }
   loop_timer_start(&sup->tickets_timer, on_tickets, secs_ms(c->tls.ticket_key_rotation), 0);
