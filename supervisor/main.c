@@ -147,7 +147,8 @@ static int check_config(const char *file) {
   int bad = check_runtime(conf);
   char why[512] = "";
   /* an upgrade's rehearsal: one worker of this binary must start (see trial.h) */
-  if (!bad && getenv(SUP_TRIAL_ENV) && sup_trial_run(conf, why, sizeof(why)) < 0) {
+  const char *held = getenv(SUP_TRIAL_ENV);
+  if (!bad && held && sup_trial_run(conf, held, why, sizeof(why)) < 0) {
     fprintf(stderr, "%s: %s\n", conf->path, why);
     bad = 1;
   }

@@ -171,6 +171,9 @@ static void upgrade_start(sup_t *sup, sup_ctl_req_t *req);
 static void upgrade_checked(sup_t *sup, int status);
 static void handled_set(sigset_t *set);
 
+/* Listeners open at once: a config and the one reloaded over it, at most 64 each. */
+#define HELD_MAX 256
+
 static uint64_t now_ms(sup_t *sup) {
   loop_update_time(sup->loop);
   return loop_now(sup->loop);
@@ -1610,8 +1613,19 @@ static void upgrade_start(sup_t *sup, sup_ctl_req_t *req) {
     return;
   }
   log_msg(sup->log, LOG_INFO, "upgrade: checking %s -t -c %s", sup->exe, sup->conf_path);
-  int rc = sup_upgrade_check_start(sup->exe, sup->conf_path, &sup->up.check_pid,
-                                   &sup->up.out_fd);
+  /* what we hold and hand over: the check binds the config's other addresses (trial.h) */
+  struct sup_buf held = {0};
+  const char *texts[HELD_MAX];
+  int fds[HELD_MAX];
+  int n = sup_lset_fds(sup->lset, texts, fds, HELD_MAX);
+  sup_buf_printf(&held, "held");
+  for (int i = 0; i < n; i++)
+    sup_buf_printf(&held, "\n%s", texts[i]);
+  if (sup->admin_text)
+    sup_buf_printf(&held, "\n%s", sup->admin_text);
+  int rc = sup_upgrade_check_start(sup->exe, sup->conf_path, held.p ? held.p : "held",
+                                   &sup->up.check_pid, &sup->up.out_fd);
+  sup_buf_free(&held);
   if (rc < 0) {
     sup->up.check_pid = 0;
     snprintf(why, sizeof(why), "cannot run %s: %s", sup->exe, strerror(-rc));
@@ -1642,9 +1656,9 @@ static void upgrade_handover(sup_t *sup, struct sup_handover *h) {
   h->metrics = m.p;
   h->tickets = sup->tickets;
   h->has_tickets = sup->tickets_ok;
-  const char *texts[256]; /* a config and the one reloaded over it: at most 64 each */
-  int fds[256];
-  int n = sup_lset_fds(sup->lset, texts, fds, 256);
+  const char *texts[HELD_MAX];
+  int fds[HELD_MAX];
+  int n = sup_lset_fds(sup->lset, texts, fds, HELD_MAX);
   for (int i = 0; i < n; i++)
     sup_handover_add_listener(h, texts[i], fds[i]);
   for (struct gen *g = sup->gens; g; g = g->next)
@@ -2034,9 +2048,10 @@ static int start_upgraded(sup_t *sup) {
     close(afd); /* the config moved or dropped it */
     afd = -1;
   }
-  rc = follow_admin(sup, ours->conf, afd);
-  if (rc < 0)
-    return rc;
+  /* a moved admin address that cannot be bound (the check binds it first; something took it
+   * since) costs the admin listener, not the service: a reload can bring it back */
+  if (follow_admin(sup, ours->conf, afd) < 0)
+    log_msg(sup->log, LOG_ERROR, "upgrade: no admin listener until a reload brings one");
   sup_lset_drop_spares(sup->lset);
   watchdog_arm(sup);
   tickets_start(sup, ours->conf, h->has_tickets ? &h->tickets : NULL);

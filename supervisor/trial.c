@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,55 @@ static int private_listener(const conf_listen_t *l) {
   return fd;
 }
 
+/* 1 if text is one of held's lines after the first. */
+static int is_held(const char *held, const char *text) {
+  size_t n = strlen(text);
+  const char *p = strchr(held, '\n');
+  while (p) {
+    p++;
+    const char *end = strchr(p, '\n');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == n && memcmp(p, text, n) == 0)
+      return 1;
+    p = end;
+  }
+  return 0;
+}
+
+/* Binds l's address as sup_listen_open would, without listen (no client can connect in
+ * between), and closes it: 0 or -errno. */
+static int try_bind(const conf_listen_t *l) {
+  int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int one = 1, rc = 0;
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (l->addr.ss_family == AF_INET6)
+    (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0)
+    rc = -errno;
+  close(fd);
+  return rc;
+}
+
+/* The addresses the new image would bind itself: each must be free now. */
+static int check_addresses(const conf_t *conf, const char *held, char *why, size_t len) {
+  if (!held || strncmp(held, "held", 4) != 0)
+    return 0; /* the running binary does not say what it holds */
+  for (size_t i = 0; i <= conf->n_listen; i++) {
+    const conf_listen_t *l = i < conf->n_listen ? &conf->listen[i] : &conf->admin;
+    if (!l->text || is_held(held, l->text))
+      continue;
+    int rc = try_bind(l);
+    if (rc < 0) {
+      snprintf(why, len, "trial: %s %s is not held by the running binary and cannot be bound: %s",
+               i < conf->n_listen ? "listen" : "admin.listen", l->text, strerror(-rc));
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* Waits for pid within ms (then kills it): its status, or -1. */
 static int reap(pid_t pid, long ms) {
   long deadline = now_ms() + ms;
@@ -76,12 +126,14 @@ static int reap(pid_t pid, long ms) {
   }
 }
 
-int sup_trial_run(const conf_t *conf, char *why, size_t len) {
+int sup_trial_run(const conf_t *conf, const char *held, char *why, size_t len) {
   int fds[TRIAL_MAX_LISTEN];
   size_t n = 0;
   int rc = -1, ipc = -1;
   pid_t pid = -1;
   log_t *log = NULL;
+  if (check_addresses(conf, held, why, len) < 0)
+    return -1;
   if (log_new("trial", NULL, &log) < 0) {
     snprintf(why, len, "trial: cannot log");
     return -1;

@@ -13,7 +13,11 @@
 
 #define SUP_TRIAL_ENV "EVC_UPGRADE_TRIAL"
 
-/* 0 if a worker started and was ready; -1 with the reason in why. */
-int sup_trial_run(const conf_t *conf, char *why, size_t len);
+/* held: the variable's value, the addresses the running binary holds and hands over, one per
+ * line after a first line "held" ("1" from a binary that does not say: no address is
+ * checked). Every address of conf that is not held (listen, admin.listen: the config edited
+ * since) must be free to bind, or the new image could not start after the execve; then one
+ * worker must start and report ready. 0, or -1 with the reason in why. */
+int sup_trial_run(const conf_t *conf, const char *held, char *why, size_t len);
 
 #endif

@@ -253,7 +253,8 @@ static void child_reset(void) {
   signal(SIGPIPE, SIG_DFL);
 }
 
-int sup_upgrade_check_start(const char *exe, const char *conf, pid_t *pid, int *out_fd) {
+int sup_upgrade_check_start(const char *exe, const char *conf, const char *held, pid_t *pid,
+                            int *out_fd) {
   int p[2];
   if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
     return -errno;
@@ -272,7 +273,7 @@ int sup_upgrade_check_start(const char *exe, const char *conf, pid_t *pid, int *
     dup2(p[1], 1);
     dup2(p[1], 2);
     close_range(3, ~0U, 0);
-    setenv(SUP_TRIAL_ENV, "1", 1); /* a binary that knows it rehearses a worker too */
+    setenv(SUP_TRIAL_ENV, held, 1); /* a binary that knows it rehearses a worker too */
     char *argv[] = {(char *)exe, "-t", "-c", (char *)conf, NULL};
     execv(exe, argv);
     dprintf(2, "cannot execute %s: %s\n", exe, strerror(errno));

@@ -82,7 +82,8 @@ int sup_handover_decode(const char *s, struct sup_handover *h);
 char *sup_upgrade_binary_path(const char *argv0);
 /* Starts `exe -t -c conf` with its output into a pipe: 0 with *pid and *out_fd (read end,
  * non-blocking, close-on-exec), or -errno. */
-int sup_upgrade_check_start(const char *exe, const char *conf, pid_t *pid, int *out_fd);
+int sup_upgrade_check_start(const char *exe, const char *conf, const char *held, pid_t *pid,
+                            int *out_fd);
 /* Replaces the process image: keeps h's descriptors open across the execve and puts h in
  * the environment. Returns only on failure: -errno, with every descriptor's close-on-exec
  * flag restored. */

@@ -11,8 +11,10 @@ that is not executable, no file at all: each upgrade exits 1 with the reason, an
 binary and its workers serve on. SIGUSR2 upgrades too. Last, a build whose workers cannot
 start (the slowfs shim makes their open of the root fail): the check's rehearsal of a worker
 fails it before any execve; and when the failure only shows after the execve, the new
-generation fails, the CLI exits 1, and the workers of the previous binary serve on."""
-import os, shutil, signal, stat, sys, time
+generation fails, the CLI exits 1, and the workers of the previous binary serve on. A config
+edited to name a busy address (a new listener, a moved admin listener) fails the check too,
+before any execve."""
+import os, shutil, signal, socket, stat, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evtest
 from evtest import *
@@ -145,6 +147,27 @@ try:
     gen = current_gen()
     check(gen > 0, "the CLI answers on the moved socket")
 
+    # a config edited since to name an address something else holds (a new listener, a moved
+    # admin listener): the new image could not bind it after the execve, so the check binds
+    # what the running binary does not hand over, and refuses the upgrade
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    bport = busy.getsockname()[1]
+    workers = sup_workers(s)
+    gen = current_gen()
+    for key, value in (("admin.listen", {"admin": '{ listen = "127.0.0.1:%d"; }' % bport}),
+                       ("listen", {"listen": '( "127.0.0.1:0", "127.0.0.1:%d" )' % bport})):
+        s.write_conf(value)
+        r = s.cli("-s", "upgrade", timeout=60)
+        want = "trial: %s 127.0.0.1:%d is not held by the running binary and cannot be bound" % (key, bport)
+        check(r.returncode == 1 and want in r.stderr and "Address already in use" in r.stderr,
+              "%s on a busy port fails the upgrade: %d %r" % (key, r.returncode, r.stderr))
+        check(sup_workers(s) == workers and current_gen() == gen, "%s: nothing changed" % key)
+        check(request(s.port, "/index.html").status == 200, "%s: still serving" % key)
+        s.write_conf(admin_settings({"listen": '"127.0.0.1:0"'}))
+    busy.close()
+
     # a build whose workers die before they are ready (the slowfs shim fails their open of
     # the root). The rehearsal of the check catches it: nothing is executed.
     helpers = slowfs_helpers()
@@ -177,7 +200,7 @@ try:
         check(request(s.port, "/index.html").status == 200, "serving after the failed upgrade")
     check(s.proc.pid == sup_pid and s.proc.poll() is None, "same supervisor")
     m = parse_metrics(metrics_text(port))[0]
-    check(m['evcluster_upgrades_total{result="failure"}'] == 6, "6 failed upgrades counted: %r"
+    check(m['evcluster_upgrades_total{result="failure"}'] == 8, "8 failed upgrades counted: %r"
           % m['evcluster_upgrades_total{result="failure"}'])
     r = s.cli("-s", "quit")
     check(r.returncode == 0 and s.wait_exit(15) == 0, "a graceful stop after the upgrades")
