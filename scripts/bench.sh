@@ -502,30 +502,24 @@ run_h2load() {
 
 # run_wrk INSTANCE FILE MODE: prints "RPS P99_MS" or "ERR reason". A run that saw non-2xx/3xx
 # responses, socket errors or no requests at all is an error, whatever its rate.
-# With --client-stats three more fields: wrk's read() calls and CPU microseconds per response
-# (perf stat on wrk), and the server's sleeps per response (voluntary context switches of every
-# process of its session): what decides a run whose client CPU is saturated.
-server_cpu_ticks() { # the sum of utime + stime (clock ticks) of a session's processes
-  local p t=0 v
+# With --client-stats four more fields: wrk's read() calls and CPU microseconds per response
+# (perf stat on wrk), and the server's sleeps (voluntary context switches of every process of
+# its session) and CPU microseconds per response: which side is saturated, and what each
+# server makes the client do.
+server_totals() { # "SLEEPS TICKS": voluntary context switches and utime + stime (clock ticks),
+  local p sl=0 ct=0 a b # summed over a session's processes
   for p in $(session_procs "$1" | awk '{ print $1 }'); do
-    v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || v=0
-    t=$((t + ${v:-0}))
+    read -r a b < <({ awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$p/status"
+                      awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat"; } 2>/dev/null | paste -sd' ')
+    sl=$((sl + ${a:-0})) ct=$((ct + ${b:-0}))
   done
-  echo "$t"
-}
-server_sleeps() { # the sum of voluntary context switches of a session's processes
-  local p t=0 v
-  for p in $(session_procs "$1" | awk '{ print $1 }'); do
-    v=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$p/status" 2>/dev/null) || v=0
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
+  echo "$sl $ct"
 }
 run_wrk() {
   local inst=$1 file=$2 mode=$3 out args rps p99 bad perfw=() cs="" sl0=0 sl1 reqs ct0=0 ct1
   [[ $mode == h2 ]] && { run_h2load "$inst" "$file"; return; }
   ((CSTATS)) && perfw=(perf stat -x, -o "$TMP/perf.out" -e syscalls:sys_enter_read,task-clock --)
-  ((CSTATS)) && sl0=$(server_sleeps "${PID[$inst]}") && ct0=$(server_cpu_ticks "${PID[$inst]}")
+  ((CSTATS)) && read -r sl0 ct0 < <(server_totals "${PID[$inst]}")
   args=(-t1 "-c$CONNS" "-d${DURATION}s")
   ((LATENCY)) && args+=(--latency)
   [[ $mode == close ]] && args+=(-H 'Connection: close')
@@ -551,7 +545,7 @@ run_wrk() {
     [[ -n $p99 && $p99 != 0.000 ]] || p99=-
   fi
   if ((CSTATS)); then
-    sl1=$(server_sleeps "${PID[$inst]}") ct1=$(server_cpu_ticks "${PID[$inst]}")
+    read -r sl1 ct1 < <(server_totals "${PID[$inst]}")
     reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
     cs=$(awk -F, -v n="$reqs" -v sl=$((sl1 - sl0)) -v ct=$((ct1 - ct0)) -v hz="$(getconf CLK_TCK)" '
       $3 == "syscalls:sys_enter_read" { r = $1 } $3 == "task-clock" { c = $1 }
