@@ -99,6 +99,7 @@ struct h2 {
   nghttp2_session *s;
   struct stream *streams;
   struct stream *spare; /* freed streams kept for reuse (next-linked) */
+  struct stream *hdr_st; /* the stream whose header block is being received, or NULL */
   unsigned n_spare;
   unsigned n_open;     /* streams nghttp2 has open with us */
   unsigned n_sending;  /* answered streams whose body is not all out */
@@ -159,6 +160,8 @@ static void fatal(h2_t *h, uint32_t code, const char *why) {
 
 static void stream_free(struct stream *st) {
   h2_t *h = st->h;
+  if (h->hdr_st == st)
+    h->hdr_st = NULL;
   if (st->prev)
     st->prev->next = st->next;
   else
@@ -573,6 +576,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
     h->streams->prev = st;
   h->streams = st;
   h->n_open++;
+  h->hdr_st = st;
   nghttp2_session_set_stream_user_data(s, st->id, st);
   return 0;
 }
@@ -584,14 +588,21 @@ static uint32_t keep(struct stream *st, const uint8_t *v, size_t len) {
   return off;
 }
 
+/* The stream of a request's header block: the one on_begin_headers began (blocks are never
+ * interleaved, RFC 9113 4.3), without a look-up in nghttp2's stream map per field. */
+static struct stream *stream_of(nghttp2_session *s, h2_t *h, int32_t id) {
+  if (h->hdr_st && h->hdr_st->id == id)
+    return h->hdr_st;
+  return nghttp2_session_get_stream_user_data(s, id);
+}
+
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *user) {
   (void)flags;
-  (void)user;
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
-  struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  struct stream *st = stream_of(s, user, f->hd.stream_id);
   if (!st || st->too_big)
     return 0;
   /* HPACK bomb: the decoded list is bounded as h1 bounds its header block; past it the
@@ -706,7 +717,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
   }
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
-  struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  struct stream *st = stream_of(s, h, f->hd.stream_id);
+  h->hdr_st = NULL; /* the block is over */
   if (st && !st->started && !h->closing && !h->dying)
     start_request(h, st);
   return 0;
@@ -719,6 +731,8 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
   if (!st)
     return 0;
   nghttp2_session_set_stream_user_data(s, id, NULL);
+  if (h->hdr_st == st)
+    h->hdr_st = NULL;
   h->n_open--;
   if (h->n_open == 0)
     h->idle_since = loop_now(h->w->loop);
