@@ -19,7 +19,6 @@
 #include "h2.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
 #include <stddef.h>
@@ -90,6 +89,10 @@ struct stream {
   char *buf; /* header values, then the request line for the log */
   uint32_t buf_cap;
   struct answer a; /* ~10 KiB (paths, a Location, an error page): never zeroed whole */
+  /* The answer's head as h1 writes it, its field names lowercased: the response's fields
+   * point into it (NGHTTP2_NV_FLAG_NO_COPY_*), so it lives until nghttp2 has packed the
+   * HEADERS frame, or dropped it with the stream. */
+  char head[ANSWER_HEAD_MAX];
 };
 
 struct h2 {
@@ -241,19 +244,19 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 static void on_answer(struct answer *a) {
   struct stream *st = (struct stream *)((char *)a - offsetof(struct stream, a));
   h2_t *h = st->h;
-  char head[ANSWER_HEAD_MAX];
+  char *head = st->head;
   a->head.connection = HTTP_CONN_NONE;
-  int n = http_head_write(head, sizeof(head), &a->head);
+  int n = http_head_write(head, sizeof(st->head), &a->head);
   if (n < 0) {
     nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     return;
   }
   nghttp2_nv nv[48]; /* the server's fields and a site's headers */
   size_t nn = 0;
-  int code = a->head.status;
-  char status[3] = {(char)('0' + code / 100 % 10), (char)('0' + code / 10 % 10),
-                    (char)('0' + code % 10)};
-  nv[nn++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
+  /* nghttp2 neither copies nor lowercases what it is given so: it is here already */
+  const uint8_t nocopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  /* the status line is "HTTP/1.1 NNN ...": its code is the :status */
+  nv[nn++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)head + 9, 7, 3, nocopy};
   char *p = memchr(head, '\n', (size_t)n); /* after the status line */
   char *end = head + n;
   while (p && p + 1 < end && nn < sizeof(nv) / sizeof(nv[0])) {
@@ -266,7 +269,8 @@ static void on_answer(struct answer *a) {
     if (!colon)
       continue;
     for (char *q = line; q < colon; q++)
-      *q = (char)tolower((unsigned char)*q);
+      if (*q >= 'A' && *q <= 'Z')
+        *q = (char)(*q | 0x20); /* ASCII: field names are tokens */
     size_t nlen = (size_t)(colon - line);
     if ((nlen == 10 && memcmp(line, "connection", 10) == 0) ||
         (nlen == 10 && memcmp(line, "keep-alive", 10) == 0))
@@ -274,8 +278,7 @@ static void on_answer(struct answer *a) {
     char *v = colon + 1;
     while (v < eol && *v == ' ')
       v++;
-    nv[nn++] = (nghttp2_nv){(uint8_t *)line, (uint8_t *)v, nlen, (size_t)(eol - v),
-                            NGHTTP2_NV_FLAG_NONE};
+    nv[nn++] = (nghttp2_nv){(uint8_t *)line, (uint8_t *)v, nlen, (size_t)(eol - v), nocopy};
   }
   st->status = a->head.status;
   st->answered = 1;
