@@ -339,6 +339,54 @@ static void on_hold(struct answer *a, int delta) {
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *user);
 
+/* The lowercase name of a field http_head_write writes, or NULL (a site's own header):
+ * lowercasing every name byte by byte was a third of on_answer (callgrind). */
+static const char *known_name(const char *n, size_t len) {
+  switch (len) {
+  case 4:
+    if (memcmp(n, "Date", 4) == 0)
+      return "date";
+    if (memcmp(n, "ETag", 4) == 0)
+      return "etag";
+    if (memcmp(n, "Vary", 4) == 0)
+      return "vary";
+    break;
+  case 5:
+    if (memcmp(n, "Allow", 5) == 0)
+      return "allow";
+    break;
+  case 6:
+    if (memcmp(n, "Server", 6) == 0)
+      return "server";
+    break;
+  case 8:
+    if (memcmp(n, "Location", 8) == 0)
+      return "location";
+    break;
+  case 12:
+    if (memcmp(n, "Content-Type", 12) == 0)
+      return "content-type";
+    break;
+  case 13:
+    if (memcmp(n, "Last-Modified", 13) == 0)
+      return "last-modified";
+    if (memcmp(n, "Accept-Ranges", 13) == 0)
+      return "accept-ranges";
+    if (memcmp(n, "Content-Range", 13) == 0)
+      return "content-range";
+    break;
+  case 14:
+    if (memcmp(n, "Content-Length", 14) == 0)
+      return "content-length";
+    break;
+  case 16:
+    if (memcmp(n, "Content-Encoding", 16) == 0)
+      return "content-encoding";
+    break;
+  }
+  return NULL;
+}
+
 /* The answer layer decided: its head (written as h1 would, then split into fields, so the
  * two sessions cannot disagree on a header) and the body source go to nghttp2. */
 static void on_answer(struct answer *a) {
@@ -368,17 +416,21 @@ static void on_answer(struct answer *a) {
     p = eol + 1;
     if (!colon)
       continue;
-    for (char *q = line; q < colon; q++)
-      if (*q >= 'A' && *q <= 'Z')
-        *q = (char)(*q | 0x20); /* ASCII: field names are tokens */
     size_t nlen = (size_t)(colon - line);
-    if ((nlen == 10 && memcmp(line, "connection", 10) == 0) ||
-        (nlen == 10 && memcmp(line, "keep-alive", 10) == 0))
-      continue; /* connection-specific: not in HTTP/2 (RFC 9113 8.2.2) */
+    const char *name = known_name(line, nlen);
+    if (!name) {
+      for (char *q = line; q < colon; q++)
+        if (*q >= 'A' && *q <= 'Z')
+          *q = (char)(*q | 0x20); /* ASCII: field names are tokens */
+      name = line;
+      if ((nlen == 10 && memcmp(name, "connection", 10) == 0) ||
+          (nlen == 10 && memcmp(name, "keep-alive", 10) == 0))
+        continue; /* connection-specific: not in HTTP/2 (RFC 9113 8.2.2) */
+    }
     char *v = colon + 1;
     while (v < eol && *v == ' ')
       v++;
-    nv[nn++] = (nghttp2_nv){(uint8_t *)line, (uint8_t *)v, nlen, (size_t)(eol - v), nocopy};
+    nv[nn++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)v, nlen, (size_t)(eol - v), nocopy};
   }
   st->status = a->head.status;
   st->answered = 1;
