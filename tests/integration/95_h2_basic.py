@@ -143,7 +143,7 @@ def case_many_large_streams(s):
     """128 streams of a 2 MiB file over 2 connections whose windows are wide open (h2load's
     are 1 GiB): all complete, and the worker's peak memory grows by far less than what the
     windows would let it buffer (per connection at most 16 file buffers of 64 KiB and one
-    output buffer of 32 KiB and a frame: nghttp2 would otherwise hand us every frame the
+    output buffer of 64 KiB and a frame: nghttp2 would otherwise hand us every frame the
     windows allow in one call)."""
     pid = only_worker(s)
     before = vm_hwm_kib(pid)
