@@ -3,26 +3,30 @@
  * the limits nghttp2 leaves to its user. Loop thread only; pool reads come back to on_read.
  *
  * Bytes: nghttp2_session_mem_recv takes what the transport read; nghttp2_session_mem_send's
- * frames are copied into one output buffer per connection (bounded: filled to OUT_FILL, one
- * frame beyond at most), sent with the transport's sendv; a TLS write that returned EAGAIN
- * is offered the same bytes again, as transport.h asks.
+ * frames are copied into one output buffer per connection, and an output queue of segments
+ * (runs of that buffer; on plain connections, runs of a cached file's body) is filled to
+ * OUT_FILL bytes (one frame beyond at most) and sent with the transport's sendv, up to
+ * OUT_IOV segments a call; a TLS write that returned EAGAIN is offered the same bytes again,
+ * as transport.h asks.
  *
- * Bodies: DATA frames go out with NGHTTP2_DATA_FLAG_NO_COPY: send_data copies their bytes
- * once into the output buffer, from memory (a cached small file, an error page), from the
- * page cache (pread of pages cachestat shows resident: the loop cannot wait for a disk
- * there), or from a per-stream buffer of FILE_BUF bytes that the pool reads the other pages
- * into (at most MAX_FBUFS per connection). While a read is on the pool the stream's data
- * provider answers NGHTTP2_ERR_DEFERRED and on_read resumes it, so nghttp2's scheduler
- * shares the connection among the streams that have bytes: a large download never starves
- * small files. At most FLUSH_MAX bytes go out per turn of the loop. */
+ * Bodies: DATA frames go out with NGHTTP2_DATA_FLAG_NO_COPY: send_data queues a cached
+ * file's body where it lies (the entry held until its bytes are written) when the transport
+ * sends from iovecs as they are; otherwise it copies the bytes once into the output buffer,
+ * from memory (a cached small file, an error page), from the page cache (pread of pages
+ * cachestat shows resident: the loop cannot wait for a disk there), or from a per-stream
+ * buffer of FILE_BUF bytes that the pool reads the other pages into (at most MAX_FBUFS per
+ * connection). While a read is on the pool the stream's data provider answers
+ * NGHTTP2_ERR_DEFERRED and on_read resumes it, so nghttp2's scheduler shares the connection
+ * among the streams that have bytes: a large download never starves small files. At most
+ * FLUSH_MAX bytes go out per turn of the loop. */
 #define _GNU_SOURCE
 #include "h2.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,7 +39,16 @@
 
 #define FILE_BUF (64 * 1024)   /* per stream with a file body in flight */
 #define MAX_FBUFS 16           /* file buffers per connection at once; others wait their turn */
-#define OUT_FILL (32 * 1024)   /* frames gathered per transport write */
+/* Frames gathered per transport write. 64 KiB halves the writes of 32 KiB (one per 64 KiB
+ * answer, 16 per MiB; h2load -c10 -m32 gave 33.2k/s against 28.5k/s at 64 KiB, 1,862/s
+ * against 1,730/s at 1 MiB, means of 6 short runs on the shared 2-core host); 256 KiB
+ * was slower at 1 MiB (1,271/s against 1,560/s): the file's pages read into a buffer that
+ * large are out of the cache again by the time they are written. */
+#define OUT_FILL (64 * 1024)
+#define OUT_IOV 64             /* segments per transport write */
+/* A cached body's DATA frame at least this long is sent from the cache entry, not copied:
+ * 1 KiB answers cost 0.5% more instructions referenced than copied (callgrind). */
+#define REF_MIN 4096
 #define IN_CHUNK (16 * 1024)   /* bytes read per recv */
 #define FLUSH_MAX (512 * 1024) /* bytes written per turn of the loop, as h1's sendfile chunk */
 #define DIRECT_WINDOW (256 * 1024) /* page-cache residency checked this far ahead */
@@ -54,6 +67,35 @@
  * buffer), and zeroing that for each of h2load's 300,000 streams a second showed in the
  * profile; a browser's page opens a few dozen. */
 #define MAX_SPARE_STREAMS 32
+
+/* nghttp2's small allocations (a stream, a frame queued, a header list, a decoded field),
+ * a handful per request, each freed a few turns later, are kept per connection for reuse:
+ * 32 streams in flight outrun glibc's per-thread cache (7 chunks a size), and malloc and
+ * free took 5% of the worker at 1 KiB h2c. Chunks of up to MEM_CLASSES * MEM_GRAIN bytes,
+ * at most MEM_KEEP bytes of them per connection; larger ones go straight to malloc. Under
+ * ASan a kept chunk is poisoned until it is handed out again: a use after free still shows. */
+#define MEM_GRAIN 64
+#define MEM_CLASSES 16
+#define MEM_KEEP (32 * 1024)
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#endif
+
+struct mem_hdr {
+  struct mem_hdr *next; /* in a free list */
+  size_t size;          /* usable bytes: a class's size, or what was asked for */
+};
+
+/* A run of the output queue: bytes of h->out at off (ent NULL; an offset, since the buffer
+ * may move), or of a cached file's body at ptr, the entry held until they are written. */
+struct oseg {
+  struct fcache_entry *ent;
+  const char *ptr;
+  size_t off, len;
+};
 
 struct stream {
   h2_t *h;
@@ -90,6 +132,10 @@ struct stream {
   char *buf; /* header values, then the request line for the log */
   uint32_t buf_cap;
   struct answer a; /* ~10 KiB (paths, a Location, an error page): never zeroed whole */
+  /* The answer's head as h1 writes it, its field names lowercased: the response's fields
+   * point into it (NGHTTP2_NV_FLAG_NO_COPY_*), so it lives until nghttp2 has packed the
+   * HEADERS frame, or dropped it with the stream. */
+  char head[ANSWER_HEAD_MAX];
 };
 
 struct h2 {
@@ -97,21 +143,31 @@ struct h2 {
   struct conn *c;
   struct transport *tx;
   nghttp2_session *s;
+  struct mem_hdr *mem_free[MEM_CLASSES]; /* nghttp2's chunks kept for reuse, per size */
+  size_t mem_kept;                       /* bytes in them */
   struct stream *streams;
   struct stream *spare; /* freed streams kept for reuse (next-linked) */
+  struct stream *hdr_st; /* the stream whose header block is being received, or NULL */
   unsigned n_spare;
   unsigned n_open;     /* streams nghttp2 has open with us */
   unsigned n_sending;  /* answered streams whose body is not all out */
   unsigned n_fbufs;
   int in_block;          /* a header block has begun and not ended (header timeout) */
   uint64_t resets, completed;
-  char *out;
-  size_t out_len, out_sent, out_cap;
+  char *out;            /* frames of nghttp2, DATA headers, bodies copied */
+  size_t out_len, out_cap;
+  struct oseg *seg;     /* the output queue, in order */
+  unsigned n_seg, seg_cap;
+  unsigned seg_i;       /* the first segment not all sent */
+  size_t seg_done;      /* bytes of seg[seg_i] sent */
+  size_t q_len;         /* bytes queued in all */
   int events;
   int in_recv;   /* inside nghttp2_session_mem_recv: no mem_send now */
   int closing;   /* the connection is closing */
   int dying;     /* a fatal GOAWAY is queued: send it, then close */
   int draining;  /* 1: shutdown notice sent; 2: final GOAWAY sent */
+  int ref_bodies; /* the transport sends from iovecs as they lie (plain, kernel TLS): cached
+                   * bodies are not copied into the output buffer */
   int read_wants_write; /* the transport's recv waits for the socket to drain */
   uint64_t last_send;    /* loop ms of the last DATA progress, for the send timeout */
   uint64_t idle_since;   /* loop ms the last stream closed (keep-alive timeout) */
@@ -124,6 +180,77 @@ struct h2 {
 
 static void flush(h2_t *h);
 static void arm_next(h2_t *h);
+
+/* ---- nghttp2's memory -------------------------------------------------------------------- */
+
+static void *mem_malloc(size_t size, void *user) {
+  h2_t *h = user;
+  struct mem_hdr *m;
+  if (size <= MEM_GRAIN * MEM_CLASSES) {
+    unsigned c = size ? (unsigned)((size - 1) / MEM_GRAIN) : 0;
+    size = (size_t)(c + 1) * MEM_GRAIN;
+    if ((m = h->mem_free[c])) {
+      h->mem_free[c] = m->next;
+      h->mem_kept -= size;
+      ASAN_UNPOISON_MEMORY_REGION(m + 1, size);
+      return m + 1;
+    }
+  }
+  if (!(m = malloc(sizeof(*m) + size)))
+    return NULL; /* nghttp2 answers NGHTTP2_ERR_NOMEM */
+  m->size = size;
+  return m + 1;
+}
+
+static void mem_free(void *p, void *user) {
+  h2_t *h = user;
+  if (!p)
+    return;
+  struct mem_hdr *m = (struct mem_hdr *)p - 1;
+  if (m->size <= MEM_GRAIN * MEM_CLASSES && h->mem_kept + m->size <= MEM_KEEP) {
+    unsigned c = (unsigned)(m->size / MEM_GRAIN - 1);
+    m->next = h->mem_free[c];
+    h->mem_free[c] = m;
+    h->mem_kept += m->size;
+    ASAN_POISON_MEMORY_REGION(m + 1, m->size);
+    return;
+  }
+  free(m);
+}
+
+static void *mem_calloc(size_t n, size_t size, void *user) {
+  if (size && n > SIZE_MAX / size)
+    return NULL;
+  void *p = mem_malloc(n * size, user);
+  if (p)
+    memset(p, 0, n * size);
+  return p;
+}
+
+static void *mem_realloc(void *p, size_t size, void *user) {
+  if (!p)
+    return mem_malloc(size, user);
+  struct mem_hdr *m = (struct mem_hdr *)p - 1;
+  if (size <= m->size)
+    return p;
+  void *q = mem_malloc(size, user);
+  if (!q)
+    return NULL;
+  memcpy(q, p, m->size);
+  mem_free(p, user);
+  return q;
+}
+
+/* The chunks kept, back to malloc: the session is gone. */
+static void mem_drop(h2_t *h) {
+  for (unsigned c = 0; c < MEM_CLASSES; c++)
+    while (h->mem_free[c]) {
+      struct mem_hdr *m = h->mem_free[c];
+      h->mem_free[c] = m->next;
+      free(m);
+    }
+  h->mem_kept = 0;
+}
 
 int h2_preface_match(const char *buf, size_t len) {
   size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
@@ -159,6 +286,8 @@ static void fatal(h2_t *h, uint32_t code, const char *why) {
 
 static void stream_free(struct stream *st) {
   h2_t *h = st->h;
+  if (h->hdr_st == st)
+    h->hdr_st = NULL;
   if (st->prev)
     st->prev->next = st->next;
   else
@@ -233,24 +362,72 @@ static void on_hold(struct answer *a, int delta) {
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *user);
 
+/* The lowercase name of a field http_head_write writes, or NULL (a site's own header):
+ * lowercasing every name byte by byte was a third of on_answer (callgrind). */
+static const char *known_name(const char *n, size_t len) {
+  switch (len) {
+  case 4:
+    if (memcmp(n, "Date", 4) == 0)
+      return "date";
+    if (memcmp(n, "ETag", 4) == 0)
+      return "etag";
+    if (memcmp(n, "Vary", 4) == 0)
+      return "vary";
+    break;
+  case 5:
+    if (memcmp(n, "Allow", 5) == 0)
+      return "allow";
+    break;
+  case 6:
+    if (memcmp(n, "Server", 6) == 0)
+      return "server";
+    break;
+  case 8:
+    if (memcmp(n, "Location", 8) == 0)
+      return "location";
+    break;
+  case 12:
+    if (memcmp(n, "Content-Type", 12) == 0)
+      return "content-type";
+    break;
+  case 13:
+    if (memcmp(n, "Last-Modified", 13) == 0)
+      return "last-modified";
+    if (memcmp(n, "Accept-Ranges", 13) == 0)
+      return "accept-ranges";
+    if (memcmp(n, "Content-Range", 13) == 0)
+      return "content-range";
+    break;
+  case 14:
+    if (memcmp(n, "Content-Length", 14) == 0)
+      return "content-length";
+    break;
+  case 16:
+    if (memcmp(n, "Content-Encoding", 16) == 0)
+      return "content-encoding";
+    break;
+  }
+  return NULL;
+}
+
 /* The answer layer decided: its head (written as h1 would, then split into fields, so the
  * two sessions cannot disagree on a header) and the body source go to nghttp2. */
 static void on_answer(struct answer *a) {
   struct stream *st = (struct stream *)((char *)a - offsetof(struct stream, a));
   h2_t *h = st->h;
-  char head[ANSWER_HEAD_MAX];
+  char *head = st->head;
   a->head.connection = HTTP_CONN_NONE;
-  int n = http_head_write(head, sizeof(head), &a->head);
+  int n = http_head_write(head, sizeof(st->head), &a->head);
   if (n < 0) {
     nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     return;
   }
   nghttp2_nv nv[48]; /* the server's fields and a site's headers */
   size_t nn = 0;
-  int code = a->head.status;
-  char status[3] = {(char)('0' + code / 100 % 10), (char)('0' + code / 10 % 10),
-                    (char)('0' + code % 10)};
-  nv[nn++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
+  /* nghttp2 neither copies nor lowercases what it is given so: it is here already */
+  const uint8_t nocopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  /* the status line is "HTTP/1.1 NNN ...": its code is the :status */
+  nv[nn++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)head + 9, 7, 3, nocopy};
   char *p = memchr(head, '\n', (size_t)n); /* after the status line */
   char *end = head + n;
   while (p && p + 1 < end && nn < sizeof(nv) / sizeof(nv[0])) {
@@ -262,17 +439,21 @@ static void on_answer(struct answer *a) {
     p = eol + 1;
     if (!colon)
       continue;
-    for (char *q = line; q < colon; q++)
-      *q = (char)tolower((unsigned char)*q);
     size_t nlen = (size_t)(colon - line);
-    if ((nlen == 10 && memcmp(line, "connection", 10) == 0) ||
-        (nlen == 10 && memcmp(line, "keep-alive", 10) == 0))
-      continue; /* connection-specific: not in HTTP/2 (RFC 9113 8.2.2) */
+    const char *name = known_name(line, nlen);
+    if (!name) {
+      for (char *q = line; q < colon; q++)
+        if (*q >= 'A' && *q <= 'Z')
+          *q = (char)(*q | 0x20); /* ASCII: field names are tokens */
+      name = line;
+      if ((nlen == 10 && memcmp(name, "connection", 10) == 0) ||
+          (nlen == 10 && memcmp(name, "keep-alive", 10) == 0))
+        continue; /* connection-specific: not in HTTP/2 (RFC 9113 8.2.2) */
+    }
     char *v = colon + 1;
     while (v < eol && *v == ' ')
       v++;
-    nv[nn++] = (nghttp2_nv){(uint8_t *)line, (uint8_t *)v, nlen, (size_t)(eol - v),
-                            NGHTTP2_NV_FLAG_NONE};
+    nv[nn++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)v, nlen, (size_t)(eol - v), nocopy};
   }
   st->status = a->head.status;
   st->answered = 1;
@@ -469,10 +650,72 @@ static char *out_room(h2_t *h, size_t n) {
   return h->out + h->out_len;
 }
 
+/* Queues len bytes: of the cache entry e's body at p (a reference taken), or (e NULL) the
+ * next len bytes of the output buffer, which the caller has just written at out + out_len. */
+static void out_queue(h2_t *h, struct fcache_entry *e, const char *p, size_t len) {
+  if (len == 0)
+    return;
+  h->q_len += len;
+  size_t off = 0;
+  if (!e) {
+    off = h->out_len;
+    h->out_len += len;
+    struct oseg *l = h->n_seg ? &h->seg[h->n_seg - 1] : NULL;
+    if (l && !l->ent && l->off + l->len == off) {
+      l->len += len; /* frames one after another: one segment */
+      return;
+    }
+  }
+  if (h->n_seg == h->seg_cap) {
+    unsigned cap = h->seg_cap ? 2 * h->seg_cap : 32;
+    struct oseg *g = realloc(h->seg, cap * sizeof(*g));
+    if (!g)
+      abort(); /* out of memory: nothing sensible left to do for a server */
+    h->seg = g;
+    h->seg_cap = cap;
+  }
+  if (e)
+    fcache_ref(e);
+  h->seg[h->n_seg++] = (struct oseg){e, p, off, len};
+}
+
+/* n bytes of the queue were written: the segments all sent let their entries go. */
+static void out_advance(h2_t *h, size_t n) {
+  while (n > 0 && h->seg_i < h->n_seg) {
+    struct oseg *g = &h->seg[h->seg_i];
+    size_t left = g->len - h->seg_done;
+    if (n < left) {
+      h->seg_done += n;
+      return;
+    }
+    n -= left;
+    if (g->ent)
+      fcache_release(h->w->cache, g->ent);
+    g->ent = NULL;
+    h->seg_i++;
+    h->seg_done = 0;
+  }
+}
+
+static int out_pending(const h2_t *h) {
+  return h->seg_i < h->n_seg;
+}
+
+/* The cache entry whose body holds the stream's body, or NULL (an error page, a multipart
+ * or compressed body: those are copied). */
+static struct fcache_entry *body_entry(const struct stream *st) {
+  struct fcache_entry *e = st->a.entry;
+  if (e && e->body && st->body >= e->body && st->body + st->body_len <= e->body + e->size)
+    return e;
+  return NULL;
+}
+
 /* A DATA frame whose bytes read_body counted: its header, padding, and the bytes themselves,
- * into the output buffer, in the order nghttp2 sends frames (it calls this from within
- * nghttp2_session_mem_send). Then a file's next bytes are fetched into the buffer just
- * emptied, while these go out. */
+ * into the output queue, in the order nghttp2 sends frames (it calls this from within
+ * nghttp2_session_mem_send): a cached file's body where it lies (copying 64 KiB answers into
+ * the output buffer was most of the worker's instructions at 64 KiB h2c), other bytes into
+ * the output buffer. Then a file's next bytes are fetched into the buffer just emptied,
+ * while these go out. */
 static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *framehd,
                      size_t length, nghttp2_data_source *src, void *user) {
   (void)s;
@@ -482,13 +725,25 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
   /* nghttp2_session_mem_send goes on from frame to frame while this takes them: the buffer
    * would hold all that the windows allow (13 MiB for 40 streams of 1 MiB, copied at each
    * realloc). Full: mem_send returns, the buffer goes out, and we are called again. */
-  if (h->out_len >= OUT_FILL)
+  if (h->q_len >= OUT_FILL)
     return NGHTTP2_ERR_WOULDBLOCK;
+  struct fcache_entry *e = st->body && length >= REF_MIN && h->ref_bodies ? body_entry(st) : NULL;
   char *o = out_room(h, 9 + length + pad);
+  char *start = o;
   memcpy(o, framehd, 9);
   o += 9;
   if (pad > 0)
     *o++ = (char)(pad - 1);
+  if (e) {
+    out_queue(h, NULL, NULL, (size_t)(o - start));
+    out_queue(h, e, st->body + st->body_off, length);
+    st->body_off += length;
+    if (pad > 1) {
+      memset(out_room(h, pad - 1), 0, pad - 1);
+      out_queue(h, NULL, NULL, pad - 1);
+    }
+    return 0;
+  }
   if (st->body) {
     memcpy(o, st->body + st->body_off, length);
     st->body_off += length;
@@ -511,7 +766,7 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
   o += length;
   if (pad > 1)
     memset(o, 0, pad - 1);
-  h->out_len += 9 + length + pad;
+  out_queue(h, NULL, NULL, 9 + length + pad);
   if (!st->body && st->fb_off == st->fb_len && st->fbuf) {
     if (st->file_left == 0 || direct_ok(st)) {
       fbuf_put(st); /* done, or the next bytes come from the page cache directly */
@@ -573,6 +828,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
     h->streams->prev = st;
   h->streams = st;
   h->n_open++;
+  h->hdr_st = st;
   nghttp2_session_set_stream_user_data(s, st->id, st);
   return 0;
 }
@@ -584,14 +840,21 @@ static uint32_t keep(struct stream *st, const uint8_t *v, size_t len) {
   return off;
 }
 
+/* The stream of a request's header block: the one on_begin_headers began (blocks are never
+ * interleaved, RFC 9113 4.3), without a look-up in nghttp2's stream map per field. */
+static struct stream *stream_of(nghttp2_session *s, h2_t *h, int32_t id) {
+  if (h->hdr_st && h->hdr_st->id == id)
+    return h->hdr_st;
+  return nghttp2_session_get_stream_user_data(s, id);
+}
+
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *user) {
   (void)flags;
-  (void)user;
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
-  struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  struct stream *st = stream_of(s, user, f->hd.stream_id);
   if (!st || st->too_big)
     return 0;
   /* HPACK bomb: the decoded list is bounded as h1 bounds its header block; past it the
@@ -706,7 +969,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
   }
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
-  struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  struct stream *st = stream_of(s, h, f->hd.stream_id);
+  h->hdr_st = NULL; /* the block is over */
   if (st && !st->started && !h->closing && !h->dying)
     start_request(h, st);
   return 0;
@@ -719,6 +983,8 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
   if (!st)
     return 0;
   nghttp2_session_set_stream_user_data(s, id, NULL);
+  if (h->hdr_st == st)
+    h->hdr_st = NULL;
   h->n_open--;
   if (h->n_open == 0)
     h->idle_since = loop_now(h->w->loop);
@@ -757,9 +1023,10 @@ static void flush(h2_t *h) {
       arm_next(h);
       return;
     }
-    if (h->out_sent == h->out_len) {
-      h->out_len = h->out_sent = 0;
-      while (h->out_len < OUT_FILL) {
+    if (!out_pending(h)) {
+      h->n_seg = h->seg_i = 0;
+      h->seg_done = h->out_len = h->q_len = 0;
+      while (h->q_len < OUT_FILL) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(h->s, &data);
         if (n < 0) {
@@ -769,14 +1036,21 @@ static void flush(h2_t *h) {
         if (n == 0)
           break;
         memcpy(out_room(h, (size_t)n), data, (size_t)n);
-        h->out_len += (size_t)n;
+        out_queue(h, NULL, NULL, (size_t)n);
       }
-      if (h->out_len == 0)
+      if (h->q_len == 0)
         break;
     }
-    struct iovec iov = {h->out + h->out_sent, h->out_len - h->out_sent};
+    struct iovec iov[OUT_IOV];
+    int niov = 0;
+    for (unsigned i = h->seg_i; i < h->n_seg && niov < OUT_IOV; i++) {
+      const struct oseg *g = &h->seg[i];
+      const char *p = g->ent ? g->ptr : h->out + g->off;
+      size_t skip = i == h->seg_i ? h->seg_done : 0;
+      iov[niov++] = (struct iovec){(void *)(p + skip), g->len - skip};
+    }
     int want = LOOP_WRITE;
-    ssize_t n = h->tx->ops->sendv(h->tx, &iov, 1, 0, &want);
+    ssize_t n = h->tx->ops->sendv(h->tx, iov, niov, 0, &want);
     if (n == -EAGAIN) {
       set_events(h, (h->events & ~LOOP_WRITE) | want | (h->dying ? 0 : LOOP_READ));
       arm_next(h); /* the send timeout runs while the client does not read */
@@ -786,7 +1060,7 @@ static void flush(h2_t *h) {
       conn_abort(h->c); /* EPIPE, ECONNRESET: the client is gone */
       return;
     }
-    h->out_sent += (size_t)n;
+    out_advance(h, (size_t)n);
     turn += (size_t)n; /* progress for the send timeout is DATA (read_body): a client that
                         * only pings must not keep a stalled answer alive */
   }
@@ -852,7 +1126,7 @@ static void do_read(h2_t *h) {
 static uint64_t next_deadline(h2_t *h) {
   struct wctx *w = h->w;
   uint64_t d = UINT64_MAX;
-  if (h->n_sending > 0 || h->out_sent < h->out_len)
+  if (h->n_sending > 0 || out_pending(h))
     d = h->last_send + w->send_ms;
   if (h->in_block && h->headers_since + w->header_ms < d)
     d = h->headers_since + w->header_ms;
@@ -890,7 +1164,7 @@ void h2_on_timer(h2_t *h) {
   }
   char addr[64];
   const char *peer = conn_peer(h->c, addr, sizeof(addr));
-  if ((h->n_sending > 0 || h->out_sent < h->out_len) && now >= h->last_send + w->send_ms) {
+  if ((h->n_sending > 0 || out_pending(h)) && now >= h->last_send + w->send_ms) {
     /* A pool read under way is the disk's delay, not the client's: look again later. */
     for (struct stream *st = h->streams; st; st = st->next)
       if (st->reading || (st->started && !st->answered && !st->closed)) {
@@ -959,6 +1233,11 @@ void h2_free(h2_t *h) {
     free(st);
   }
   nghttp2_session_del(h->s);
+  mem_drop(h);
+  for (unsigned i = h->seg_i; i < h->n_seg; i++)
+    if (h->seg[i].ent)
+      fcache_release(h->w->cache, h->seg[i].ent);
+  free(h->seg);
   free(h->out);
   free(h);
 }
@@ -975,6 +1254,7 @@ int h2_new(struct wctx *w, struct conn *c, struct transport *tx, const char *in,
   h->c = c;
   h->tx = tx;
   h->idle_since = loop_now(w->loop);
+  h->ref_bodies = tx->ops->zero_copy(tx);
   if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
     goto fail;
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
@@ -987,7 +1267,8 @@ int h2_new(struct wctx *w, struct conn *c, struct transport *tx, const char *in,
    * ends the session past this many (its default, written down). */
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_settings(opt, 32);
-  if (nghttp2_session_server_new2(&h->s, cbs, h, opt) != 0)
+  nghttp2_mem mem = {h, mem_malloc, mem_free, mem_calloc, mem_realloc};
+  if (nghttp2_session_server_new3(&h->s, cbs, h, opt, &mem) != 0)
     goto fail;
   nghttp2_settings_entry iv[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)w->conf->limits.h2_max_concurrent_streams},
@@ -1019,6 +1300,8 @@ fail:
   nghttp2_option_del(opt);
   if (h && h->s)
     nghttp2_session_del(h->s);
+  if (h)
+    mem_drop(h);
   free(h);
   return rc;
 }

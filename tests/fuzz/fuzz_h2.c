@@ -64,6 +64,7 @@ void answer_reset(struct answer *a) {
   a->body_len = 0;
   a->file_fd = -1;
   a->file_len = 0;
+  a->entry = NULL;
 }
 void answer_status(struct answer *a, int status, const struct http_head *extra) {
   answer_reset(a);
@@ -92,6 +93,14 @@ void answer_abandon(struct answer *a) {
 }
 void answer_end(struct answer *a) {
   (void)a;
+}
+/* the file cache (fcache.c): no entry is made here */
+void fcache_ref(struct fcache_entry *e) {
+  (void)e;
+}
+void fcache_release(fcache_t *c, struct fcache_entry *e) {
+  (void)c;
+  (void)e;
 }
 uint64_t answer_now_us(void) {
   return 0;
@@ -171,9 +180,13 @@ static const char *t_describe(const struct transport *t, char *buf, size_t len) 
   (void)len;
   return buf;
 }
+static int t_zero_copy(const struct transport *t) {
+  (void)t;
+  return 1;
+}
 static const struct transport_ops fuzz_tx = {
     .name = "fuzz", .recv = t_recv, .sendv = t_sendv, .pending = t_pending,
-    .shutdown = t_shutdown, .describe = t_describe,
+    .shutdown = t_shutdown, .zero_copy = t_zero_copy, .describe = t_describe,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
