@@ -53,21 +53,19 @@ struct answer {
   int close_after;       /* a broken request (400, 414, 431, 5xx): h1 ends the connection */
   const char *key;       /* the path below the root ("" before the path rules ran) */
   size_t key_len;
-  /* private */
+  /* private: first what answer_reset sets for every request, together (a few cache lines,
+   * not one per field across the ~10 KiB below: h2 keeps dozens of answers per connection,
+   * and a reset of scattered fields missed the cache at every stream), then the buffers */
   const struct wsite *site; /* chosen by Host / :authority / SNI; NULL before answer_start */
   const char *ckey;         /* the file cache's key: the site's prefix, then key */
   size_t ckey_len;
-  int aq[HTTP_CODING_COUNT]; /* Accept-Encoding weights (a site with compression) */
   int coding;               /* the sibling being looked up or served (enum http_coding) */
   int no_siblings;          /* a sibling vanished: serve the file itself */
   int in_fallback;          /* the lookup is the site's fallback (SPA) */
   int in_errpage;           /* the lookup is an error page, for err_status */
   int err_status;
-  struct http_head err_extra;
-  const char *ctype;        /* the file's Content-Type, while a sibling is looked up */
   int vary;                 /* the file has siblings: Vary: Accept-Encoding */
-  struct http_file_info finfo; /* a sibling's metadata, its ETag marked with the coding */
-  char xhdr[1100];          /* the site's header lines for this path */
+  const char *ctype;        /* the file's Content-Type, while a sibling is looked up */
   size_t xhdr_len;
   struct fcache_entry *entry;
   struct aindex *ai;        /* a directory listing under way or being sent (heap: rare) */
@@ -75,15 +73,19 @@ struct answer {
   struct fcache_waiter zwaiter; /* linked while zentry is being compressed */
   char *mp_buf;             /* a multipart/byteranges body (heap) */
   struct mp_read *mp;       /* its parts being read on the pool (a large file) */
-  char mp_type[64];         /* "multipart/byteranges; boundary=..." */
   pool_job_t *job;
   int lookup_owner;
   int abandoned;
   struct fcache_waiter waiter;
+  int aq[HTTP_CODING_COUNT]; /* Accept-Encoding weights (a site with compression) */
+  struct sfile_op op;       /* its path buffer last */
+  struct http_head err_extra;
+  struct http_file_info finfo; /* a sibling's metadata, its ETag marked with the coding */
+  char xhdr[1100];          /* the site's header lines for this path */
+  char mp_type[64];         /* "multipart/byteranges; boundary=..." */
   char path[SITE_PREFIX_MAX + PATH_MAX];
   char loc[ANSWER_LOCATION_MAX];
   char page[512];
-  struct sfile_op op;
 };
 
 /* Resets the answer for a new request (public fields are kept). */

@@ -42,7 +42,6 @@ enum sfile_result {
 struct sfile_op {
   pool_job_t job;
   const sfile_ctx_t *ctx;
-  char path[PATH_MAX]; /* below the root, no leading '/': "" is the root itself */
   int trailing_slash;
   int want_siblings; /* look for path.br, path.zst, path.gz beside the file found */
   /* results */
@@ -52,6 +51,8 @@ struct sfile_op {
   int fd;
   struct stat st;
   char *body; /* malloc'd bytes of a small file (st.st_size of them), or NULL */
+  /* last: the fields above share cache lines, not one each across 4 KiB */
+  char path[PATH_MAX]; /* below the root, no leading '/': "" is the root itself */
 };
 
 /* root: absolute path; 0 or -errno. */
