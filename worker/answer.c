@@ -33,6 +33,7 @@ void answer_reset(struct answer *a) {
   a->body = NULL;
   a->body_len = 0;
   a->file_fd = -1;
+  a->body_fd = -1;
   a->file_off = a->file_len = 0;
   a->body_bytes = 0;
   a->close_after = 0;
@@ -187,6 +188,7 @@ void answer_status(struct answer *a, int status, const struct http_head *extra) 
   a->body = NULL;
   a->body_len = 0;
   a->file_fd = -1;
+  a->body_fd = -1;
   a->file_len = 0;
   a->body_bytes = 0;
   if (!is_head && blen) {
@@ -211,6 +213,7 @@ static void serve_errpage(struct answer *a, struct fcache_entry *e) {
   a->body = NULL;
   a->body_len = 0;
   a->file_fd = -1;
+  a->body_fd = -1;
   a->file_len = 0;
   a->body_bytes = 0;
   if (a->q->method != HTTP_HEAD && e->size) {
@@ -540,6 +543,10 @@ static void serve_file(struct answer *a, struct fcache_entry *e, struct http_fil
   } else if (body || e->body) {
     a->body = (body ? body : e->body) + ha.body_off;
     a->body_len = ha.body_len;
+    if (!body && e->fd >= 0) { /* the same bytes, in the file the entry keeps open */
+      a->body_fd = e->fd;
+      a->body_off = ha.body_off;
+    }
   } else {
     a->file_fd = e->fd;
     a->file_off = ha.body_off;

@@ -48,6 +48,10 @@ struct answer {
   const char *body;      /* the body in memory (a small file, an error page), or NULL */
   size_t body_len;
   int file_fd;           /* or a range of a file: the cache entry's descriptor, or -1 */
+  /* With body: the file it was read from and the body's offset in it, when the session may
+   * send it with sendfile instead (see SFILE_SENDFILE_MIN); -1 otherwise */
+  int body_fd;
+  uint64_t body_off;
   uint64_t file_off, file_len;
   uint64_t body_bytes;   /* the body's planned length, for the access log */
   int close_after;       /* a broken request (400, 414, 431, 5xx): h1 ends the connection */

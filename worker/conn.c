@@ -515,6 +515,14 @@ static void on_answer(struct answer *a) {
   r->file_fd = a->file_fd;
   r->file_off = (off_t)a->file_off;
   r->file_left = a->file_len;
+  if (a->body_fd >= 0 && a->body_len >= SFILE_SENDFILE_MIN && c->tx.ops->zero_copy(&c->tx)) {
+    /* the same bytes by sendfile from the file the cache keeps open: no copy (sfile.h) */
+    r->file_fd = a->body_fd;
+    r->file_off = (off_t)a->body_off;
+    r->file_left = a->body_len;
+    r->body = NULL;
+    r->body_len = 0;
+  }
   start_send(c);
 }
 

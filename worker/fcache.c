@@ -132,10 +132,15 @@ struct fcache_entry *fcache_put(fcache_t *c, const char *key, size_t key_len,
   e->validated_ms = now_ms;
   e->refs = 1;
   e->siblings = op->siblings;
-  if (op->body) { /* the bytes are in memory: the descriptor is not needed any more */
+  if (op->body) {
+    /* the bytes are in memory; the descriptor is kept only for sendfile's sake, and only
+     * within half the budget: large files, which need theirs, keep the other half */
     e->body = op->body;
     e->fd = -1;
-    close(op->fd);
+    if (e->size >= SFILE_SENDFILE_MIN && c->lim.valid_ms && c->fds < c->lim.max_fds / 2)
+      e->fd = op->fd;
+    else
+      close(op->fd);
   } else {
     e->fd = op->fd;
   }

@@ -20,7 +20,9 @@ typedef struct fcache fcache_t;
 /* Fields are read-only for users; an entry stays valid while they hold a reference, even
  * after the cache dropped it. */
 struct fcache_entry {
-  int fd;     /* open (a large file, sent with sendfile), or -1 when body holds the bytes */
+  int fd;     /* open: a large file (sent with sendfile); or a small file of at least
+               * SFILE_SENDFILE_MIN bytes while half the descriptor budget allows (plain
+               * connections sendfile it); else -1 */
   char *body; /* the whole file when small, else NULL */
   uint64_t size;
   struct http_file_info info; /* etag, Last-Modified and the served name, precomputed */
