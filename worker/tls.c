@@ -27,9 +27,11 @@
 #define RECORD_MAX 16384
 /* Records are made in memory (out_bio) and written together: up to BATCH bytes of plaintext
  * per sendv in one send. OpenSSL's socket BIO writes each 16 KiB record by itself: 64 sends,
- * and as many wake-ups of the client, per MiB. RECORD_ROOM bounds what one SSL_write of a
+ * and as many wake-ups of the client, per MiB. 64 KiB beat 128 KiB at 1 MiB over TLS (wrk,
+ * 9 interleaved rounds: 7 won, mean 909 against 840 req/s: the client starts decrypting
+ * sooner), and a stalled client pins half as much. RECORD_ROOM bounds what one SSL_write of a
  * record can add (header, tag, content type, and room for a message of the session's own). */
-#define BATCH (128 * 1024)
+#define BATCH (64 * 1024)
 #define RECORD_ROOM (RECORD_MAX + 2048)
 #define OBUF_CAP (BATCH + RECORD_ROOM)
 
