@@ -348,6 +348,9 @@ static ssize_t tls_sendv_batch(struct transport *t, wtls_t *w, const struct iove
     if (len >= RECORD_MAX) {
       len = RECORD_MAX;
       off += len;
+    } else if (i + 1 == n) { /* the last piece: nothing to gather it with */
+      i++;
+      off = 0;
     } else { /* gather the pieces of one record */
       memcpy(w->scratch, p, len);
       i++;
