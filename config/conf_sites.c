@@ -98,18 +98,32 @@ static char *site_path(ctx_t *x, const config_setting_t *s) {
   return xstrdup(v + 1);
 }
 
+/* 1 if s is an array or a list; else 0, with the error: "expected WHAT, got ...". */
+static int is_array(ctx_t *x, const config_setting_t *s, const char *what) {
+  char got[96];
+  int t = config_setting_type(s);
+  if (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST)
+    return 1;
+  errs_add(x->e, s, NULL, "expected %s, got %s", what, describe(s, got, sizeof(got)));
+  return 0;
+}
+
+/* v lowercased (ASCII), malloc'd: the caller owns it. Names and media types compare so. */
+static char *lower_dup(const char *v) {
+  char *lower = xstrdup(v);
+  for (char *p = lower; *p; p++)
+    *p = (char)tolower((unsigned char)*p);
+  return lower;
+}
+
 /* names = ["example.com", "*.example.com"]: a host name (letters, digits, '-', '.'), an IPv4
  * address, or "*." and a name: the '*' stands for exactly one leading label. */
 static void key_names(ctx_t *x, const config_setting_t *s, const key_spec_t *k) {
   char got[96];
   conf_site_t *site = x->cur;
   (void)k;
-  int t = config_setting_type(s);
-  if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
-    errs_add(x->e, s, NULL, "expected an array of host names [\"example.com\", ...], got %s",
-             describe(s, got, sizeof(got)));
+  if (!is_array(x, s, "an array of host names [\"example.com\", ...]"))
     return;
-  }
   int n = config_setting_length(s);
   for (int i = 0; i < n; i++) {
     const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
@@ -134,9 +148,7 @@ static void key_names(ctx_t *x, const config_setting_t *s, const key_spec_t *k) 
                describe(e, got, sizeof(got)));
       continue;
     }
-    char *lower = xstrdup(v);
-    for (char *p = lower; *p; p++)
-      *p = (char)tolower((unsigned char)*p);
+    char *lower = lower_dup(v);
     /* the same name twice, in this site or an earlier one: which site would answer? */
     int dup = 0;
     for (size_t si = 0; si < x->c->n_sites + 1 && !dup; si++) {
@@ -348,12 +360,8 @@ static void key_error_pages(ctx_t *x, const config_setting_t *s, const key_spec_
       continue;
     }
     char *p = site_path(x, page);
-    int t = config_setting_type(codes);
-    if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
-      errs_add(x->e, codes, NULL, "expected an array of status codes [404, ...], got %s",
-               describe(codes, got, sizeof(got)));
+    if (!is_array(x, codes, "an array of status codes [404, ...]"))
       bad = 1;
-    }
     int nc = bad ? 0 : config_setting_length(codes);
     if (!bad && nc == 0) {
       errs_add(x->e, codes, NULL, "expected at least one status code");
@@ -413,12 +421,8 @@ static void key_ztypes(ctx_t *x, const config_setting_t *s, const key_spec_t *k)
   char got[96];
   conf_site_t *site = x->cur;
   (void)k;
-  int t = config_setting_type(s);
-  if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
-    errs_add(x->e, s, NULL, "expected an array of media types [\"text/html\", ...], got %s",
-             describe(s, got, sizeof(got)));
+  if (!is_array(x, s, "an array of media types [\"text/html\", ...]"))
     return;
-  }
   int n = config_setting_length(s);
   for (int i = 0; i < n; i++) {
     const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
@@ -436,9 +440,7 @@ static void key_ztypes(ctx_t *x, const config_setting_t *s, const key_spec_t *k)
                describe(e, got, sizeof(got)));
       continue;
     }
-    char *lower = xstrdup(v);
-    for (char *p = lower; *p; p++)
-      *p = (char)tolower((unsigned char)*p);
+    char *lower = lower_dup(v);
     site->zip.types = xrealloc(site->zip.types, (site->zip.n_types + 1) * sizeof(char *));
     site->zip.types[site->zip.n_types++] = lower;
   }
