@@ -87,10 +87,8 @@ def test_midsize_file_keeps_its_descriptor(s):
 def main():
     slowfs = slowfs_helpers()
     s = remove_at_exit(Server(files=FILES))
-    shim = slowfs.shim_path(s.dir)
     log = os.path.join(s.dir, "slowfs.log")
-    s.start(env={"LD_PRELOAD": slowfs.preload_value(shim), "EVC_SLOWFS_MS": "600",
-                 "EVC_SLOWFS_MARK": "slow", "EVC_SLOWFS_LOG": log})
+    s.start(env=slowfs.slow_env(s.dir, 600, "slow", log))
 
     def test_hit_does_not_touch_the_disk(srv):
         t0 = time.monotonic()

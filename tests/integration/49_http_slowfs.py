@@ -51,6 +51,13 @@ def preload_value(shim):
     return ":".join(libs + [shim])
 
 
+def slow_env(workdir, ms, mark, log):
+    """The environment that starts a server on the slow disk: calls on paths containing mark
+    take ms, each logged to log."""
+    return {"LD_PRELOAD": preload_value(shim_path(workdir)), "EVC_SLOWFS_MS": str(ms),
+            "EVC_SLOWFS_MARK": mark, "EVC_SLOWFS_LOG": log}
+
+
 def slow_log_paths(logfile):
     try:
         with open(logfile) as f:
@@ -335,9 +342,7 @@ def cut_before_the_answer_logged_499():
                                         "{ graceful = 0.2; keepalive = 5.0; header = 5.0; send = 10.0; }"},
                               files={"slow-cut.txt": b"never sent\n"}))
     slowlog = os.path.join(s.dir, "slowfs.log")
-    env = {"LD_PRELOAD": preload_value(shim_path(s.dir)), "EVC_SLOWFS_MS": "3000",
-           "EVC_SLOWFS_MARK": "slow-", "EVC_SLOWFS_LOG": slowlog}
-    s.start(env=env)
+    s.start(env=slow_env(s.dir, 3000, "slow-", slowlog))
     c = Conn(s.port)
     try:
         c.send(http_req("GET", "/slow-cut.txt?cut"))
@@ -364,9 +369,8 @@ def read_text(path):
 def main():
     s = remove_at_exit(Server(settings={"pool_threads": "4"}, files=FILES, workers=1))
     s.slowlog = os.path.join(s.dir, "slowfs.log")
-    env = {"LD_PRELOAD": preload_value(shim_path(s.dir)), "EVC_SLOWFS_MS": str(SLOW_MS),
-           "EVC_SLOWFS_MARK": "slow-", "EVC_SLOWFS_LOG": s.slowlog,
-           "EVC_SLOWFS_SEND_MAX": str(SEND_MAX), "EVC_SLOWFS_FAIL_MARK": "broken-"}
+    env = dict(slow_env(s.dir, SLOW_MS, "slow-", s.slowlog),
+               EVC_SLOWFS_SEND_MAX=str(SEND_MAX), EVC_SLOWFS_FAIL_MARK="broken-")
     s.start(env=env)
     try:
         res = run_cases(s, [test_fast_while_slow_pending, test_slow_then_fast_on_one_connection,

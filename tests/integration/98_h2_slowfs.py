@@ -19,9 +19,7 @@ def main():
     slowfs = slowfs_helpers()
     s = remove_at_exit(Server(workers=1, files={"slow-big.bin": BIG, "fast.txt": "fast\n"}))
     slowlog = os.path.join(s.dir, "slowfs.log")
-    s.start(env={"LD_PRELOAD": slowfs.preload_value(slowfs.shim_path(s.dir)),
-                              "EVC_SLOWFS_MS": str(SLOW_MS), "EVC_SLOWFS_MARK": "slow-",
-                              "EVC_SLOWFS_LOG": slowlog})
+    s.start(env=slowfs.slow_env(s.dir, SLOW_MS, "slow-", slowlog))
     results = []
 
     def report(ok, what):
