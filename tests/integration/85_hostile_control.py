@@ -19,35 +19,15 @@ def ctl_path(s):
 
 
 def ctl_exchange(s, data, timeout=3.0, shut=False):
-    """Sends data on a fresh control connection; returns (reply bytes, closed). A reset or
-    broken pipe (the supervisor stopped reading an oversized request) counts as closed."""
+    """Sends data on a fresh control connection; returns (reply bytes, closed)."""
     u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     u.settimeout(timeout)
-    got, closed = b"", False
     try:
         u.connect(ctl_path(s))
-        try:
-            u.sendall(data)
-            if shut:
-                u.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = u.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                closed = True
-                break
-            if not chunk:
-                closed = True
-                break
-            got += chunk
-    finally:
+    except BaseException:
         u.close()
-    return got, closed
+        raise
+    return send_and_drain(u, data, timeout, shut)
 
 
 def as_nobody(path):

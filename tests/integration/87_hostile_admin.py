@@ -17,28 +17,7 @@ READ_LIMIT = 5.0   # ADMIN_READ_MS
 def exchange_raw(port, data, timeout=5.0):
     """Sends data; returns (status or None, closed within timeout)."""
     c = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    got = b""
-    closed = False
-    try:
-        try:
-            c.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = c.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                closed = True
-                break
-            if not chunk:
-                closed = True
-                break
-            got += chunk
-    finally:
-        c.close()
+    got, closed = send_and_drain(c, data, timeout)
     status = None
     if got.startswith(b"HTTP/1.1 "):
         status = int(got[9:12])

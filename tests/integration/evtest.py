@@ -538,32 +538,9 @@ def exchange(port, data, timeout=3.0):
     """Sends raw bytes on a fresh connection and reads until the server closes it or timeout
     passes. Returns (responses, closed, leftover): closed is True when the server closed
     (EOF or reset) within timeout. A reset while sending counts as closed."""
-    s = connect(port, timeout)
-    got, closed = b"", False
-    try:
-        try:
-            s.sendall(data if isinstance(data, bytes) else data.encode("latin-1"))
-        except (BrokenPipeError, ConnectionResetError):
-            closed = True
-        deadline = time.monotonic() + timeout
-        while not closed:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            s.settimeout(left)
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                closed = True
-                break
-            if not chunk:
-                closed = True
-                break
-            got += chunk
-    finally:
-        s.close()
+    got, closed = send_and_drain(connect(port, timeout),
+                                 data if isinstance(data, bytes) else data.encode("latin-1"),
+                                 timeout)
     responses, rest = parse_responses(got)
     return responses, closed, rest
 
@@ -582,6 +559,41 @@ def proc_rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def send_and_drain(sock, data, timeout, shut=False):
+    """Sends data on a connected socket (then ends our side if shut), reads until the peer
+    closes or timeout passes; returns (bytes read, closed). A reset or broken pipe (the peer
+    stopped reading an oversized request) counts as closed, after what it had sent is read.
+    Closes sock."""
+    got, closed = b"", False
+    try:
+        try:
+            sock.sendall(data)
+            if shut:
+                sock.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+    finally:
+        sock.close()
+    return got, closed
 
 
 def proc_fd_count(pid):
