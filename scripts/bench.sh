@@ -486,10 +486,12 @@ inst_url() {
   echo "$scheme://127.0.0.1:${PORT[$1]}/$2"
 }
 
-# run_h2load INSTANCE FILE: "RPS -" or "ERR reason"; any failed or errored stream is an error.
+# run_h2load INSTANCE FILE [PERF...]: "RPS - REQUESTS" or "ERR reason"; any failed or errored
+# stream is an error. PERF, if given, is the perf stat command line to run h2load under.
 run_h2load() {
-  local out rps bad
-  if ! out=$(taskset -c "$CLIENT_CPU" h2load -t1 -c10 -m32 -D "$DURATION" "$(inst_url "$1" "$2")" 2>&1); then
+  local out rps bad inst=$1 file=$2
+  shift 2
+  if ! out=$(taskset -c "$CLIENT_CPU" "$@" h2load -t1 -c10 -m32 -D "$DURATION" "$(inst_url "$inst" "$file")" 2>&1); then
     echo "ERR h2load failed: $(tail -n 1 <<<"$out")"; return
   fi
   bad=$(awk '/^requests:/ { gsub(",", ""); if ($10 + $12 + $14 > 0) print $10 " failed, " $12 " errored, " $14 " timeout" }' <<<"$out")
@@ -497,7 +499,7 @@ run_h2load() {
   grep -q "h2c\|h2" <<<"$(grep -i 'application protocol' <<<"$out")" || { echo "ERR not HTTP/2: $(grep -i 'application protocol' <<<"$out")"; return; }
   rps=$(awk '/^finished in/ { gsub(",", ""); print $4 }' <<<"$out")
   if [[ -z $rps ]] || ! awk -v r="$rps" 'BEGIN { exit !(r > 0) }'; then echo "ERR no requests"; return; fi
-  echo "$rps -"
+  echo "$rps - $(awk '/^requests:/ { gsub(",", ""); print $8 }' <<<"$out")"
 }
 
 # run_wrk INSTANCE FILE MODE: prints "RPS P99_MS" or "ERR reason". A run that saw non-2xx/3xx
@@ -517,36 +519,40 @@ server_totals() { # "SLEEPS TICKS": voluntary context switches and utime + stime
 }
 run_wrk() {
   local inst=$1 file=$2 mode=$3 out args rps p99 bad perfw=() cs="" sl0=0 sl1 reqs ct0=0 ct1
-  [[ $mode == h2 ]] && { run_h2load "$inst" "$file"; return; }
   ((CSTATS)) && perfw=(perf stat -x, -o "$TMP/perf.out" -e syscalls:sys_enter_read,task-clock --)
   ((CSTATS)) && read -r sl0 ct0 < <(server_totals "${PID[$inst]}")
-  args=(-t1 "-c$CONNS" "-d${DURATION}s")
-  ((LATENCY)) && args+=(--latency)
-  [[ $mode == close ]] && args+=(-H 'Connection: close')
-  [[ $mode == gzip ]] && args+=(-H 'Accept-Encoding: gzip')
-  [[ $mode == pipeline ]] && args+=(-s "$BENCH_DIR/pipeline.lua")
-  args+=("$SCHEME://127.0.0.1:${PORT[$inst]}/$file")
-  [[ $mode == pipeline ]] && args+=(-- 16)
-  if ! out=$(taskset -c "$CLIENT_CPU" "${perfw[@]}" wrk "${args[@]}" 2>&1); then
-    echo "ERR wrk failed: $(tail -n 1 <<<"$out")"; return
-  fi
-  bad=$(awk '/Non-2xx or 3xx responses:/ { print "non-2xx " $NF }
-             /Socket errors:/ { gsub(",", ""); if ($4 + $6 + $8 + $10 > 0) print "socket errors " $4 "/" $6 "/" $8 "/" $10 " (connect/read/write/timeout)" }' <<<"$out")
-  rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-  [[ -n $bad ]] && { echo "ERR ${bad//$'\n'/, }"; return; }
-  if [[ -z $rps ]] || ! awk -v r="$rps" 'BEGIN { exit !(r > 0) }'; then echo "ERR no requests"; return; fi
-  p99=-
-  if ((LATENCY)); then # "     99%    1.23ms": wrk prints us, ms or s
-    p99=$(awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
-                             f = (u == "us") ? 0.001 : (u == "s") ? 1000 : (u == "m") ? 60000 : 1;
-                             printf "%.3f", v * f }' <<<"$out")
-    # wrk 4.1 prints "99% 0.00us" when its histogram lost the tail (seen with pipelining at
-    # over a million responses/s): no figure, rather than a zero that would win the row.
-    [[ -n $p99 && $p99 != 0.000 ]] || p99=-
+  if [[ $mode == h2 ]]; then # the same figures, h2load in wrk's place (its read() calls)
+    read -r rps p99 reqs < <(run_h2load "$inst" "$file" "${perfw[@]}")
+    [[ $rps == ERR ]] && { echo "$rps $p99 $reqs"; return; }
+  else
+    args=(-t1 "-c$CONNS" "-d${DURATION}s")
+    ((LATENCY)) && args+=(--latency)
+    [[ $mode == close ]] && args+=(-H 'Connection: close')
+    [[ $mode == gzip ]] && args+=(-H 'Accept-Encoding: gzip')
+    [[ $mode == pipeline ]] && args+=(-s "$BENCH_DIR/pipeline.lua")
+    args+=("$SCHEME://127.0.0.1:${PORT[$inst]}/$file")
+    [[ $mode == pipeline ]] && args+=(-- 16)
+    if ! out=$(taskset -c "$CLIENT_CPU" "${perfw[@]}" wrk "${args[@]}" 2>&1); then
+      echo "ERR wrk failed: $(tail -n 1 <<<"$out")"; return
+    fi
+    bad=$(awk '/Non-2xx or 3xx responses:/ { print "non-2xx " $NF }
+               /Socket errors:/ { gsub(",", ""); if ($4 + $6 + $8 + $10 > 0) print "socket errors " $4 "/" $6 "/" $8 "/" $10 " (connect/read/write/timeout)" }' <<<"$out")
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    [[ -n $bad ]] && { echo "ERR ${bad//$'\n'/, }"; return; }
+    if [[ -z $rps ]] || ! awk -v r="$rps" 'BEGIN { exit !(r > 0) }'; then echo "ERR no requests"; return; fi
+    p99=-
+    if ((LATENCY)); then # "     99%    1.23ms": wrk prints us, ms or s
+      p99=$(awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+                               f = (u == "us") ? 0.001 : (u == "s") ? 1000 : (u == "m") ? 60000 : 1;
+                               printf "%.3f", v * f }' <<<"$out")
+      # wrk 4.1 prints "99% 0.00us" when its histogram lost the tail (seen with pipelining at
+      # over a million responses/s): no figure, rather than a zero that would win the row.
+      [[ -n $p99 && $p99 != 0.000 ]] || p99=-
+    fi
+    reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
   fi
   if ((CSTATS)); then
     read -r sl1 ct1 < <(server_totals "${PID[$inst]}")
-    reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
     cs=$(awk -F, -v n="$reqs" -v sl=$((sl1 - sl0)) -v ct=$((ct1 - ct0)) -v hz="$(getconf CLK_TCK)" '
       $3 == "syscalls:sys_enter_read" { r = $1 } $3 == "task-clock" { c = $1 }
       END { if (n > 0) printf "%.2f %.2f %.4f %.2f", r / n, c * 1000 / n, sl / n, ct * 1e6 / hz / n
@@ -807,8 +813,10 @@ table rps
 ((LATENCY)) && { echo; table p99; }
 if ((CSTATS)); then # per response, median of the rounds: client reads, client CPU us, server sleeps
   echo
-  echo "# per response (median of $ROUNDS): wrk read() calls / wrk CPU us / server sleeps / server CPU us"
-  MD+=$'\n'"| workload (per response: wrk reads / wrk CPU us / server sleeps / server CPU us) |$(printf ' %s |' "${RUNNING[@]}")"$'\n'
+  cl=wrk
+  ((H2)) && cl=h2load
+  echo "# per response (median of $ROUNDS): $cl read() calls / $cl CPU us / server sleeps / server CPU us"
+  MD+=$'\n'"| workload (per response: $cl reads / $cl CPU us / server sleeps / server CPU us) |$(printf ' %s |' "${RUNNING[@]}")"$'\n'
   MD+="|---|$(printf -- '---:|%.0s' "${RUNNING[@]}")"$'\n'
   for w in "${WORKLOADS[@]}"; do
     IFS='|' read -r wid label _ <<<"$w"
