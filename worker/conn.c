@@ -600,14 +600,17 @@ static void log_access(struct conn *c) {
   const http_request_t *q = &c->p->req;
   char addr[INET6_ADDRSTRLEN], tls[32];
   struct answer_log l = {
-      .peer = peer_text(c, addr, sizeof(addr)),
+      .peer = alog_enabled(w->alog) ? peer_text(c, addr, sizeof(addr)) : "-",
       .line = q->line.len ? IN(c) + q->line.off : NULL,
       .line_len = q->line.len,
       .status = c->r->status,
       .body_bytes = c->r->body_bytes,
       .started_us = c->r->started_us,
   };
-  if (w->tls) /* a server with TLS listeners logs each line's protocol; plain-only ones not */
+  /* a server with TLS listeners logs each line's protocol; plain-only ones not. Only
+   * when it logs: describing costs a formatted print per request (3.5% of 1 KiB h2 over
+   * TLS, callgrind) */
+  if (w->tls && alog_enabled(w->alog))
     l.tls = c->tx.ops->describe(&c->tx, tls, sizeof(tls));
   if (c->closing)
     body_sent_so_far(c->r, &l.status, &l.body_bytes);

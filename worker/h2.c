@@ -34,6 +34,7 @@
 
 #include "answer.h"
 #include "conn.h"
+#include "http_hpack.h"
 #include "transport.h"
 #include "wctx.h"
 
@@ -67,6 +68,11 @@
  * buffer), and zeroing that for each of h2load's 300,000 streams a second showed in the
  * profile; a browser's page opens a few dozen. */
 #define MAX_SPARE_STREAMS 32
+/* A site's header lines a response carries at most over HTTP/2 (conf_sites allows fewer). */
+#define MAX_EXTRA_FIELDS 32
+/* Our header block of one response: its values (ANSWER_HEAD_MAX at most), names and HPACK's
+ * few bytes per field (http_hpack_bound). */
+#define HBLK_MAX (2 * ANSWER_HEAD_MAX + 1024)
 
 /* nghttp2's small allocations (a stream, a frame queued, a header list, a decoded field),
  * a handful per request, each freed a few turns later, are kept per connection for reuse:
@@ -127,15 +133,19 @@ struct stream {
   uint64_t sent;    /* body bytes handed to nghttp2, for the log */
   uint64_t started_us; /* answer_now_us() when the request was complete: its duration */
   int done;         /* every byte of the answer went to nghttp2 */
+  uint8_t n_fields; /* in fields: the response's, once answered */
   /* Kept when the stream goes to the connection's spare list; what is above is zeroed for
    * each new stream. */
   char *buf; /* header values, then the request line for the log */
   uint32_t buf_cap;
   struct answer a; /* ~10 KiB (paths, a Location, an error page): never zeroed whole */
-  /* The answer's head as h1 writes it, its field names lowercased: the response's fields
-   * point into it (NGHTTP2_NV_FLAG_NO_COPY_*), so it lives until nghttp2 has packed the
-   * HEADERS frame, or dropped it with the stream. */
+  /* The values of the response's fields (and a site's header lines, their names
+   * lowercased): the fields given to nghttp2 point into it (NGHTTP2_NV_FLAG_NO_COPY_*), so
+   * it lives until nghttp2 has packed the HEADERS frame, or dropped it with the stream. */
   char head[ANSWER_HEAD_MAX];
+  /* The response's fields, for our HPACK encoder (before_send): nghttp2 is given :status
+   * only, and its HEADERS frame's block is replaced by ours on the way out (flush). */
+  struct http_hpack_field fields[1 + HTTP_FIELDS_MAX + MAX_EXTRA_FIELDS];
 };
 
 struct h2 {
@@ -176,6 +186,12 @@ struct h2 {
   /* the header block being received (CONTINUATION flood) */
   int32_t block_stream;
   uint32_t block_bytes, block_frames;
+  /* Header blocks are ours (http_hpack.h): before_send encodes the block of the response
+   * HEADERS frame nghttp2 is about to send, and flush puts it in place of nghttp2's. */
+  http_hpack_t *hp;
+  int32_t hblk_sid; /* the stream of the block waiting in hblk; 0: none */
+  size_t hblk_len;
+  uint8_t hblk[HBLK_MAX];
 };
 
 static void flush(h2_t *h);
@@ -340,7 +356,7 @@ static void log_stream(struct stream *st) {
       .body_bytes = st->sent,
       .started_us = st->started_us,
   };
-  if (w->tls)
+  if (w->tls && alog_enabled(w->alog)) /* as h1: only for a line that is written */
     l.tls = h->tx->ops->describe(h->tx, tls, sizeof(tls));
   answer_log(w, &st->q, st->buf, &l);
 }
@@ -362,77 +378,62 @@ static void on_hold(struct answer *a, int delta) {
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *user);
 
-/* The lowercase name of a field http_head_write writes, or NULL (a site's own header):
- * lowercasing every name byte by byte was a third of on_answer (callgrind). */
-static const char *known_name(const char *n, size_t len) {
-  static const struct {
-    unsigned char len;
-    const char *name, *lower;
-  } known[] = {
-      {4, "Date", "date"},
-      {4, "ETag", "etag"},
-      {4, "Vary", "vary"},
-      {5, "Allow", "allow"},
-      {6, "Server", "server"},
-      {8, "Location", "location"},
-      {12, "Content-Type", "content-type"},
-      {13, "Last-Modified", "last-modified"},
-      {13, "Accept-Ranges", "accept-ranges"},
-      {13, "Content-Range", "content-range"},
-      {14, "Content-Length", "content-length"},
-      {16, "Content-Encoding", "content-encoding"},
-  };
-  for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-    if (known[i].len == len && memcmp(n, known[i].name, len) == 0)
-      return known[i].lower;
-  return NULL;
-}
-
-/* The answer layer decided: its head (written as h1 would, then split into fields, so the
- * two sessions cannot disagree on a header) and the body source go to nghttp2. */
+/* The answer layer decided: the head's fields (http_head_fields, the list h1's head is
+ * written from, so the two sessions cannot disagree on a header) and the body source go to
+ * nghttp2. The values are copied into the stream's head buffer: the fields point there until
+ * the HEADERS frame is out (before_send encodes them, flush sends the block), when the
+ * strings they came from (a cache entry's) may be gone. nghttp2 gets :status alone, its
+ * NGHTTP2_NV_FLAG_NO_COPY_* pointing there too: its block is thrown away. */
 static void on_answer(struct answer *a) {
   struct stream *st = (struct stream *)((char *)a - offsetof(struct stream, a));
   h2_t *h = st->h;
-  char *head = st->head;
-  a->head.connection = HTTP_CONN_NONE;
-  int n = http_head_write(head, sizeof(st->head), &a->head);
-  if (n < 0) {
-    nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-    return;
+  struct http_field f[HTTP_FIELDS_MAX];
+  char num[HTTP_FIELD_NUM];
+  size_t nf = http_head_fields(&a->head, f, num);
+  struct http_hpack_field *fl = st->fields;
+  size_t nn = 0, max = sizeof(st->fields) / sizeof(st->fields[0]);
+  char *p = st->head, *end = st->head + sizeof(st->head);
+  unsigned code = (unsigned)a->head.status % 1000;
+  p[0] = (char)('0' + code / 100);
+  p[1] = (char)('0' + code / 10 % 10);
+  p[2] = (char)('0' + code % 10);
+  fl[nn++] = (struct http_hpack_field){":status", p, 7, 3, 8};
+  p += 3;
+  for (size_t i = 0; i < nf; i++) {
+    if (f[i].value_len > (size_t)(end - p))
+      goto too_big;
+    memcpy(p, f[i].value, f[i].value_len);
+    fl[nn++] = (struct http_hpack_field){f[i].name, p, f[i].name_len, f[i].value_len, f[i].hpack};
+    p += f[i].value_len;
   }
-  nghttp2_nv nv[48]; /* the server's fields and a site's headers */
-  size_t nn = 0;
-  /* nghttp2 neither copies nor lowercases what it is given so: it is here already */
-  const uint8_t nocopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
-  /* the status line is "HTTP/1.1 NNN ...": its code is the :status */
-  nv[nn++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)head + 9, 7, 3, nocopy};
-  char *p = memchr(head, '\n', (size_t)n); /* after the status line */
-  char *end = head + n;
-  while (p && p + 1 < end && nn < sizeof(nv) / sizeof(nv[0])) {
-    char *line = p + 1;
-    char *eol = memchr(line, '\r', (size_t)(end - line));
-    if (!eol || eol == line)
-      break;
-    char *colon = memchr(line, ':', (size_t)(eol - line));
-    p = eol + 1;
-    if (!colon)
-      continue;
-    size_t nlen = (size_t)(colon - line);
-    const char *name = known_name(line, nlen);
-    if (!name) {
+  if (a->head.extra) { /* a site's headers: "Name: value\r\n" lines, checked at load */
+    if (a->head.extra_len > (size_t)(end - p))
+      goto too_big;
+    memcpy(p, a->head.extra, a->head.extra_len);
+    char *x = p, *xend = p + a->head.extra_len;
+    while (x < xend && nn < max) {
+      char *eol = memchr(x, '\r', (size_t)(xend - x));
+      char *colon = eol ? memchr(x, ':', (size_t)(eol - x)) : NULL;
+      if (!colon)
+        break;
+      char *line = x;
+      x = eol + 2;
       for (char *q = line; q < colon; q++)
         if (*q >= 'A' && *q <= 'Z')
           *q = (char)(*q | 0x20); /* ASCII: field names are tokens */
-      name = line;
-      if ((nlen == 10 && memcmp(name, "connection", 10) == 0) ||
-          (nlen == 10 && memcmp(name, "keep-alive", 10) == 0))
+      size_t nlen = (size_t)(colon - line);
+      if ((nlen == 10 && memcmp(line, "connection", 10) == 0) ||
+          (nlen == 10 && memcmp(line, "keep-alive", 10) == 0))
         continue; /* connection-specific: not in HTTP/2 (RFC 9113 8.2.2) */
+      char *v = colon + 1;
+      while (v < eol && *v == ' ')
+        v++;
+      fl[nn++] = (struct http_hpack_field){line, v, (uint32_t)nlen, (uint32_t)(eol - v), 0};
     }
-    char *v = colon + 1;
-    while (v < eol && *v == ' ')
-      v++;
-    nv[nn++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)v, nlen, (size_t)(eol - v), nocopy};
   }
+  st->n_fields = (uint8_t)nn;
+  const uint8_t nocopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  nghttp2_nv nv[1] = {{(uint8_t *)":status", (uint8_t *)st->head, 7, 3, nocopy}};
   st->status = a->head.status;
   st->answered = 1;
   st->body = a->body;
@@ -449,7 +450,7 @@ static void on_answer(struct answer *a) {
   } else {
     st->done = 1;
   }
-  int rc = nghttp2_submit_response(h->s, st->id, nv, nn, has_body ? &dp : NULL);
+  int rc = nghttp2_submit_response(h->s, st->id, nv, 1, has_body ? &dp : NULL);
   if (rc != 0) {
     if (has_body) {
       h->n_sending--;
@@ -459,6 +460,9 @@ static void on_answer(struct answer *a) {
   }
   if (!h->in_recv)
     flush(h);
+  return;
+too_big: /* only a pathological Location gets here, as in h1 */
+  nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
 }
 
 static void on_read(pool_job_t *job, int status);
@@ -936,6 +940,12 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user) {
   h2_t *h = user;
+  if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+    for (size_t i = 0; i < f->settings.niv; i++) /* our encoder's table follows the client's */
+      if (f->settings.iv[i].settings_id == NGHTTP2_SETTINGS_HEADER_TABLE_SIZE)
+        http_hpack_limit(h->hp, f->settings.iv[i].value);
+    return 0;
+  }
   if (f->hd.type == NGHTTP2_RST_STREAM) {
     /* Rapid reset: resets of streams not yet answered in full, against completed ones. */
     struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
@@ -951,6 +961,31 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
   h->hdr_st = NULL; /* the block is over */
   if (st && !st->started && !h->closing && !h->dying)
     start_request(h, st);
+  return 0;
+}
+
+/* A response's HEADERS frame is about to go: its block, encoded now, in the order the
+ * client will decode the blocks (nghttp2 may send them in another order than they were
+ * submitted, and drops those of streams reset meanwhile), waits in hblk for flush. */
+static int before_send(nghttp2_session *s, const nghttp2_frame *f, void *user) {
+  h2_t *h = user;
+  if (f->hd.type != NGHTTP2_HEADERS)
+    return 0;
+  struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  /* Every response block must be ours, or the client's table would drift from our
+   * encoder's: without a stream (cannot happen: nghttp2 sends HEADERS of open streams
+   * only, and those have theirs) the :status nghttp2 was given, alone. */
+  struct http_hpack_field status = {":status", (const char *)f->headers.nva[0].value, 7,
+                                    (uint32_t)f->headers.nva[0].valuelen, 8};
+  ssize_t n = st && st->n_fields
+                  ? http_hpack_encode(h->hp, st->fields, st->n_fields, h->hblk, sizeof(h->hblk))
+                  : http_hpack_encode(h->hp, &status, 1, h->hblk, sizeof(h->hblk));
+  if (n < 0) { /* more than HBLK_MAX: cannot happen with the head's bounds */
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_INTERNAL_ERROR);
+    return NGHTTP2_ERR_CANCEL;
+  }
+  h->hblk_sid = f->hd.stream_id;
+  h->hblk_len = (size_t)n;
   return 0;
 }
 
@@ -987,6 +1022,30 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 
 /* ---- bytes ------------------------------------------------------------------------------- */
 
+/* The HEADERS frame nghttp2 packed (one frame: its block is a :status alone) goes out with
+ * our block (before_send) in place of its own; its flags and stream stay. -EPROTO if it is
+ * not the frame the block was made for: never sent, since the client's table would drift. */
+static int put_headers(h2_t *h, const uint8_t *fr, size_t n) {
+  if (n < 9)
+    return -EPROTO;
+  uint32_t len = (uint32_t)fr[0] << 16 | (uint32_t)fr[1] << 8 | fr[2];
+  int32_t sid = (int32_t)(((uint32_t)fr[5] << 24 | (uint32_t)fr[6] << 16 |
+                           (uint32_t)fr[7] << 8 | fr[8]) & 0x7fffffffu);
+  if (n != 9 + (size_t)len || sid != h->hblk_sid || !(fr[4] & NGHTTP2_FLAG_END_HEADERS))
+    return -EPROTO;
+  uint8_t *o = (uint8_t *)out_room(h, 9 + h->hblk_len);
+  o[0] = (uint8_t)(h->hblk_len >> 16);
+  o[1] = (uint8_t)(h->hblk_len >> 8);
+  o[2] = (uint8_t)h->hblk_len;
+  o[3] = NGHTTP2_HEADERS;
+  o[4] = fr[4] & (NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM); /* no padding */
+  memcpy(o + 5, fr + 5, 4);                                           /* the stream */
+  memcpy(o + 9, h->hblk, h->hblk_len);
+  out_queue(h, NULL, NULL, 9 + h->hblk_len);
+  h->hblk_sid = 0;
+  return 0;
+}
+
 /* Frames out through the transport until it would block or nghttp2 has nothing more. */
 static void flush(h2_t *h) {
   if (h->closing)
@@ -1013,6 +1072,13 @@ static void flush(h2_t *h) {
         }
         if (n == 0)
           break;
+        if (h->hblk_sid && data[3] == NGHTTP2_HEADERS) {
+          if (put_headers(h, data, (size_t)n) < 0) {
+            conn_abort(h->c);
+            return;
+          }
+          continue;
+        }
         memcpy(out_room(h, (size_t)n), data, (size_t)n);
         out_queue(h, NULL, NULL, (size_t)n);
       }
@@ -1217,6 +1283,7 @@ void h2_free(h2_t *h) {
       fcache_release(h->w->cache, h->seg[i].ent);
   free(h->seg);
   free(h->out);
+  http_hpack_free(h->hp);
   free(h);
 }
 
@@ -1233,6 +1300,8 @@ int h2_new(struct wctx *w, struct conn *c, struct transport *tx, const char *in,
   h->tx = tx;
   h->idle_since = loop_now(w->loop);
   h->ref_bodies = tx->ops->zero_copy(tx);
+  if (!(h->hp = http_hpack_new()))
+    goto fail;
   if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
     goto fail;
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
@@ -1241,6 +1310,9 @@ int h2_new(struct wctx *w, struct conn *c, struct transport *tx, const char *in,
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
   nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
   nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
+  nghttp2_session_callbacks_set_before_frame_send_callback(cbs, before_send);
+  /* nghttp2's own blocks (:status alone) are thrown away: its table would only cost. */
+  nghttp2_option_set_max_deflate_dynamic_table_size(opt, 0);
   /* SETTINGS and PING floods: acknowledgements the client does not read pile up; nghttp2
    * ends the session past this many (its default, written down). */
   nghttp2_option_set_max_outbound_ack(opt, 1000);
@@ -1278,8 +1350,10 @@ fail:
   nghttp2_option_del(opt);
   if (h && h->s)
     nghttp2_session_del(h->s);
-  if (h)
+  if (h) {
     mem_drop(h);
+    http_hpack_free(h->hp);
+  }
   free(h);
   return rc;
 }

@@ -27,16 +27,6 @@ static void put_str(struct out *o, const char *s) {
   put(o, s, strlen(s));
 }
 
-static void put_u64(struct out *o, uint64_t v) {
-  char tmp[20];
-  size_t i = sizeof(tmp);
-  do {
-    tmp[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  put(o, tmp + i, sizeof(tmp) - i);
-}
-
 const char *http_reason(int status) {
   switch (status) {
   case 200: return "OK";
@@ -62,70 +52,90 @@ const char *http_reason(int status) {
   }
 }
 
+/* The decimal text of v at p; returns its length (at most 20). */
+static size_t u64_text(char *p, uint64_t v) {
+  char tmp[20];
+  size_t i = sizeof(tmp);
+  do {
+    tmp[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  memcpy(p, tmp + i, sizeof(tmp) - i);
+  return sizeof(tmp) - i;
+}
+
+#define FIELD(H1, NAME, HPACK, V, VLEN)                                                      \
+  f[n++] = (struct http_field) {                                                             \
+    H1 ": ", NAME, (V), sizeof(H1 ": ") - 1, sizeof(NAME) - 1, HPACK, (uint32_t)(VLEN)       \
+  }
+
+size_t http_head_fields(const struct http_head *h, struct http_field f[HTTP_FIELDS_MAX],
+                        char num[HTTP_FIELD_NUM]) {
+  size_t n = 0;
+  char *p = num;
+  FIELD("Server", "server", 54, "evcluster", 9);
+  if (h->date)
+    FIELD("Date", "date", 33, h->date, strlen(h->date));
+  if (h->content_type)
+    FIELD("Content-Type", "content-type", 31, h->content_type, strlen(h->content_type));
+  if (h->has_length) {
+    size_t l = u64_text(p, h->content_length);
+    FIELD("Content-Length", "content-length", 28, p, l);
+    p += l;
+  }
+  if (h->last_modified)
+    FIELD("Last-Modified", "last-modified", 44, h->last_modified, strlen(h->last_modified));
+  if (h->etag)
+    FIELD("ETag", "etag", 34, h->etag, h->etag_len);
+  if (h->accept_ranges)
+    FIELD("Accept-Ranges", "accept-ranges", 18, "bytes", 5);
+  if (h->has_range || h->unsatisfied) { /* bytes START-END/SIZE, or bytes * / SIZE */
+    char *v = p;
+    memcpy(p, "bytes ", 6);
+    p += 6;
+    if (h->has_range) {
+      p += u64_text(p, h->range_start);
+      *p++ = '-';
+      p += u64_text(p, h->range_end);
+    } else {
+      *p++ = '*';
+    }
+    *p++ = '/';
+    p += u64_text(p, h->range_size);
+    FIELD("Content-Range", "content-range", 30, v, p - v);
+  }
+  if (h->location)
+    FIELD("Location", "location", 46, h->location, h->location_len);
+  if (h->allow)
+    FIELD("Allow", "allow", 22, h->allow, strlen(h->allow));
+  if (h->content_encoding)
+    FIELD("Content-Encoding", "content-encoding", 26, h->content_encoding,
+          strlen(h->content_encoding));
+  if (h->vary_encoding)
+    FIELD("Vary", "vary", 59, "Accept-Encoding", 15);
+  return n;
+}
+
+static void put_u64(struct out *o, uint64_t v) {
+  char tmp[20];
+  put(o, tmp, u64_text(tmp, v));
+}
+
 int http_head_write(char *buf, size_t cap, const struct http_head *h) {
   struct out o = {buf, buf + cap, 0};
+  struct http_field f[HTTP_FIELDS_MAX];
+  char num[HTTP_FIELD_NUM];
+  size_t n = http_head_fields(h, f, num);
   PUT_LIT(&o, "HTTP/1.1 ");
   put_u64(&o, (uint64_t)h->status);
   PUT_LIT(&o, " ");
   put_str(&o, http_reason(h->status));
-  PUT_LIT(&o, "\r\nServer: evcluster\r\n");
-  if (h->date) {
-    PUT_LIT(&o, "Date: ");
-    put_str(&o, h->date);
+  PUT_LIT(&o, "\r\n");
+  for (size_t i = 0; i < n; i++) {
+    put(&o, f[i].h1, f[i].h1_len);
+    put(&o, f[i].value, f[i].value_len);
     PUT_LIT(&o, "\r\n");
   }
-  if (h->content_type) {
-    PUT_LIT(&o, "Content-Type: ");
-    put_str(&o, h->content_type);
-    PUT_LIT(&o, "\r\n");
-  }
-  if (h->has_length) {
-    PUT_LIT(&o, "Content-Length: ");
-    put_u64(&o, h->content_length);
-    PUT_LIT(&o, "\r\n");
-  }
-  if (h->last_modified) {
-    PUT_LIT(&o, "Last-Modified: ");
-    put_str(&o, h->last_modified);
-    PUT_LIT(&o, "\r\n");
-  }
-  if (h->etag) {
-    PUT_LIT(&o, "ETag: ");
-    put(&o, h->etag, h->etag_len);
-    PUT_LIT(&o, "\r\n");
-  }
-  if (h->accept_ranges)
-    PUT_LIT(&o, "Accept-Ranges: bytes\r\n");
-  if (h->has_range) {
-    PUT_LIT(&o, "Content-Range: bytes ");
-    put_u64(&o, h->range_start);
-    PUT_LIT(&o, "-");
-    put_u64(&o, h->range_end);
-    PUT_LIT(&o, "/");
-    put_u64(&o, h->range_size);
-    PUT_LIT(&o, "\r\n");
-  } else if (h->unsatisfied) {
-    PUT_LIT(&o, "Content-Range: bytes */");
-    put_u64(&o, h->range_size);
-    PUT_LIT(&o, "\r\n");
-  }
-  if (h->location) {
-    PUT_LIT(&o, "Location: ");
-    put(&o, h->location, h->location_len);
-    PUT_LIT(&o, "\r\n");
-  }
-  if (h->allow) {
-    PUT_LIT(&o, "Allow: ");
-    put_str(&o, h->allow);
-    PUT_LIT(&o, "\r\n");
-  }
-  if (h->content_encoding) {
-    PUT_LIT(&o, "Content-Encoding: ");
-    put_str(&o, h->content_encoding);
-    PUT_LIT(&o, "\r\n");
-  }
-  if (h->vary_encoding)
-    PUT_LIT(&o, "Vary: Accept-Encoding\r\n");
   if (h->extra)
     put(&o, h->extra, h->extra_len);
   if (h->connection == HTTP_CONN_CLOSE)

@@ -38,6 +38,25 @@ struct http_head {
   enum http_conn_header connection;
 };
 
+/* One field of a response head, as each protocol spells its name. */
+struct http_field {
+  const char *h1;    /* "Content-Type: ": HTTP/1.1's name, the ": " that follows it included */
+  const char *name;  /* "content-type": HTTP/2's (RFC 9113 8.2.1) */
+  const char *value; /* not NUL-terminated */
+  uint8_t h1_len, name_len;
+  uint8_t hpack; /* the name's entry in HPACK's static table (RFC 7541 Appendix A) */
+  uint32_t value_len;
+};
+#define HTTP_FIELDS_MAX 12 /* the fields below, each at most once */
+#define HTTP_FIELD_NUM 72  /* the numbers' text: Content-Length and Content-Range */
+
+/* The fields of h in the order both protocols send them (the site's extra lines and
+ * Connection, which HTTP/2 does not have, are not among them): the one list h1's
+ * http_head_write and h2's HEADERS are made from, so that the two cannot disagree on a
+ * header. Numbers are written into num, which the values then point into; the other values
+ * point where h's do. Returns how many fields f got. */
+size_t http_head_fields(const struct http_head *h, struct http_field f[HTTP_FIELDS_MAX],
+                        char num[HTTP_FIELD_NUM]);
 /* Writes the status line and header block, final CRLF included. Returns the length, or
  * -ENOBUFS when cap is too small (a location of up to cap - 256 bytes always fits with the
  * other headers this server sends). */

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """HTTP/2 basics with the real clients: nghttp and h2load over h2c (prior knowledge) and TLS
-(ALPN h2), zero failed streams; the preface sent a byte at a time is still h2 and a request
+(ALPN h2), zero failed streams; our HPACK encoder's blocks decode, repeat as indexed
+fields, and follow the client's table size; the preface sent a byte at a time is still h2 and a request
 that merely starts with "P" stays HTTP/1.1; SETTINGS carry h2_max_concurrent_streams and
 max_header_bytes; one large download beside twenty small files does not starve them;
 cached bodies, sent from the cache entry rather than copied, arrive intact through a full
@@ -40,6 +41,33 @@ def case_nghttp(s):
     expect_eq(sorted(statuses), ["200", "200", "404"], "statuses")
     r = run(["nghttp", "-nv", "https://localhost:%d/index.html" % X.tls])
     expect(":status: 200" in r.stdout and "h2" in r.stdout, "over TLS: %s" % r.stdout[-300:])
+
+
+def case_header_blocks(s):
+    """Response header blocks are our HPACK encoder's: nghttp's decoder (nghttp2's, strict)
+    reads every one back; a file asked again gets a block of one byte a field (every field
+    indexed; nghttp2's own encoder sent the etag and length as literals, 33 bytes); and the
+    client's table size is followed: 0 (nothing indexed), 256, and 100 then 4096 in one
+    SETTINGS (two size updates), where a missing or late update is a decoding error."""
+    # (nghttp asks each URL once: the repeats differ by their query)
+    paths = ["index.html", "s1.txt", "index.html?2", "nope", "s1.txt?2", "index.html?3", "c0.bin"]
+    urls = ["http://127.0.0.1:%d/%s" % (X.plain, p) for p in paths]
+    for sizes in ([], ["-c", "0"], ["-c", "256"], ["-c", "100", "-c", "4096"]):
+        r = run(["nghttp", "-nv"] + sizes + urls)
+        expect_eq(r.returncode, 0, "nghttp %s exit (%s)" % (sizes, r.stderr[-300:] + r.stdout[-300:]))
+        statuses = re.findall(r"recv \(stream_id=\d+\) :status: (\d+)", r.stdout)
+        expect_eq(sorted(statuses), ["200"] * 6 + ["404"], "statuses with %s" % sizes)
+        etags = re.findall(r"recv \(stream_id=\d+\) etag: (\S+)", r.stdout)
+        expect_eq(len(etags), 6, "etags with %s" % sizes)
+        lengths = [int(n) for n in re.findall(r"recv HEADERS frame <length=(\d+)", r.stdout)]
+        expect_eq(len(lengths), 7, "HEADERS frames with %s" % sizes)
+        if not sizes:
+            # the third index.html (and the second s1.txt) are all indexed: 8 fields
+            expect(min(lengths) <= 8, "a repeated answer's block: %r" % lengths)
+        if sizes == ["-c", "0"]:
+            expect(min(lengths) > 40, "no table, no indexing: %r" % lengths)
+    for size in ("0", "256"):
+        h2load("http://127.0.0.1:%d/index.html" % X.plain, ["--header-table-size=" + size])
 
 
 def h2load(url, extra=()):
@@ -224,7 +252,7 @@ def main():
     s = remove_at_exit(Server(files=files, settings=settings))
     with s:
         X.plain, X.tls = listen_ports(s)
-        res = run_cases(s, [case_nghttp, case_h2load_h2c, case_h2load_tls,
+        res = run_cases(s, [case_nghttp, case_header_blocks, case_h2load_h2c, case_h2load_tls,
                             case_preface_split_and_p, case_settings, case_fairness,
                             case_cached_bodies,
                             case_many_large_streams,
