@@ -1,10 +1,10 @@
 /* The HPACK encoder of the responses' header blocks (RFC 7541), one per HTTP/2 connection.
  *
- * Why our own when nghttp2 has one: nghttp2's deflater never indexes etag, content-length,
- * location or last-modified's neighbours of its list, so every response of a static file
- * carried its etag and length as Huffman-coded literals (33 bytes a 1 KiB answer against
- * h2o's 14), which cost us the encoding and the client the decoding, and the deflater's
- * general search was the largest single cost of a small answer (callgrind). A static file
+ * Why our own when nghttp2 has one: nghttp2's deflater never indexes etag, content-length
+ * or location (nor age, set-cookie), so every response of a static file carried its etag
+ * and length as Huffman-coded literals (33 bytes a 1 KiB answer against h2o's 14), which
+ * cost us the encoding and the client the decoding, and the deflater's general search was
+ * the largest single cost of a small answer (callgrind). A static file
  * server sends the same dozen fields again and again: this encoder indexes them all, looks
  * a value up only among the entries of the same name, and writes literals without Huffman.
  * Decoding stays nghttp2's (worker/h2.c); the unit test decodes our blocks with it.
