@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """HTTP/2 basics with the real clients: nghttp and h2load over h2c (prior knowledge) and TLS
 (ALPN h2), zero failed streams; our HPACK encoder's blocks decode, repeat as indexed
-fields, and follow the client's table size; the preface sent a byte at a time is still h2 and a request
+fields, and follow the client's table size; over TLS a DATA frame fills one record; the preface sent a byte at a time is still h2 and a request
 that merely starts with "P" stays HTTP/1.1; SETTINGS carry h2_max_concurrent_streams and
 max_header_bytes; one large download beside twenty small files does not starve them;
 cached bodies, sent from the cache entry rather than copied, arrive intact through a full
@@ -68,6 +68,19 @@ def case_header_blocks(s):
             expect(min(lengths) > 40, "no table, no indexing: %r" % lengths)
     for size in ("0", "256"):
         h2load("http://127.0.0.1:%d/index.html" % X.plain, ["--header-table-size=" + size])
+
+
+def case_frames_fill_records(s):
+    """Over TLS a DATA frame with its 9-byte header fills one 16 KiB record exactly (16,375
+    bytes of payload), so four frames are one 64 KiB batch of whole records; over h2c frames
+    take the client's whole 16 KiB."""
+    for url, want in (("https://localhost:%d/two.bin" % X.tls, 16384 - 9),
+                      ("http://127.0.0.1:%d/two.bin" % X.plain, 16384)):
+        r = run(["nghttp", "-nv", url])
+        expect_eq(r.returncode, 0, "nghttp %s exit (%s)" % (url, r.stderr[-300:]))
+        sizes = [int(n) for n in re.findall(r"recv DATA frame <length=(\d+)", r.stdout)]
+        expect_eq(sum(sizes), 2 * 1024 * 1024, "body bytes over %s" % url)
+        expect_eq(max(sizes), want, "largest DATA frame over %s" % url)
 
 
 def h2load(url, extra=()):
@@ -252,7 +265,8 @@ def main():
     s = remove_at_exit(Server(files=files, settings=settings))
     with s:
         X.plain, X.tls = listen_ports(s)
-        res = run_cases(s, [case_nghttp, case_header_blocks, case_h2load_h2c, case_h2load_tls,
+        res = run_cases(s, [case_nghttp, case_header_blocks, case_frames_fill_records,
+                            case_h2load_h2c, case_h2load_tls,
                             case_preface_split_and_p, case_settings, case_fairness,
                             case_cached_bodies,
                             case_many_large_streams,
