@@ -990,8 +990,11 @@ static int before_send(nghttp2_session *s, const nghttp2_frame *f, void *user) {
   /* Every response block must be ours, or the client's table would drift from our
    * encoder's: without a stream (cannot happen: nghttp2 sends HEADERS of open streams
    * only, and those have theirs) the :status nghttp2 was given, alone. */
-  struct http_hpack_field status = {":status", (const char *)f->headers.nva[0].value, 7,
-                                    (uint32_t)f->headers.nva[0].valuelen, 8};
+  struct http_hpack_field status = {":status", "500", 7, 3, 8};
+  if (f->headers.nvlen > 0) {
+    status.value = (const char *)f->headers.nva[0].value;
+    status.value_len = (uint32_t)f->headers.nva[0].valuelen;
+  }
   ssize_t n = st && st->n_fields
                   ? http_hpack_encode(h->hp, st->fields, st->n_fields, h->hblk, sizeof(h->hblk))
                   : http_hpack_encode(h->hp, &status, 1, h->hblk, sizeof(h->hblk));
@@ -1087,7 +1090,7 @@ static void flush(h2_t *h) {
         }
         if (n == 0)
           break;
-        if (h->hblk_sid && data[3] == NGHTTP2_HEADERS) {
+        if (h->hblk_sid && n >= 9 && data[3] == NGHTTP2_HEADERS) {
           if (put_headers(h, data, (size_t)n) < 0) {
             conn_abort(h->c);
             return;

@@ -48,7 +48,9 @@ struct http_field {
   uint32_t value_len;
 };
 #define HTTP_FIELDS_MAX 12 /* the fields below, each at most once */
-#define HTTP_FIELD_NUM 72  /* the numbers' text: Content-Length and Content-Range */
+/* The numbers' text: a Content-Length and a Content-Range ("bytes START-END/SIZE"), each
+ * number up to 20 digits. */
+#define HTTP_FIELD_NUM (20 + 6 + 20 + 1 + 20 + 1 + 20)
 
 /* The fields of h in the order both protocols send them (the site's extra lines and
  * Connection, which HTTP/2 does not have, are not among them): the one list h1's
