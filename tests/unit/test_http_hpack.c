@@ -19,6 +19,28 @@
 
 static uint8_t block[16384];
 
+/* Each test's pair: our encoder and nghttp2's decoder, both fresh. */
+struct pair {
+  http_hpack_t *e;
+  nghttp2_hd_inflater *in;
+};
+
+static int pair_new(void **state) {
+  static struct pair p;
+  p.e = http_hpack_new();
+  if (!p.e || nghttp2_hd_inflate_new(&p.in) != 0)
+    return -1;
+  *state = &p;
+  return 0;
+}
+
+static int pair_del(void **state) {
+  struct pair *p = *state;
+  nghttp2_hd_inflate_del(p->in);
+  http_hpack_free(p->e);
+  return 0;
+}
+
 /* Decodes one block and checks it against f; returns the block's length. */
 static size_t roundtrip(http_hpack_t *e, nghttp2_hd_inflater *in,
                         const struct http_hpack_field *f, size_t n) {
@@ -62,25 +84,21 @@ static const struct http_hpack_field resp[] = {
 
 /* The same response again is one byte a field: every field indexed. */
 static void test_repeat_is_indexed(void **state) {
-  (void)state;
-  http_hpack_t *e = http_hpack_new();
-  nghttp2_hd_inflater *in;
-  assert_int_equal(nghttp2_hd_inflate_new(&in), 0);
+  struct pair *p = *state;
+  http_hpack_t *e = p->e;
+  nghttp2_hd_inflater *in = p->in;
   size_t first = roundtrip(e, in, resp, NRESP);
   assert_true(first > 100);
   for (int k = 0; k < 5; k++)
     assert_int_equal(roundtrip(e, in, resp, NRESP), NRESP);
-  nghttp2_hd_inflate_del(in);
-  http_hpack_free(e);
 }
 
 /* Statuses of the static table are one byte; others are indexed like any field; a site's
  * own header (no static name) goes as a literal and is decoded the same. */
 static void test_status_and_literal_names(void **state) {
-  (void)state;
-  http_hpack_t *e = http_hpack_new();
-  nghttp2_hd_inflater *in;
-  assert_int_equal(nghttp2_hd_inflate_new(&in), 0);
+  struct pair *p = *state;
+  http_hpack_t *e = p->e;
+  nghttp2_hd_inflater *in = p->in;
   const struct http_hpack_field a[] = {F(8, ":status", "304")};
   assert_int_equal(roundtrip(e, in, a, 1), 1);
   const struct http_hpack_field b[] = {F(8, ":status", "301"), F(46, "location", "/dir/"),
@@ -89,34 +107,28 @@ static void test_status_and_literal_names(void **state) {
   size_t l2 = roundtrip(e, in, b, 3);
   assert_true(l2 < l1);
   assert_int_equal(l2, 1 + 1 + 1 + 1 + 15 + 1 + 4); /* two indexed, the literal again */
-  nghttp2_hd_inflate_del(in);
-  http_hpack_free(e);
 }
 
 /* A value larger than the whole table is sent without indexing, and the table keeps what it
  * has (indexing it would have emptied it). */
 static void test_huge_value_not_indexed(void **state) {
-  (void)state;
-  http_hpack_t *e = http_hpack_new();
-  nghttp2_hd_inflater *in;
-  assert_int_equal(nghttp2_hd_inflate_new(&in), 0);
+  struct pair *p = *state;
+  http_hpack_t *e = p->e;
+  nghttp2_hd_inflater *in = p->in;
   roundtrip(e, in, resp, NRESP);
   static char big[5000];
   memset(big, 'a', sizeof(big));
   struct http_hpack_field f[] = {{"location", big, 8, sizeof(big), 46}};
   roundtrip(e, in, f, 1);
   assert_int_equal(roundtrip(e, in, resp, NRESP), NRESP);
-  nghttp2_hd_inflate_del(in);
-  http_hpack_free(e);
 }
 
 /* The peer's table size: lowered to 0 (nothing indexed, and the decoder demands the update),
  * lowered and raised between two blocks (both updates), raised past our max (no update). */
 static void test_peer_limits(void **state) {
-  (void)state;
-  http_hpack_t *e = http_hpack_new();
-  nghttp2_hd_inflater *in;
-  assert_int_equal(nghttp2_hd_inflate_new(&in), 0);
+  struct pair *p = *state;
+  http_hpack_t *e = p->e;
+  nghttp2_hd_inflater *in = p->in;
   roundtrip(e, in, resp, NRESP);
   http_hpack_limit(e, 0);
   assert_int_equal(nghttp2_hd_inflate_change_table_size(in, 0), 0);
@@ -132,15 +144,15 @@ static void test_peer_limits(void **state) {
   http_hpack_limit(e, 65536);
   assert_int_equal(nghttp2_hd_inflate_change_table_size(in, 65536), 0);
   assert_int_equal(roundtrip(e, in, resp, NRESP), NRESP);
-  nghttp2_hd_inflate_del(in);
-  http_hpack_free(e);
 }
 
 /* Many blocks of fields drawn from a pool larger than the table, with limits changing now and
  * then: eviction, the arena's compaction and the chains of same-named entries all stay in
  * step with the decoder. */
 static void test_random_blocks(void **state) {
-  (void)state;
+  struct pair *p = *state;
+  http_hpack_t *e = p->e;
+  nghttp2_hd_inflater *in = p->in;
   srand(7);
   static char vals[200][40];
   for (int i = 0; i < 200; i++)
@@ -150,9 +162,6 @@ static void test_random_blocks(void **state) {
     const char *name;
   } names[] = {{34, "etag"}, {28, "content-length"}, {31, "content-type"}, {33, "date"},
                {46, "location"}, {0, "x-site"}};
-  http_hpack_t *e = http_hpack_new();
-  nghttp2_hd_inflater *in;
-  assert_int_equal(nghttp2_hd_inflate_new(&in), 0);
   size_t sent = 0, literal = 0;
   for (int b = 0; b < 20000; b++) {
     struct http_hpack_field f[12];
@@ -179,26 +188,22 @@ static void test_random_blocks(void **state) {
   }
   print_message("random blocks: %zu bytes sent, %zu as literals\n", sent, literal);
   assert_true(sent < literal - literal / 10); /* the hot values do get indexed */
-  nghttp2_hd_inflate_del(in);
-  http_hpack_free(e);
 }
 
 static void test_too_small_buffer(void **state) {
-  (void)state;
-  http_hpack_t *e = http_hpack_new();
+  struct pair *p = *state;
   uint8_t small[16];
-  assert_int_equal(http_hpack_encode(e, resp, NRESP, small, sizeof(small)), -ENOBUFS);
-  http_hpack_free(e);
+  assert_int_equal(http_hpack_encode(p->e, resp, NRESP, small, sizeof(small)), -ENOBUFS);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_repeat_is_indexed),
-      cmocka_unit_test(test_status_and_literal_names),
-      cmocka_unit_test(test_huge_value_not_indexed),
-      cmocka_unit_test(test_peer_limits),
-      cmocka_unit_test(test_random_blocks),
-      cmocka_unit_test(test_too_small_buffer),
+      cmocka_unit_test_setup_teardown(test_repeat_is_indexed, pair_new, pair_del),
+      cmocka_unit_test_setup_teardown(test_status_and_literal_names, pair_new, pair_del),
+      cmocka_unit_test_setup_teardown(test_huge_value_not_indexed, pair_new, pair_del),
+      cmocka_unit_test_setup_teardown(test_peer_limits, pair_new, pair_del),
+      cmocka_unit_test_setup_teardown(test_random_blocks, pair_new, pair_del),
+      cmocka_unit_test_setup_teardown(test_too_small_buffer, pair_new, pair_del),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
