@@ -1,4 +1,5 @@
-/* The response side of HTTP/1.1: status lines, header blocks and the small bodies of error
+/* The response side: HTTP/1.1's status lines and header blocks, the list of fields both
+ * they and HTTP/2's header blocks (http_hpack.h) are made from, and the small bodies of error
  * answers, written into a caller's buffer. Pure, like http_request.h. */
 #ifndef EVC_HTTP_RESPONSE_H
 #define EVC_HTTP_RESPONSE_H
