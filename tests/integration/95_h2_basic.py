@@ -172,14 +172,6 @@ def case_cached_bodies(s):
     c.close()
 
 
-def vm_hwm_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def case_many_large_streams(s):
     """128 streams of a 2 MiB file over 2 connections whose windows are wide open (h2load's
     are 1 GiB): all complete, and the worker's peak memory grows by far less than what the
@@ -187,12 +179,12 @@ def case_many_large_streams(s):
     output buffer of 64 KiB and a frame: nghttp2 would otherwise hand us every frame the
     windows allow in one call)."""
     pid = only_worker(s)
-    before = vm_hwm_kib(pid)
+    before = proc_status_kib(pid, "VmHWM")
     r = run(["h2load", "-n", "256", "-c", "2", "-m", "64",
              "http://127.0.0.1:%d/two.bin" % X.plain], timeout=90)
     m = re.search(r"(\d+) succeeded, (\d+) failed", r.stdout)
     expect(m and m.group(1) == "256", "h2load: %s" % r.stdout[-400:])
-    grown = vm_hwm_kib(pid) - before
+    grown = proc_status_kib(pid, "VmHWM") - before
     expect(grown < 32 * 1024, "peak memory grew by %d KiB" % grown)
 
 

@@ -552,13 +552,19 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def proc_rss_kib(pid):
-    """Resident memory of a process (VmRSS), in KiB."""
+def proc_status_kib(pid, key):
+    """A memory figure of /proc/PID/status in KiB: "VmRSS" (resident now), "VmHWM" (its
+    peak)."""
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def proc_rss_kib(pid):
+    """Resident memory of a process (VmRSS), in KiB."""
+    return proc_status_kib(pid, "VmRSS")
 
 
 def send_and_drain(sock, data, timeout, shut=False):
