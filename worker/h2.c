@@ -40,12 +40,18 @@
 
 #define FILE_BUF (64 * 1024)   /* per stream with a file body in flight */
 #define MAX_FBUFS 16           /* file buffers per connection at once; others wait their turn */
-/* Frames gathered per transport write. 64 KiB halves the writes of 32 KiB (one per 64 KiB
- * answer, 16 per MiB; h2load -c10 -m32 gave 33.2k/s against 28.5k/s at 64 KiB, 1,862/s
- * against 1,730/s at 1 MiB, means of 6 short runs on the shared 2-core host); 256 KiB
- * was slower at 1 MiB (1,271/s against 1,560/s): the file's pages read into a buffer that
- * large are out of the cache again by the time they are written. */
-#define OUT_FILL (64 * 1024)
+/* Frames gathered per transport write. 64 KiB halved the writes of 32 KiB; 256 KiB was slower
+ * at 1 MiB (the file's pages read into a buffer that large are out of the cache again by the
+ * time they are written). Between those, a write just past a multiple of the TCP segment
+ * (65,483 bytes on loopback: 64 KiB less the headers) costs a segment of a few bytes, one
+ * more packet and wake-up of the client: four full DATA frames are 65,572 bytes, a write of
+ * 64 KiB and one frame beyond was 46 segments per MiB answer against 30 for 96 KiB, and 128
+ * KiB (eight frames, 131,144 bytes: 178 past two segments) was as bad. 96 KiB sits halfway
+ * between multiples, of loopback's segment and of a NIC's 64 KiB GSO one. h2load -c10 -m32,
+ * 4-5 interleaved rounds on the 2-core EPYC host, 96 KiB against 64 KiB: 1 MiB h2c 2,086
+ * against 1,775 req/s (h2o 2,003), 64 KiB h2c 28.9k against 21.5k; 48 KiB (one segment a
+ * write) was as fast as 96 KiB, and 60 KiB (still four frames) as slow as 64. */
+#define OUT_FILL (96 * 1024)
 #define OUT_IOV 64             /* segments per transport write */
 /* A cached body's DATA frame at least this long is sent from the cache entry, not copied:
  * 1 KiB answers cost 0.5% more instructions referenced than copied (callgrind). */

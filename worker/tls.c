@@ -27,15 +27,20 @@
 #define RECORD_MAX 16384
 /* Records are made in memory (out_bio) and written together: up to BATCH bytes of plaintext
  * per sendv in one send. OpenSSL's socket BIO writes each 16 KiB record by itself: 64 sends,
- * and as many wake-ups of the client, per MiB. 64 KiB beat 128 KiB at 1 MiB over TLS (wrk,
- * 9 interleaved rounds: 7 won, mean 909 against 840 req/s: the client starts decrypting
- * sooner), and a stalled client pins half as much. RECORD_ROOM bounds what one SSL_write of a
- * record can add (header, tag, content type, and room for a message of the session's own). */
-#define BATCH (64 * 1024)
+ * and as many wake-ups of the client, per MiB. 128 KiB lost to 64 KiB at 1 MiB over TLS (wrk,
+ * 9 interleaved rounds: mean 840 against 909 req/s), and so did 64 KiB to 96: four full
+ * records are 65,624 bytes, 141 past loopback's 65,483-byte TCP segment, a tiny segment (a
+ * packet and a wake-up of the client) every send; six (98,436) sit halfway between multiples
+ * (see h2.c's OUT_FILL, which gathers as much). 96 KiB against 64, interleaved rounds on the
+ * 2-core EPYC host: h2 1 MiB 979 against 864 req/s (29 segments per answer against 46), h2
+ * 64 KiB 16.2k against 14.1k, h1 (wrk) 1 MiB 1,011 against 982. RECORD_ROOM bounds what one
+ * SSL_write of a record can add (header, tag, content type, and room for a message of the
+ * session's own). */
+#define BATCH (96 * 1024)
 /* A rest of at most TAIL bytes after a full batch goes in the same send. h2 gathers frames
- * to 64 KiB and one beyond: four 16 KiB DATA frames are 65,572 bytes with their headers, and
- * their last 36 bytes made a send (and a wake-up of the client) of their own, one in two
- * of the sends at 1 MiB (strace). */
+ * to a batch and one beyond: with 64 KiB, four 16 KiB DATA frames were 65,572 bytes with
+ * their headers, and their last 36 bytes made a send (and a wake-up of the client) of their
+ * own, one in two of the sends at 1 MiB (strace). */
 #define TAIL 4096
 #define RECORD_ROOM (RECORD_MAX + 2048)
 #define OBUF_CAP (BATCH + RECORD_ROOM + TAIL)
