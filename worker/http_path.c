@@ -75,6 +75,35 @@ static int path_bounds(const char *target, size_t len, const char **start, const
   return 0;
 }
 
+/* A path with nothing to decode or resolve (no escape, no NUL or '\\', no empty, "." or ".."
+ * segment: no "//" or "/."), as nearly every request's is, is its own normal form up to
+ * its query or fragment: copied in one pass instead of byte by byte through next_byte
+ * (296 instructions for "/1k.bin", a quarter of that here: callgrind). 1: done; 0: the
+ * general walk decides (a path that does not fit is left to it, for its error). */
+static int plain_path(const char *t, size_t len, char *out, size_t cap, size_t *outlen) {
+  size_t i;
+
+  if (len == 0 || t[0] != '/')
+    return 0;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)t[i];
+    if (c == '/') {
+      if (i + 1 < len && (t[i + 1] == '/' || t[i + 1] == '.'))
+        return 0;
+    } else if (c == '?' || c == '#') {
+      break;
+    } else if (c == '%' || c == '\\' || c == '\0') {
+      return 0;
+    }
+  }
+  if (i + 1 > cap)
+    return 0;
+  memcpy(out, t, i);
+  out[i] = '\0';
+  *outlen = i;
+  return 1;
+}
+
 int http_path_normalize(const char *target, size_t len, char *out, size_t cap, size_t *outlen) {
   const char *p = NULL, *end = NULL;
   size_t o = 0, seg, seglen;
@@ -84,6 +113,8 @@ int http_path_normalize(const char *target, size_t len, char *out, size_t cap, s
   unsigned char c, c0, c1;
   int fits, slash, rc;
 
+  if (plain_path(target, len, out, cap, outlen))
+    return 0;
   rc = path_bounds(target, len, &p, &end);
   if (rc < 0)
     goto out;
