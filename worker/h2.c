@@ -979,8 +979,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
 }
 
 /* Over TLS a DATA frame, its header included, fills one record (16 KiB, tls.c's RECORD_MAX)
- * instead of spilling 9 bytes into the next: the client decrypts whole frames, and four
- * frames make tls.c's 64 KiB batch exactly, where 16 KiB frames left a small fifth record
+ * instead of spilling 9 bytes into the next: the client decrypts whole frames, and six
+ * frames make tls.c's 96 KiB batch exactly, where 16 KiB frames left a small extra record
  * per batch (h2o sizes its frames the same way). */
 static ssize_t record_sized(nghttp2_session *s, uint8_t type, int32_t id, int32_t conn_window,
                             int32_t stream_window, uint32_t max_frame, void *user) {
