@@ -52,6 +52,12 @@
  * against 1,775 req/s (h2o 2,003), 64 KiB h2c 28.9k against 21.5k; 48 KiB (one segment a
  * write) was as fast as 96 KiB, and 60 KiB (still four frames) as slow as 64. */
 #define OUT_FILL (96 * 1024)
+/* An output buffer: OUT_FILL and the frame beyond it (16 KiB of DATA, its header and
+ * padding, or a HEADERS frame of HBLK_MAX). A connection holds one only while it has bytes
+ * to send: when all are out the buffer goes back to the worker (wctx h2_outs) for the next
+ * connection that writes. An idle connection then holds none (each held 45 KiB after a
+ * download, when it kept its own), and the few buffers in use stay in the CPU's cache. */
+#define OUT_BUF (OUT_FILL + 32 * 1024)
 #define OUT_IOV 64             /* segments per transport write */
 /* A cached body's DATA frame at least this long is sent from the cache entry, not copied:
  * 1 KiB answers cost 0.5% more instructions referenced than copied (callgrind). */
@@ -625,8 +631,15 @@ counted:
   return (ssize_t)n;
 }
 
-/* Room for n more bytes in the output buffer. */
+/* Room for n more bytes in the output buffer (one taken from the worker's if there is none). */
 static char *out_room(h2_t *h, size_t n) {
+  if (!h->out) {
+    struct wctx *w = h->w;
+    h->out = w->n_h2_outs ? w->h2_outs[--w->n_h2_outs] : malloc(OUT_BUF);
+    if (!h->out)
+      abort(); /* out of memory: nothing sensible left to do for a server */
+    h->out_cap = OUT_BUF;
+  }
   if (h->out_len + n > h->out_cap) {
     size_t cap = h->out_len + n + OUT_FILL;
     char *b = realloc(h->out, cap);
@@ -687,6 +700,20 @@ static void out_advance(h2_t *h, size_t n) {
 
 static int out_pending(const h2_t *h) {
   return h->seg_i < h->n_seg;
+}
+
+/* The output buffer goes back to the worker (its bytes are all sent, or the connection is
+ * going); one that grew past OUT_BUF is freed. */
+static void out_release(h2_t *h) {
+  struct wctx *w = h->w;
+  if (!h->out)
+    return;
+  if (h->out_cap == OUT_BUF && w->n_h2_outs < sizeof(w->h2_outs) / sizeof(w->h2_outs[0]))
+    w->h2_outs[w->n_h2_outs++] = h->out;
+  else
+    free(h->out);
+  h->out = NULL;
+  h->out_cap = h->out_len = 0;
 }
 
 /* The cache entry whose body holds the stream's body, or NULL (an error page, a multipart
@@ -1141,6 +1168,7 @@ static void flush(h2_t *h) {
                         * only pings must not keep a stalled answer alive */
   }
   /* Everything is out. */
+  out_release(h);
   if (h->dying || (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))) {
     h->tx->ops->shutdown(h->tx);
     conn_abort(h->c);
@@ -1314,7 +1342,7 @@ void h2_free(h2_t *h) {
     if (h->seg[i].ent)
       fcache_release(h->w->cache, h->seg[i].ent);
   free(h->seg);
-  free(h->out);
+  out_release(h);
   http_hpack_free(h->hp);
   free(h);
 }
