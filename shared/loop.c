@@ -38,6 +38,7 @@ struct loop_s {
   struct event *tfd_ev;
   uint64_t tfd_armed; /* loop ms it is armed at; 0: disarmed, or it fired */
   uint64_t now;             /* ms, CLOCK_MONOTONIC, cached */
+  uint64_t now_us;          /* the same reading in us */
   uint64_t iterations;
   int stop_flag;
   uint64_t dispatched;   /* io and signal callbacks run: tells a poll that found events */
@@ -87,11 +88,17 @@ uint64_t loop_hrtime_ns(void) {
 }
 
 void loop_update_time(loop_t *loop) {
-  loop->now = loop_hrtime_ns() / 1000000u;
+  uint64_t ns = loop_hrtime_ns();
+  loop->now = ns / 1000000u;
+  loop->now_us = ns / 1000u;
 }
 
 uint64_t loop_now(const loop_t *loop) {
   return loop->now;
+}
+
+uint64_t loop_now_us(const loop_t *loop) {
+  return loop->now_us;
 }
 
 uint64_t loop_iterations(const loop_t *loop) {

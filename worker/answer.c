@@ -857,16 +857,14 @@ static void on_file(pool_job_t *job, int status) {
     fcache_release(w->cache, e);
 }
 
-uint64_t answer_now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+uint64_t answer_now_us(const struct wctx *w) {
+  return loop_now_us(w->loop);
 }
 
 void answer_log(struct wctx *w, const http_request_t *q, const char *buf,
                 const struct answer_log *l) {
   struct ipc_counters *k = &w->counters;
-  uint64_t now = answer_now_us();
+  uint64_t now = answer_now_us(w);
   uint64_t us = now > l->started_us ? now - l->started_us : 0;
   k->status[ipc_status_slot(l->status)]++;
   k->bytes_out += l->body_bytes + l->head_bytes;

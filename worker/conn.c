@@ -408,7 +408,7 @@ static struct resp *resp_get(struct conn *c) {
   r->file_off = 0;
   r->file_left = 0;
   r->status = 0;
-  r->started_us = answer_now_us();
+  r->started_us = answer_now_us(c->w);
   r->body_bytes = 0;
   r->unlogged = 0;
   return r;

@@ -942,7 +942,7 @@ static void start_request(h2_t *h, struct stream *st) {
   st->q.method = method_of(st->buf + st->method.off, st->method.len);
   st->q.http_major = 2;
   st->a.redirect_https = conn_redirects_https(h->c);
-  st->started_us = answer_now_us();
+  st->started_us = answer_now_us(h->w);
   st->a.sni = conn_servername(h->c);
   if (st->too_big) {
     if (st->q.method < 0)
