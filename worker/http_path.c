@@ -78,7 +78,7 @@ static int path_bounds(const char *target, size_t len, const char **start, const
 /* A path with nothing to decode or resolve (no escape, no NUL or '\\', no empty, "." or ".."
  * segment: no "//" or "/."), as nearly every request's is, is its own normal form up to
  * its query or fragment: copied in one pass instead of byte by byte through next_byte
- * (296 instructions for "/1k.bin", a quarter of that here: callgrind). 1: done; 0: the
+ * (296 instructions for "/1k.bin" that way, 168 this way: callgrind). 1: done; 0: the
  * general walk decides (a path that does not fit is left to it, for its error). */
 static int plain_path(const char *t, size_t len, char *out, size_t cap, size_t *outlen) {
   size_t i;
