@@ -236,8 +236,7 @@ void conn_free_buffers(struct wctx *w) {
     free(w->free_resps[--w->n_free_resps]);
   while (w->n_free_fbufs > 0)
     free(w->free_fbufs[--w->n_free_fbufs]);
-  while (w->n_h2_outs > 0)
-    free(w->h2_outs[--w->n_h2_outs]);
+  h2_free_buffers(w);
   free(w->spare_out);
   w->spare_out = NULL;
 }

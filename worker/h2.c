@@ -703,6 +703,11 @@ static int out_pending(const h2_t *h) {
   return h->seg_i < h->n_seg;
 }
 
+void h2_free_buffers(struct wctx *w) {
+  while (w->n_h2_outs > 0)
+    free(w->h2_outs[--w->n_h2_outs]);
+}
+
 /* The output buffer goes back to the worker (its bytes are all sent, or the connection is
  * going); one that grew past OUT_BUF is freed. */
 static void out_release(h2_t *h) {

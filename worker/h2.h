@@ -38,5 +38,8 @@ void h2_close(h2_t *h);
 void h2_free(h2_t *h);
 /* Open streams, for status. */
 unsigned h2_streams(const h2_t *h);
+/* The output buffers connections gave back to the worker (wctx h2_outs): freed when the
+ * worker ends, after its last connection. */
+void h2_free_buffers(struct wctx *w);
 
 #endif

@@ -222,5 +222,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   h2_close(h);
   FUZZ_CHECK(holds == 0);
   h2_free(h);
+  h2_free_buffers(&w); /* as the worker's end does (conn_free_buffers) */
   return 0;
 }

@@ -206,7 +206,8 @@ def case_idle_connections_hold_no_output_buffer(s):
                    "a download did not complete")
             conns.append(c)
         grown = (proc_status_kib(pid, "VmRSS") - before) / 100.0
-        expect(grown < 30, "each idle connection kept %.1f KiB" % grown)
+        if not sanitized():  # ASan keeps what was freed resident for a while
+            expect(grown < 30, "each idle connection kept %.1f KiB" % grown)
     finally:
         for c in conns:
             c.close()

@@ -562,6 +562,13 @@ def proc_status_kib(pid, key):
     return 0
 
 
+def sanitized():
+    """True when the evcluster under test is built with AddressSanitizer, whose quarantine
+    keeps freed memory resident: resident-memory figures then say nothing of ours."""
+    with open(EVCLUSTER, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def proc_rss_kib(pid):
     """Resident memory of a process (VmRSS), in KiB."""
     return proc_status_kib(pid, "VmRSS")
