@@ -52,7 +52,9 @@ struct wctx {
   char *spare_out;   /* a gathering buffer for pipelined answers, kept for the next batch */
   char *free_fbufs[8]; /* file buffers of finished TLS downloads, reused (128 KiB each) */
   unsigned n_free_fbufs;
-  char *h2_outs[8]; /* h2 output buffers (h2.c's OUT_BUF bytes) whose bytes were all sent */
+  /* written by h2.c: output buffers (its OUT_BUF bytes) whose bytes were all sent, for the
+   * next connection that writes; h2_free_buffers frees them */
+  char *h2_outs[8];
   unsigned n_h2_outs;
   /* called by conn.c after a connection is gone (resume accepting, finish a drain) */
   void (*conn_gone)(struct wctx *w);
