@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define BUCKETS 4096 /* a power of two */
@@ -27,6 +28,8 @@ struct fcache {
   struct fcache_entry *buckets[BUCKETS];
   struct fcache_entry *lru_head, *lru_tail; /* head: most recently used */
   size_t entries, bytes, fds;
+  size_t mapped;                             /* sizes of the kept mappings */
+  struct fcache_entry *map_head, *map_tail;  /* the kept mappings, oldest first */
 };
 
 static uint64_t hash_key(const char *k, size_t n) {
@@ -47,7 +50,30 @@ int fcache_new(const struct fcache_limits *lim, fcache_t **out) {
   return 0;
 }
 
-static void entry_free(struct fcache_entry *e) {
+/* The kept mapping's pages leave our page tables (the page cache keeps them); a later
+ * fcache_map counts it again. */
+static void map_let_go(fcache_t *c, struct fcache_entry *e, int advise) {
+  if (!e->map_kept)
+    return;
+  if (e->map_prev)
+    e->map_prev->map_next = e->map_next;
+  else
+    c->map_head = e->map_next;
+  if (e->map_next)
+    e->map_next->map_prev = e->map_prev;
+  else
+    c->map_tail = e->map_prev;
+  e->map_prev = e->map_next = NULL;
+  e->map_kept = 0;
+  c->mapped -= (size_t)e->size;
+  if (advise)
+    madvise((void *)e->map, (size_t)e->size, MADV_DONTNEED);
+}
+
+static void entry_free(fcache_t *c, struct fcache_entry *e) {
+  map_let_go(c, e, 0);
+  if (e->map)
+    munmap((void *)e->map, (size_t)e->size);
   if (e->fd >= 0)
     close(e->fd);
   free(e->body);
@@ -90,7 +116,7 @@ static void drop(fcache_t *c, struct fcache_entry *e) {
   if (e->fd >= 0)
     c->fds--;
   if (e->refs == 0)
-    entry_free(e);
+    entry_free(c, e);
 }
 
 static struct fcache_entry *find(fcache_t *c, const char *key, size_t len, uint64_t h) {
@@ -176,9 +202,8 @@ struct fcache_entry *fcache_put(fcache_t *c, const char *key, size_t key_len,
 }
 
 void fcache_release(fcache_t *c, struct fcache_entry *e) {
-  (void)c;
   if (--e->refs == 0 && !e->cached)
-    entry_free(e);
+    entry_free(c, e);
 }
 
 void fcache_ref(struct fcache_entry *e) {
@@ -240,6 +265,34 @@ void fcache_unwait(struct fcache_waiter *w) {
     w->next->pprev = w->pprev;
   w->next = NULL;
   w->pprev = NULL;
+}
+
+const char *fcache_map(fcache_t *c, struct fcache_entry *e) {
+  if (e->map_kept || e->map_failed)
+    return e->map;
+  if (!e->map) {
+    void *m = e->fd >= 0 && e->size > 0 && e->size <= SIZE_MAX
+                  ? mmap(NULL, (size_t)e->size, PROT_READ, MAP_SHARED, e->fd, 0)
+                  : MAP_FAILED;
+    if (m == MAP_FAILED) {
+      e->map_failed = 1;
+      return NULL;
+    }
+    e->map = m;
+  }
+  if (e->size > FCACHE_MAP_KEEP || e->size > c->lim.max_map)
+    return e->map; /* its sender lets its pages go */
+  while (c->map_head && c->mapped + e->size > c->lim.max_map)
+    map_let_go(c, c->map_head, 1);
+  e->map_kept = 1;
+  e->map_prev = c->map_tail;
+  if (c->map_tail)
+    c->map_tail->map_next = e;
+  else
+    c->map_head = e;
+  c->map_tail = e;
+  c->mapped += (size_t)e->size;
+  return e->map;
 }
 
 void fcache_stats(const fcache_t *c, size_t *entries, size_t *bytes, size_t *fds) {

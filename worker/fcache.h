@@ -27,7 +27,11 @@ struct fcache_entry {
   uint64_t size;
   struct http_file_info info; /* etag, Last-Modified and the served name, precomputed */
   unsigned siblings; /* precompressed siblings found beside it (sfile_op.siblings) */
+  const char *map;   /* fd's file mapped whole (fcache_map), or NULL */
   /* private */
+  int map_failed;
+  int map_kept;                        /* counted in the cache's mapped bytes */
+  struct fcache_entry *map_prev, *map_next; /* the kept mappings, oldest first */
   struct fcache_entry *hnext;          /* hash chain */
   struct fcache_entry *lru_prev, *lru_next;
   uint64_t hash;
@@ -43,7 +47,15 @@ struct fcache_limits {
   size_t max_entries;
   size_t max_bytes;   /* of small files' bytes */
   size_t max_fds;     /* descriptors of large files kept open */
+  size_t max_map;     /* bytes of files mapped by fcache_map whose pages stay in our page
+                       * tables (counted by file size; 0: none stay) */
 };
+
+/* A mapped file up to this size keeps its pages in the worker's page tables between answers,
+ * within max_map in all (the oldest let go first); a larger one never does: its sender
+ * lets the pages behind it go (MADV_DONTNEED), so that a multi-GiB download does not show
+ * as resident memory of the worker. */
+#define FCACHE_MAP_KEEP ((uint64_t)8 << 20)
 
 int fcache_new(const struct fcache_limits *lim, fcache_t **out);
 /* The fresh entry for key, with a reference the caller releases; NULL on a miss or when the
@@ -58,6 +70,14 @@ struct fcache_entry *fcache_put(fcache_t *c, const char *key, size_t key_len,
                                 struct sfile_op *op, const char *content_type,
                                 uint64_t now_ms);
 void fcache_release(fcache_t *c, struct fcache_entry *e);
+/* The entry's file (fd, its first size bytes) mapped read-only, made on first use and
+ * unmapped with the entry; NULL when it has no descriptor or mmap failed (then never tried
+ * again for this entry). Mapping reads nothing from the disk. Only the kernel may read the
+ * mapping (a write(2) from it: a socket's): the file truncated meanwhile then costs that call
+ * EFAULT, where a read of ours would be killed by SIGBUS. The pages the kernel reads through
+ * it count as the worker's resident memory (statm, as ps shows it) while they are in its
+ * page tables: see FCACHE_MAP_KEEP and max_map. */
+const char *fcache_map(fcache_t *c, struct fcache_entry *e);
 /* Another reference to an entry the caller holds one of. */
 void fcache_ref(struct fcache_entry *e);
 

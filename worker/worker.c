@@ -372,7 +372,8 @@ static int setup(struct worker *wk, const struct worker_args *a) {
   if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur / 4 < max_fds)
     max_fds = nofile.rlim_cur / 4;
   struct fcache_limits lim = {.valid_ms = 1000, .max_entries = 4096,
-                              .max_bytes = 64u << 20, .max_fds = max_fds};
+                              .max_bytes = 64u << 20, .max_fds = max_fds,
+                              .max_map = 64u << 20};
   if ((rc = fcache_new(&lim, &w->cache)) < 0) {
     log_msg(w->log, LOG_ERROR, "fcache_new() failed: %s", strerror(-rc));
     return rc;

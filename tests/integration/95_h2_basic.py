@@ -5,7 +5,9 @@ fields, and follow the client's table size; over TLS a DATA frame fills one reco
 that merely starts with "P" stays HTTP/1.1; SETTINGS carry h2_max_concurrent_streams and
 max_header_bytes; one large download beside twenty small files does not starve them;
 cached bodies, sent from the cache entry rather than copied, arrive intact through a full
-socket; idle connections hold no output buffer;
+socket; idle connections hold no output buffer; a file truncated while it is sent from the
+worker's mapping closes its connection and nothing else, and a large file's pages do not stay
+in the worker's resident memory;
 status --json counts h2 connections and streams; the keep-alive, header and send timeouts
 hold for h2 connections; http2 = false turns h2c and ALPN h2 off."""
 import json, os, re, socket, struct, subprocess, sys, tempfile, time
@@ -213,6 +215,67 @@ def case_idle_connections_hold_no_output_buffer(s):
             c.close()
 
 
+def case_large_file_pages_let_go(s):
+    """big.bin (24 MiB, past FCACHE_MAP_KEEP) goes out over h2c from the worker's mapping of
+    it, and the pages behind the download leave the worker's page tables: its resident size
+    grows by far less than the file (24 MiB if they stayed) and the file arrives whole."""
+    pid = only_worker(s)
+    expect_eq(request(X.plain, "/big.bin", method="HEAD").status, 200, "warm")
+    with open(os.path.join(s.root, "big.bin"), "rb") as f:
+        f.read()  # resident: the mapping, not the pool, sends it
+    before = proc_status_kib(pid, "VmRSS")
+    c = H2Conn(X.plain)
+    bodies, order, _, _ = c.responses([c.request("/big.bin")], timeout=30)
+    expect(order and bodies[order[0]] == BIG, "big.bin arrived whole")
+    grown = proc_status_kib(pid, "VmRSS") - before
+    expect(grown < 8 * 1024, "the worker kept %d KiB of a 24 MiB file resident" % grown)
+    c.close()
+
+
+def case_file_truncated_while_sent(s):
+    """A large file truncated part-way through its h2c download: its resident pages go out
+    from the worker's mapping of the file (fcache_map), where a read of ours would take
+    SIGBUS. The kernel's copy fails instead: the connection closes (or the stream is
+    reset), what arrived is the file's true prefix, and the same worker goes on serving,
+    the file's next version included."""
+    pid = only_worker(s)
+    path = os.path.join(s.root, "shrink.bin")
+    data = os.urandom(4 * 1024 * 1024)
+    with open(path, "wb") as f:
+        f.write(data)
+    expect_eq(request(X.plain, "/shrink.bin").status, 200, "warm")  # cached and resident
+    # 100,000 bytes of window: the worker stops inside the first 256 KiB it found resident,
+    # and goes on from its mapping when the window opens
+    c = H2Conn(X.plain, window=100000)
+    sid = c.request("/shrink.bin")
+    got = b""
+    while len(got) < 100000:
+        f = c.read_frame()
+        if f is None:
+            break
+        if f.type == DATA and f.sid == sid:
+            got += f.payload
+    expect_eq(len(got), 100000, "the first window's bytes")
+    os.truncate(path, 0)
+    n = struct.pack(">I", 8 * 1024 * 1024)
+    c.send(frame(WINDOW_UPDATE, 0, 0, n) + frame(WINDOW_UPDATE, 0, sid, n))
+    bodies, order, resets, goaway = c.responses([sid], timeout=10)
+    body = got + bodies[sid]
+    expect(sid not in order, "a 4 MiB answer of a file truncated to nothing completed")
+    expect(len(body) < len(data) and body == data[:len(body)],
+           "%d bytes arrived, not the file's prefix" % len(body))
+    expect(resets or closed_within(c, 5), "neither reset nor closed")
+    s.wait_log(r"h2: a file shrank while it was sent: closing", 5)  # from the mapping
+    c.close()
+    expect_eq(only_worker(s), pid, "the worker")
+    with open(path, "wb") as f:
+        f.write(b"again\n")
+    r = wait_for(lambda: run(["curl", "-sS", "--http2-prior-knowledge",
+                              "http://127.0.0.1:%d/shrink.bin" % X.plain]).stdout == "again\n"
+                 or None, 10, interval=0.3)
+    expect(r, "the file's next version is served")
+
+
 def case_status_counts(s):
     c = H2Conn(X.plain, window=0)  # the answer waits for a window: the stream stays open
     c.request("/big.bin")
@@ -288,6 +351,8 @@ def main():
                             case_cached_bodies,
                             case_many_large_streams,
                             case_idle_connections_hold_no_output_buffer,
+                            case_file_truncated_while_sent,
+                            case_large_file_pages_let_go,
                             case_status_counts, case_timeouts, case_http2_off])
     finish([res])
 

@@ -1,5 +1,6 @@
 /* Unit tests for the worker's open-file cache (worker/fcache.c): freshness, replacement,
- * the bounds (entries, bytes, descriptors) and references that outlive eviction. */
+ * the bounds (entries, bytes, descriptors) and references that outlive eviction; mappings
+ * whose pages stay in the page tables within max_map, the oldest let go first. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -14,7 +17,7 @@
 #include "fcache.h"
 
 static fcache_t *make(uint64_t valid, size_t entries, size_t bytes, size_t fds) {
-  struct fcache_limits lim = {valid, entries, bytes, fds};
+  struct fcache_limits lim = {valid, entries, bytes, fds, 0};
   fcache_t *c = NULL;
   assert_int_equal(fcache_new(&lim, &c), 0);
   return c;
@@ -217,6 +220,70 @@ static void lookups_not_shared_when_disabled(void **state) {
   fcache_free(c);
 }
 
+/* KiB of the mapping at p in our page tables (the Rss line of its /proc/self/smaps entry). */
+static long mapped_kib(const void *p) {
+  char want[32], line[256];
+  snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)p);
+  FILE *f = fopen("/proc/self/smaps", "r");
+  assert_non_null(f);
+  long kib = -1;
+  int in = 0;
+  while (fgets(line, sizeof(line), f)) {
+    if (strncmp(line, want, strlen(want)) == 0)
+      in = 1;
+    else if (in && sscanf(line, "Rss: %ld kB", &kib) == 1)
+      break;
+  }
+  fclose(f);
+  return kib;
+}
+
+/* Three 1 MiB files within a max_map of 2.5 MiB: each mapping reads the file's bytes, and the
+ * third one lets the oldest's pages go (the page cache keeps them: read again, they are back);
+ * a mapping stays valid while its entry is referenced after the cache dropped it. */
+static void mappings_kept_within_budget(void **state) {
+  (void)state;
+  struct fcache_limits lim = {1000, 8, 1 << 20, 8, (5u << 20) / 2};
+  fcache_t *c = NULL;
+  assert_int_equal(fcache_new(&lim, &c), 0);
+  enum { SZ = 1 << 20 };
+  char *bytes = malloc(SZ);
+  struct fcache_entry *e[3];
+  const char *m[3];
+  for (int i = 0; i < 3; i++) {
+    char path[] = "/tmp/evc-fcache-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    memset(bytes, 'a' + i, SZ);
+    assert_int_equal(write(fd, bytes, SZ), SZ);
+    struct sfile_op op;
+    op_large(&op, SZ);
+    close(op.fd);
+    op.fd = fd;
+    char key[2] = {(char)('a' + i), 0};
+    e[i] = put(c, key, &op, 0);
+    m[i] = fcache_map(c, e[i]);
+    assert_non_null(m[i]);
+    assert_ptr_equal(fcache_map(c, e[i]), m[i]); /* made once */
+    assert_memory_equal(m[i], bytes, SZ);         /* every page now in our tables */
+    assert_int_equal(mapped_kib(m[i]), SZ / 1024);
+  }
+  assert_int_equal(mapped_kib(m[0]), 0); /* over 2.5 MiB: the oldest let go */
+  assert_int_equal(mapped_kib(m[1]), SZ / 1024);
+  memset(bytes, 'a', SZ);
+  assert_memory_equal(m[0], bytes, SZ); /* still mapped: faulted in again */
+  struct sfile_op op;
+  op_large(&op, 10); /* e[2]'s key replaced: its entry and mapping live on while held */
+  fcache_release(c, put(c, "c", &op, 1));
+  memset(bytes, 'c', SZ);
+  assert_memory_equal(m[2], bytes, SZ);
+  for (int i = 0; i < 3; i++)
+    fcache_release(c, e[i]);
+  fcache_free(c);
+  free(bytes);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(hit_then_stale),
@@ -227,6 +294,7 @@ int main(void) {
       cmocka_unit_test(lookups_shared),
       cmocka_unit_test(waiter_leaves_returned_list),
       cmocka_unit_test(lookups_not_shared_when_disabled),
+      cmocka_unit_test(mappings_kept_within_budget),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
