@@ -347,7 +347,7 @@ static void stream_free(struct stream *st) {
     h->streams = st->next;
   if (st->next)
     st->next->prev = st->prev;
-  if (st->mapped && st->a.entry->size > FCACHE_MAP_KEEP)
+  if (st->mapped && st->a.entry && st->a.entry->size > FCACHE_MAP_KEEP)
     map_drop(st, st->file_off);
   answer_end(&st->a);
   if (st->fbuf)
