@@ -267,7 +267,7 @@ void fcache_unwait(struct fcache_waiter *w) {
   w->pprev = NULL;
 }
 
-const char *fcache_map(fcache_t *c, struct fcache_entry *e) {
+const char *fcache_map(fcache_t *c, struct fcache_entry *e, uint64_t now_ms) {
   if (e->map_kept || e->map_failed)
     return e->map;
   if (!e->map) {
@@ -282,8 +282,12 @@ const char *fcache_map(fcache_t *c, struct fcache_entry *e) {
   }
   if (e->size > FCACHE_MAP_KEEP || e->size > c->lim.max_map)
     return e->map; /* its sender lets its pages go */
-  while (c->map_head && c->mapped + e->size > c->lim.max_map)
-    map_let_go(c, c->map_head, 1);
+  while (c->mapped + e->size > c->lim.max_map) {
+    struct fcache_entry *old = c->map_head;
+    if (now_ms - old->validated_ms < c->lim.valid_ms)
+      return e->map; /* the oldest is still fresh: this one is not kept */
+    map_let_go(c, old, 1);
+  }
   e->map_kept = 1;
   e->map_prev = c->map_tail;
   if (c->map_tail)

@@ -28,9 +28,10 @@ struct fcache_entry {
   struct http_file_info info; /* etag, Last-Modified and the served name, precomputed */
   unsigned siblings; /* precompressed siblings found beside it (sfile_op.siblings) */
   const char *map;   /* fd's file mapped whole (fcache_map), or NULL */
+  int map_kept;      /* its pages stay in our page tables between answers (within max_map);
+                      * else the sender lets go of those behind it */
   /* private */
   int map_failed;
-  int map_kept;                        /* counted in the cache's mapped bytes */
   struct fcache_entry *map_prev, *map_next; /* the kept mappings, oldest first */
   struct fcache_entry *hnext;          /* hash chain */
   struct fcache_entry *lru_prev, *lru_next;
@@ -52,9 +53,10 @@ struct fcache_limits {
 };
 
 /* A mapped file up to this size keeps its pages in the worker's page tables between answers,
- * within max_map in all (the oldest let go first); a larger one never does: its sender
+ * within max_map in all; a larger one never does (nor one that finds no room): its sender
  * lets the pages behind it go (MADV_DONTNEED), so that a multi-GiB download does not show
- * as resident memory of the worker. */
+ * as resident memory of the worker. Room is made only from mappings of entries past their
+ * validity: taking it from files being sent would have them take it back a frame later. */
 #define FCACHE_MAP_KEEP ((uint64_t)8 << 20)
 
 int fcache_new(const struct fcache_limits *lim, fcache_t **out);
@@ -77,7 +79,7 @@ void fcache_release(fcache_t *c, struct fcache_entry *e);
  * EFAULT, where a read of ours would be killed by SIGBUS. The pages the kernel reads through
  * it count as the worker's resident memory (statm, as ps shows it) while they are in its
  * page tables: see FCACHE_MAP_KEEP and max_map. */
-const char *fcache_map(fcache_t *c, struct fcache_entry *e);
+const char *fcache_map(fcache_t *c, struct fcache_entry *e, uint64_t now_ms);
 /* Another reference to an entry the caller holds one of. */
 void fcache_ref(struct fcache_entry *e);
 

@@ -347,7 +347,7 @@ static void stream_free(struct stream *st) {
     h->streams = st->next;
   if (st->next)
     st->next->prev = st->prev;
-  if (st->mapped && st->a.entry && st->a.entry->size > FCACHE_MAP_KEEP)
+  if (st->mapped && st->a.entry && !st->a.entry->map_kept)
     map_drop(st, st->file_off);
   answer_end(&st->a);
   if (st->fbuf)
@@ -768,8 +768,9 @@ static struct fcache_entry *body_entry(const struct stream *st) {
  * EFAULT (the connection closes, as a short pread closes it) and never raises SIGBUS. */
 static struct fcache_entry *mapped_entry(const struct stream *st, size_t length) {
   struct fcache_entry *e = st->a.entry;
+  struct wctx *w = st->h->w;
   if (!st->h->ref_bodies || !e || e->fd < 0 || e->fd != st->file_fd ||
-      st->file_off + length > e->size || !fcache_map(st->h->w->cache, e))
+      st->file_off + length > e->size || !fcache_map(w->cache, e, loop_now(w->loop)))
     return NULL;
   return e;
 }
@@ -821,9 +822,9 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
     st->direct_len = 0;
     st->file_off += length;
     st->file_left -= length;
-    /* a large file's pages behind: what lies an output buffer back is written (the queue
-     * is sent whole before it is refilled) */
-    if (e->size > FCACHE_MAP_KEEP && st->file_off >= st->map_from + MAP_DROP + OUT_BUF)
+    /* the pages behind, of a mapping not kept (a large file, or no room): what lies an
+     * output buffer back is written (the queue is sent whole before it is refilled) */
+    if (!e->map_kept && st->file_off >= st->map_from + MAP_DROP + OUT_BUF)
       map_drop(st, st->file_off - OUT_BUF);
     if (pad > 1) {
       memset(out_room(h, pad - 1), 0, pad - 1);

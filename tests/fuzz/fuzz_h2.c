@@ -102,9 +102,10 @@ void fcache_release(fcache_t *c, struct fcache_entry *e) {
   (void)c;
   (void)e;
 }
-const char *fcache_map(fcache_t *c, struct fcache_entry *e) {
+const char *fcache_map(fcache_t *c, struct fcache_entry *e, uint64_t now_ms) {
   (void)c;
   (void)e;
+  (void)now_ms;
   return NULL;
 }
 uint64_t answer_now_us(const struct wctx *w) {

@@ -238,9 +238,11 @@ static long mapped_kib(const void *p) {
   return kib;
 }
 
-/* Three 1 MiB files within a max_map of 2.5 MiB: each mapping reads the file's bytes, and the
- * third one lets the oldest's pages go (the page cache keeps them: read again, they are back);
- * a mapping stays valid while its entry is referenced after the cache dropped it. */
+/* Three 1 MiB files within a max_map of 2.5 MiB: each mapping reads the file's bytes. The
+ * third finds no room while the others are fresh (not kept: its sender lets its pages go);
+ * once the oldest is past its validity, the third takes its room and the oldest's pages go
+ * (the page cache keeps them: read again, they are back). A mapping stays valid while its
+ * entry is referenced after the cache dropped it. */
 static void mappings_kept_within_budget(void **state) {
   (void)state;
   struct fcache_limits lim = {1000, 8, 1 << 20, 8, (5u << 20) / 2};
@@ -262,20 +264,25 @@ static void mappings_kept_within_budget(void **state) {
     close(op.fd);
     op.fd = fd;
     char key[2] = {(char)('a' + i), 0};
-    e[i] = put(c, key, &op, 0);
-    m[i] = fcache_map(c, e[i]);
+    e[i] = put(c, key, &op, i);
+    m[i] = fcache_map(c, e[i], i);
     assert_non_null(m[i]);
-    assert_ptr_equal(fcache_map(c, e[i]), m[i]); /* made once */
-    assert_memory_equal(m[i], bytes, SZ);         /* every page now in our tables */
+    assert_ptr_equal(fcache_map(c, e[i], i), m[i]); /* made once */
+    assert_memory_equal(m[i], bytes, SZ);            /* every page now in our tables */
     assert_int_equal(mapped_kib(m[i]), SZ / 1024);
   }
-  assert_int_equal(mapped_kib(m[0]), 0); /* over 2.5 MiB: the oldest let go */
+  assert_true(e[0]->map_kept && e[1]->map_kept);
+  assert_false(e[2]->map_kept); /* over 2.5 MiB with the others fresh */
+  assert_ptr_equal(fcache_map(c, e[2], 1000), m[2]); /* "a" is stale now */
+  assert_true(e[2]->map_kept);
+  assert_false(e[0]->map_kept);
+  assert_int_equal(mapped_kib(m[0]), 0); /* let go */
   assert_int_equal(mapped_kib(m[1]), SZ / 1024);
   memset(bytes, 'a', SZ);
   assert_memory_equal(m[0], bytes, SZ); /* still mapped: faulted in again */
   struct sfile_op op;
   op_large(&op, 10); /* e[2]'s key replaced: its entry and mapping live on while held */
-  fcache_release(c, put(c, "c", &op, 1));
+  fcache_release(c, put(c, "c", &op, 1001));
   memset(bytes, 'c', SZ);
   assert_memory_equal(m[2], bytes, SZ);
   for (int i = 0; i < 3; i++)
