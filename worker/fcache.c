@@ -282,7 +282,7 @@ const char *fcache_map(fcache_t *c, struct fcache_entry *e, uint64_t now_ms) {
   }
   if (e->size > FCACHE_MAP_KEEP || e->size > c->lim.max_map)
     return e->map; /* its sender lets its pages go */
-  while (c->mapped + e->size > c->lim.max_map) {
+  while (c->mapped + e->size > c->lim.max_map) { /* e fits alone: the list is not empty */
     struct fcache_entry *old = c->map_head;
     if (now_ms - old->validated_ms < c->lim.valid_ms)
       return e->map; /* the oldest is still fresh: this one is not kept */
