@@ -45,6 +45,7 @@ struct wctx {
   struct ipc_counters counters; /* for /metrics, through the pong: they only grow */
   int draining;
   int no_cachestat; /* the kernel cannot tell page-cache residency: sendfile on the pool */
+  int mapread_ok;   /* mapread_init succeeded: the loop may read files' mappings */
   char **free_bufs; /* parser + input buffer blocks of idle connections, reused */
   unsigned n_free_bufs;
   void **free_resps; /* answer state of idle connections, reused */

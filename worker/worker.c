@@ -21,6 +21,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "loop.h"
+#include "mapread.h"
 #include "pool.h"
 #include "sfile.h"
 #include "tls.h"
@@ -347,6 +348,9 @@ static int setup(struct worker *wk, const struct worker_args *a) {
   w->free_resps = wk->free_resps;
   w->conn_gone = conn_gone;
   http_date_cache_init(&w->date);
+  if ((rc = mapread_init()) < 0) /* h2 over TLS then reads files with pread */
+    log_msg(w->log, LOG_WARN, "mapread_init() failed: %s", strerror(-rc));
+  w->mapread_ok = rc == 0;
 
   if ((rc = loop_new(&w->loop)) < 0) {
     log_msg(w->log, LOG_ERROR, "loop_new() failed: %s", strerror(-rc));
