@@ -74,11 +74,11 @@ struct fcache_entry *fcache_put(fcache_t *c, const char *key, size_t key_len,
 void fcache_release(fcache_t *c, struct fcache_entry *e);
 /* The entry's file (fd, its first size bytes) mapped read-only, made on first use and
  * unmapped with the entry; NULL when it has no descriptor or mmap failed (then never tried
- * again for this entry). Mapping reads nothing from the disk. Only the kernel may read the
- * mapping (a write(2) from it: a socket's): the file truncated meanwhile then costs that call
- * EFAULT, where a read of ours would be killed by SIGBUS. The pages the kernel reads through
- * it count as the worker's resident memory (statm, as ps shows it) while they are in its
- * page tables: see FCACHE_MAP_KEEP and max_map. */
+ * again for this entry). Mapping reads nothing from the disk. Only the kernel (a write(2)
+ * from it: a socket's) or mapread_copy may read the mapping: the file truncated meanwhile
+ * then costs that call EFAULT, where any other read of ours would be killed by SIGBUS.
+ * The pages read through it count as the worker's resident memory (statm, as ps shows it)
+ * while they are in its page tables: see FCACHE_MAP_KEEP and max_map. */
 const char *fcache_map(fcache_t *c, struct fcache_entry *e, uint64_t now_ms);
 /* Another reference to an entry the caller holds one of. */
 void fcache_ref(struct fcache_entry *e);

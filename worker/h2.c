@@ -14,8 +14,9 @@
  * sends from iovecs as they are, and a large file's pages that cachestat shows resident from
  * the cache entry's mapping of the file (fcache_map: the kernel copies them from the page
  * cache as it writes, as sendfile would); otherwise it copies the bytes once into the output
- * buffer, from memory (a cached small file, an error page), from the page cache (pread of
- * resident pages: the loop cannot wait for a disk there), or from a per-stream
+ * buffer, from memory (a cached small file, an error page), from the page cache (resident
+ * pages, from the file's mapping with mapread_copy, or pread when there is none: the loop
+ * cannot wait for a disk there), or from a per-stream
  * buffer of FILE_BUF bytes that the pool reads the other pages into (at most MAX_FBUFS per
  * connection). While a read is on the pool the stream's data provider answers
  * NGHTTP2_ERR_DEFERRED and on_read resumes it, so nghttp2's scheduler shares the connection
