@@ -773,8 +773,9 @@ static struct fcache_entry *body_entry(const struct stream *st) {
  * - over TLS in user space, mapread_copy copies them into the output buffer, where the
  *   cipher reads them: the same one copy as pread's, without its system call and page-cache
  *   lookup per frame. 1 MiB over TLS, 3 interleaved rounds on the same host: server CPU
- *   874 us an answer against 1,028 with pread (h2o 1,003), 1,129 req/s against 965 (h2o
- *   974). A truncated file's SIGBUS ends that copy instead of the worker. */
+ *   971 us an answer against 1,116 with pread (h2o 1,034; user time +7 us, kernel -152),
+ *   1,005 req/s against 883 (h2o 956). A truncated file's SIGBUS ends that copy instead
+ *   of the worker. */
 static struct fcache_entry *mapped_entry(const struct stream *st, size_t length) {
   struct fcache_entry *e = st->a.entry;
   struct wctx *w = st->h->w;
