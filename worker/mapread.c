@@ -25,11 +25,14 @@ static __thread struct recovery rec;
 static void on_bus(int sig, siginfo_t *si, void *uctx) {
   (void)uctx;
   uintptr_t a = (uintptr_t)si->si_addr;
-  if (rec.env && a >= rec.lo && a < rec.hi)
+  /* si_code > 0: a fault the kernel raised, whose si_addr means something (kill -BUS
+   * fills the same bytes with a pid and a uid) */
+  if (rec.env && si->si_code > 0 && a >= rec.lo && a < rec.hi)
     siglongjmp(*rec.env, 1);
-  /* Not ours: the default action, which the faulting instruction raises again on return
-   * (a core dump, as without this handler). */
+  /* Not ours: the default action (a core dump), as without this handler, for a fault and
+   * for a SIGBUS sent by kill alike (returning would ignore the latter). */
   signal(sig, SIG_DFL);
+  raise(sig);
 }
 
 int mapread_init(void) {

@@ -1,7 +1,8 @@
 /* Unit tests for worker/mapread.c: a copy from a file's mapping gives its bytes; one from
  * pages past the file's end (truncated after it was mapped) fails with -EFAULT, again and
  * again (the handler stays armed and SIGBUS unblocked), and the process lives on; a SIGBUS
- * outside a copy still kills the process, as it would without the module. */
+ * outside a copy, or one sent by kill, still kills the process, as it would without the
+ * module. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,11 +97,27 @@ static void fault_outside_a_copy_still_kills(void **state) {
   assert_int_equal(WTERMSIG(status), SIGBUS);
 }
 
+static void sigbus_by_kill_still_kills(void **state) {
+  (void)state;
+  arm();
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    kill(getpid(), SIGBUS);
+    _exit(0);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  assert_int_equal(WTERMSIG(status), SIGBUS);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(copies_the_bytes, setup, teardown),
       cmocka_unit_test_setup_teardown(truncated_file_fails_the_copy, setup, teardown),
       cmocka_unit_test_setup_teardown(fault_outside_a_copy_still_kills, setup, teardown),
+      cmocka_unit_test(sigbus_by_kill_still_kills),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
