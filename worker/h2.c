@@ -831,8 +831,9 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
     st->direct_len = 0;
     st->file_off += length;
     st->file_left -= length;
-    /* the pages behind, of a mapping not kept (a large file, or no room): queued ones are
-     * let go an output buffer back (the queue is sent whole before it is refilled) */
+    /* the pages behind, of a mapping not kept (a large file, or no room), up to this
+     * frame's: copied ones at once, queued ones (writev reads them) an output buffer back
+     * (the queue is sent whole before it is refilled) */
     size_t lag = h->ref_bodies ? OUT_BUF : 0;
     if (!e->map_kept && st->file_off >= st->map_from + MAP_DROP + lag)
       map_drop(st, st->file_off - length - lag);

@@ -6,8 +6,8 @@ that merely starts with "P" stays HTTP/1.1; SETTINGS carry h2_max_concurrent_str
 max_header_bytes; one large download beside twenty small files does not starve them;
 cached bodies, sent from the cache entry rather than copied, arrive intact through a full
 socket; idle connections hold no output buffer; a file truncated while it is sent from the
-worker's mapping, over h2c or TLS, closes its connection and nothing else, and a large file's pages do not stay
-in the worker's resident memory;
+worker's mapping, over h2c or TLS, closes its connection and nothing else, and a large
+file's pages do not stay in the worker's resident memory;
 status --json counts h2 connections and streams; the keep-alive, header and send timeouts
 hold for h2 connections; http2 = false turns h2c and ALPN h2 off."""
 import json, os, re, socket, struct, subprocess, sys, tempfile, time
